@@ -1,0 +1,547 @@
+//! Backup: sources in, snapshot out.
+//!
+//! Threads and what bounds them:
+//! - the walker (the calling thread) lists directories and decides what
+//!   must be read, running ahead of the rest by at most `EVENTS` entries;
+//! - reader threads read files and find chunk boundaries;
+//! - the rayon pool ids, dedups, compresses and seals chunks, with at most
+//!   `IN_FLIGHT` bytes of chunks between readers and packs;
+//! - uploader threads (in the blob writer) upload packs;
+//! - the tree builder assembles directories in order as files complete,
+//!   and stores each directory as a tree blob.
+//!
+//! Peak memory is those bounds plus the packs being filled and uploaded:
+//! it does not grow with the size of the input.
+//!
+//! The snapshot is written last, after the blob writer has flushed every
+//! pack and index segment: a snapshot never refers to anything that is not
+//! durable. An interrupted or failed backup leaves no snapshot; what it
+//! uploaded is indexed and dedups the next run.
+
+mod read;
+mod walk;
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use crossbeam_channel::{Receiver, bounded};
+
+pub use read::{FileContent, FileOutcome};
+use read::ContentReader;
+use walk::{Event, Excludes, FileJob, Leaf, SourceTrie, Walker};
+
+use crate::blobs::BlobReader;
+use crate::catalog::Catalog;
+use crate::compress::CompressionMode;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, SnapshotId};
+use crate::pack::BlobKind;
+use crate::repo::Repository;
+use crate::snapshot::{Snapshot, SourceError, Summary};
+use crate::sync::{Budget, Pending};
+use crate::tree::{Content, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree};
+use crate::writer::BlobWriter;
+
+/// Walker look-ahead, in entries.
+const EVENTS: usize = 8192;
+/// Chunk bytes between readers and packs.
+const IN_FLIGHT: u64 = 64 << 20;
+
+/// What to back up.
+pub enum Source {
+    /// Files and directories (made absolute).
+    Paths(Vec<PathBuf>),
+    /// A stream (standard input), stored as one file.
+    Stream {
+        /// The file name in the snapshot.
+        name: String,
+        /// The bytes.
+        reader: Box<dyn Read + Send>,
+    },
+    /// A command's standard output, stored as one file. If the command
+    /// exits non-zero, no snapshot is written.
+    Command {
+        /// The file name in the snapshot.
+        name: String,
+        /// Program and arguments.
+        argv: Vec<OsString>,
+    },
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Files finished (read or unmodified).
+    pub files: AtomicU64,
+    /// Directories finished.
+    pub dirs: AtomicU64,
+    /// Bytes read from sources.
+    pub bytes_read: AtomicU64,
+    /// Bytes of files taken from the parent without reading.
+    pub bytes_unmodified: AtomicU64,
+    /// Sources that could not be read.
+    pub errors: AtomicU64,
+}
+
+/// Backup settings.
+pub struct BackupOptions {
+    /// What to back up.
+    pub source: Source,
+    /// Host name recorded in the snapshot.
+    pub host: String,
+    /// Tags recorded in the snapshot.
+    pub tags: Vec<String>,
+    /// Exclusion globs.
+    pub excludes: Vec<String>,
+    /// Compression.
+    pub compression: CompressionMode,
+    /// Read every file even if unchanged.
+    pub force: bool,
+    /// Use this parent instead of the latest matching snapshot.
+    pub parent: Option<SnapshotId>,
+    /// Snapshot time (default: now).
+    pub time: Option<DateTime<Utc>>,
+    /// Reader threads.
+    pub readers: usize,
+    /// Upload threads.
+    pub uploaders: usize,
+    /// Set to stop the backup (Ctrl-C).
+    pub cancel: Arc<AtomicBool>,
+    /// Counters for a progress display.
+    pub progress: Arc<Progress>,
+}
+
+impl BackupOptions {
+    /// Defaults for a source.
+    pub fn new(source: Source) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            source,
+            host: crate::util::hostname(),
+            tags: vec![],
+            excludes: vec![],
+            compression: CompressionMode::Auto,
+            force: false,
+            parent: None,
+            time: None,
+            readers: cores.clamp(2, 8),
+            uploaders: 2,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(Progress::default()),
+        }
+    }
+}
+
+/// A finished backup.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    /// The new snapshot's id.
+    pub id: SnapshotId,
+    /// The snapshot.
+    pub snapshot: Snapshot,
+}
+
+/// Lexically normalised absolute path (no `.`, `..` resolved textually).
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(p).map_err(|e| Error::io(p, e))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a backup and writes its snapshot.
+pub fn backup(repo: &Repository, catalog: Arc<Catalog>, mut opts: BackupOptions) -> Result<BackupOutcome> {
+    let start = Utc::now();
+    let time = opts.time.unwrap_or(start);
+    let mut tags = std::mem::take(&mut opts.tags);
+    tags.sort();
+    tags.dedup();
+    let source = std::mem::replace(&mut opts.source, Source::Paths(vec![]));
+    let paths: Vec<String> = match &source {
+        Source::Paths(ps) => {
+            if ps.is_empty() {
+                return Err(Error::Invalid("nothing to back up: give at least one path".into()));
+            }
+            let mut v: Vec<String> = ps
+                .iter()
+                .map(|p| absolute(p).map(|a| a.display().to_string()))
+                .collect::<Result<_>>()?;
+            v.sort();
+            v.dedup();
+            v
+        }
+        Source::Stream { name, .. } | Source::Command { name, .. } => {
+            crate::tree::check_name(name.as_bytes())
+                .map_err(|e| Error::Invalid(format!("--stdin-filename: {e}")))?;
+            vec![format!("/{name}")]
+        }
+    };
+
+    // The parent: given, or the latest snapshot of the same paths and host.
+    let snapshots = catalog.snapshots()?;
+    let parent = match opts.parent {
+        Some(id) => Some(
+            snapshots
+                .iter()
+                .find(|(i, _)| *i == id)
+                .cloned()
+                .ok_or_else(|| Error::NoSnapshot(format!("parent {id}")))?,
+        ),
+        None => snapshots
+            .iter()
+            .filter(|(_, s)| s.host == opts.host && s.paths == paths)
+            .max_by_key(|(_, s)| s.time)
+            .cloned(),
+    };
+
+    let writer = Arc::new(BlobWriter::new(
+        repo.clone(),
+        catalog.clone(),
+        opts.compression,
+        opts.uploaders,
+    ));
+    let reader = Arc::new(ContentReader {
+        writer: writer.clone(),
+        chunker: repo.chunker().clone(),
+        budget: Arc::new(Budget::new(IN_FLIGHT)),
+        progress: opts.progress.clone(),
+        cancel: opts.cancel.clone(),
+    });
+
+    let built = match source {
+        Source::Paths(ps) => {
+            let abs: Vec<PathBuf> = ps.iter().map(|p| absolute(p)).collect::<Result<_>>()?;
+            backup_paths(repo, &catalog, &writer, &reader, &opts, &abs, parent.as_ref())
+        }
+        Source::Stream { name, reader: mut src } => {
+            backup_stream(&writer, &reader, &opts, &name, &mut *src, time)
+        }
+        Source::Command { name, argv } => backup_command(&writer, &reader, &opts, &name, &argv, time),
+    };
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            writer.abandon();
+            return Err(e);
+        }
+    };
+    if opts.cancel.load(Ordering::Relaxed) {
+        writer.abandon();
+        return Err(Error::Interrupted(
+            "backup stopped before its snapshot was written; uploaded data is indexed and the next run reuses it".into(),
+        ));
+    }
+    writer.flush()?;
+
+    let st = writer.stats();
+    let mut summary = built.summary;
+    summary.backup_start = Some(start);
+    summary.bytes_read = opts.progress.bytes_read.load(Ordering::Relaxed);
+    summary.blobs_added = st.blobs_added.load(Ordering::Relaxed);
+    summary.data_added = st.bytes_added.load(Ordering::Relaxed);
+    summary.data_added_packed = st.bytes_uploaded.load(Ordering::Relaxed);
+    summary.backup_end = Some(Utc::now());
+    let snapshot = Snapshot {
+        time,
+        host: opts.host.clone(),
+        username: crate::util::username(),
+        paths,
+        tags,
+        tree: built.root,
+        parent: parent.map(|(id, _)| id),
+        original: None,
+        program_version: format!("arca {}", env!("CARGO_PKG_VERSION")),
+        partial: !built.errors.is_empty(),
+        errors: built.errors,
+        summary,
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    catalog.add_snapshot(&id, &snapshot)?;
+    Ok(BackupOutcome { id, snapshot })
+}
+
+/// What the tree builder produced.
+struct Built {
+    root: BlobId,
+    summary: Summary,
+    errors: Vec<SourceError>,
+}
+
+fn backup_paths(
+    repo: &Repository,
+    catalog: &Arc<Catalog>,
+    writer: &Arc<BlobWriter>,
+    reader: &Arc<ContentReader>,
+    opts: &BackupOptions,
+    paths: &[PathBuf],
+    parent: Option<&(SnapshotId, Snapshot)>,
+) -> Result<Built> {
+    let blob_reader = BlobReader::new(repo.clone(), catalog.clone());
+    let parent_root = match parent {
+        Some((id, s)) => blob_reader.tree(&s.tree, &|| format!("snapshot {id}")).ok(),
+        None => None,
+    };
+    let (ev_tx, ev_rx) = bounded::<Event>(EVENTS);
+    let (job_tx, job_rx) = bounded::<FileJob>(opts.readers * 4);
+    let readers: Vec<_> = (0..opts.readers.max(1))
+        .map(|i| {
+            let rx: Receiver<FileJob> = job_rx.clone();
+            let reader = reader.clone();
+            std::thread::Builder::new()
+                .name(format!("arca-read-{i}"))
+                .spawn(move || {
+                    for job in rx {
+                        reader.read_file(&job.path, job.pending);
+                    }
+                })
+                .expect("spawn reader thread")
+        })
+        .collect();
+    drop(job_rx);
+    let builder = {
+        let writer = writer.clone();
+        let cancel = opts.cancel.clone();
+        let progress = opts.progress.clone();
+        std::thread::Builder::new()
+            .name("arca-trees".into())
+            .spawn(move || build_trees(ev_rx, &writer, &cancel, &progress))
+            .expect("spawn tree builder")
+    };
+    let walked = {
+        let mut walker = Walker::new(
+            ev_tx,
+            job_tx,
+            parent.map(|_| &blob_reader),
+            catalog,
+            Excludes::new(&opts.excludes)?,
+            opts.force,
+            opts.cancel.clone(),
+            opts.progress.clone(),
+        );
+        let trie = SourceTrie::new(paths);
+        walker.walk_trie(Path::new("/"), &trie, parent_root)
+        // the walker drops its channel ends here, which ends the readers and the builder
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    let built = builder
+        .join()
+        .map_err(|_| Error::Interrupted("the tree builder panicked".into()))?;
+    walked?;
+    built
+}
+
+/// Consumes walker events in order, waits for file contents, and stores
+/// each directory as a tree blob. Returns the root tree.
+fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool, progress: &Progress) -> Result<Built> {
+    let mut stack: Vec<(Node, Vec<Node>)> = vec![];
+    let mut root: Vec<Node> = vec![];
+    let mut summary = Summary::default();
+    let mut errors = vec![];
+    let mut failed: Option<Error> = None;
+    for ev in events {
+        if failed.is_some() {
+            continue; // drain so the walker can finish
+        }
+        let r: Result<()> = (|| {
+            match ev {
+                Event::Enter(node) => stack.push((node, vec![])),
+                Event::Leave => {
+                    let (mut dir, children) = stack.pop().expect("Leave matches an Enter");
+                    dir.content = Content::Dir {
+                        subtree: store_tree(writer, children)?,
+                    };
+                    summary.dirs += 1;
+                    stack.last_mut().map_or(&mut root, |t| &mut t.1).push(dir);
+                }
+                Event::Leaf(mut node, leaf) => {
+                    match leaf {
+                        Leaf::Ready => {
+                            if node.kind == NodeKind::File {
+                                summary.files_unmodified += 1;
+                                summary.total_bytes += node.size;
+                            } else {
+                                summary.others += 1;
+                            }
+                        }
+                        Leaf::Reading(pending, is_new) => match pending.wait() {
+                            FileOutcome::Stored(c) => {
+                                node.size = c.size;
+                                if c.changed {
+                                    node.flags |= FLAG_INCOMPLETE;
+                                    errors.push(SourceError {
+                                        path: node.display_name(),
+                                        error: "file changed while it was read; the stored content may be inconsistent".into(),
+                                    });
+                                }
+                                node.content = Content::File {
+                                    hash: c.hash,
+                                    extents: c.extents,
+                                };
+                                if is_new {
+                                    summary.files_new += 1;
+                                } else {
+                                    summary.files_changed += 1;
+                                }
+                                summary.total_bytes += node.size;
+                                progress.files.fetch_add(1, Ordering::Relaxed);
+                            }
+                            FileOutcome::Unreadable(e) => {
+                                progress.errors.fetch_add(1, Ordering::Relaxed);
+                                errors.push(SourceError {
+                                    path: node.display_name(),
+                                    error: e,
+                                });
+                                return Ok(());
+                            }
+                            FileOutcome::Fatal(e) => {
+                                return Err(Error::Interrupted(format!("storing file content failed: {e}")));
+                            }
+                        },
+                    }
+                    stack.last_mut().map_or(&mut root, |t| &mut t.1).push(node);
+                }
+                Event::Error(e) => errors.push(e),
+            }
+            Ok(())
+        })();
+        if let Err(e) = r {
+            cancel.store(true, Ordering::Relaxed);
+            failed = Some(e);
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    if !stack.is_empty() {
+        // the walker stopped early (interrupted): there is no valid tree
+        return Err(Error::Interrupted("backup stopped".into()));
+    }
+    Ok(Built {
+        root: store_tree(writer, root)?,
+        summary,
+        errors,
+    })
+}
+
+fn store_tree(writer: &BlobWriter, mut nodes: Vec<Node>) -> Result<BlobId> {
+    let mut t = Tree {
+        nodes: std::mem::take(&mut nodes),
+    };
+    t.sort();
+    writer.add(BlobKind::Tree, &t.encode())
+}
+
+/// A node for a streamed file.
+fn stream_node(name: &str, time: DateTime<Utc>) -> Node {
+    let mut n = Node::new(name.as_bytes().to_vec(), NodeKind::File);
+    n.mode = 0o644;
+    n.uid = nix::unistd::geteuid().as_raw();
+    n.gid = nix::unistd::getegid().as_raw();
+    n.user = crate::util::username().into_bytes();
+    let ts = Timestamp {
+        sec: time.timestamp(),
+        nsec: time.timestamp_subsec_nanos(),
+    };
+    n.mtime = ts;
+    n.atime = ts;
+    n.ctime = ts;
+    n
+}
+
+fn finish_stream(writer: &BlobWriter, name: &str, time: DateTime<Utc>, outcome: FileOutcome) -> Result<Built> {
+    let mut node = stream_node(name, time);
+    let c = match outcome {
+        FileOutcome::Stored(c) => c,
+        FileOutcome::Unreadable(e) => {
+            return Err(Error::Interrupted(format!("reading the input stream failed: {e}")));
+        }
+        FileOutcome::Fatal(e) => return Err(Error::Interrupted(format!("storing the stream failed: {e}"))),
+    };
+    node.size = c.size;
+    let summary = Summary {
+        files_new: 1,
+        total_bytes: c.size,
+        ..Default::default()
+    };
+    node.content = Content::File {
+        hash: c.hash,
+        extents: c.extents,
+    };
+    Ok(Built {
+        root: store_tree(writer, vec![node])?,
+        summary,
+        errors: vec![],
+    })
+}
+
+fn backup_stream(
+    writer: &BlobWriter,
+    reader: &ContentReader,
+    _opts: &BackupOptions,
+    name: &str,
+    src: &mut dyn Read,
+    time: DateTime<Utc>,
+) -> Result<Built> {
+    let pending = Arc::new(Pending::new());
+    reader.read_stream(src, pending.clone());
+    finish_stream(writer, name, time, pending.wait())
+}
+
+fn backup_command(
+    writer: &BlobWriter,
+    reader: &ContentReader,
+    opts: &BackupOptions,
+    name: &str,
+    argv: &[OsString],
+    time: DateTime<Utc>,
+) -> Result<Built> {
+    let shown = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (prog, args) = argv
+        .split_first()
+        .ok_or_else(|| Error::Invalid("--stdin-from-command needs a command".into()))?;
+    let mut child = std::process::Command::new(prog)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::CommandFailed {
+            command: shown.clone(),
+            status: format!("could not start: {e}"),
+        })?;
+    let mut out = child.stdout.take().expect("piped stdout");
+    let pending = Arc::new(Pending::new());
+    reader.read_stream(&mut out, pending.clone());
+    drop(out);
+    let outcome = pending.wait();
+    if opts.cancel.load(Ordering::Relaxed) {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| Error::CommandFailed {
+        command: shown.clone(),
+        status: e.to_string(),
+    })?;
+    if !status.success() {
+        return Err(Error::CommandFailed {
+            command: shown,
+            status: status.to_string(),
+        });
+    }
+    finish_stream(writer, name, time, outcome)
+}

@@ -1,0 +1,301 @@
+//! Reading file content into chunks.
+//!
+//! A reader thread reads a file's data regions block by block (holes found
+//! with SEEK_DATA/SEEK_HOLE are skipped, never read), finds chunk
+//! boundaries (in parallel for large blocks), hashes the logical content
+//! with BLAKE3, and hands every chunk to the rayon pool, where the blob
+//! writer ids, dedups, compresses and seals it. The reader does not wait
+//! for its chunks: the file is complete when the last of them is stored,
+//! and whoever finishes last fills in the file's [`Pending`] outcome. Bytes
+//! in flight are bounded by a [`Budget`].
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+
+use super::Progress;
+use crate::chunker::Chunker;
+use crate::error::Error;
+use crate::fsmeta;
+use crate::id::BlobId;
+use crate::pack::BlobKind;
+use crate::sync::{Budget, Pending};
+use crate::tree::Extent;
+use crate::writer::BlobWriter;
+
+/// Bytes read per block (plus up to one chunk carried over).
+const BLOCK: usize = 8 << 20;
+/// Blocks at least this large are chunked by all threads at once.
+const PARALLEL_CHUNKING_MIN: usize = 4 << 20;
+
+/// A file's stored content.
+#[derive(Debug, Clone)]
+pub struct FileContent {
+    /// BLAKE3 of the logical content.
+    pub hash: [u8; 32],
+    /// Data chunks.
+    pub extents: Vec<Extent>,
+    /// Logical size (what was read, holes included).
+    pub size: u64,
+    /// The file changed size or mtime while it was read.
+    pub changed: bool,
+}
+
+/// How reading a file ended.
+#[derive(Debug, Clone)]
+pub enum FileOutcome {
+    /// Stored.
+    Stored(FileContent),
+    /// The file could not be read; the backup goes on without it.
+    Unreadable(String),
+    /// Storing failed; the backup must stop.
+    Fatal(Arc<Error>),
+}
+
+/// Per-file bookkeeping shared by the reader and the chunk tasks.
+struct FileState {
+    chunks: Mutex<Vec<(u64, u32, Option<BlobId>)>>,
+    outstanding: AtomicUsize,
+    fatal: Mutex<Option<Arc<Error>>>,
+    end: Mutex<Option<Result<([u8; 32], u64, bool), String>>>,
+    pending: Arc<Pending<FileOutcome>>,
+}
+
+impl FileState {
+    fn done_one(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pending.set(self.outcome());
+        }
+    }
+
+    fn outcome(&self) -> FileOutcome {
+        if let Some(e) = self.fatal.lock().unwrap().take() {
+            return FileOutcome::Fatal(e);
+        }
+        match self.end.lock().unwrap().take() {
+            Some(Ok((hash, size, changed))) => {
+                let chunks = std::mem::take(&mut *self.chunks.lock().unwrap());
+                let extents = chunks
+                    .into_iter()
+                    .map(|(offset, length, id)| Extent {
+                        offset,
+                        length,
+                        blob: id.expect("every chunk task stored its id"),
+                    })
+                    .collect();
+                FileOutcome::Stored(FileContent {
+                    hash,
+                    extents,
+                    size,
+                    changed,
+                })
+            }
+            Some(Err(e)) => FileOutcome::Unreadable(e),
+            None => FileOutcome::Unreadable("reading stopped early".into()),
+        }
+    }
+}
+
+/// Reads sources and feeds chunks to the blob writer.
+pub struct ContentReader {
+    pub(super) writer: Arc<BlobWriter>,
+    pub(super) chunker: Chunker,
+    pub(super) budget: Arc<Budget>,
+    pub(super) progress: Arc<Progress>,
+    pub(super) cancel: Arc<AtomicBool>,
+}
+
+impl ContentReader {
+    /// Reads the file at `path` and sets `pending` when it is stored.
+    pub fn read_file(&self, path: &Path, pending: Arc<Pending<FileOutcome>>) {
+        let state = self.new_state(pending);
+        let r = self.read_file_inner(path, &state);
+        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        state.done_one();
+    }
+
+    /// Reads a stream (stdin, a command's output) to its end.
+    pub fn read_stream(&self, src: &mut dyn Read, pending: Arc<Pending<FileOutcome>>) {
+        let state = self.new_state(pending);
+        let mut hasher = blake3::Hasher::new();
+        let r = self
+            .chunk_region(src, 0, None, &state, &mut hasher)
+            .map(|n| (*hasher.finalize().as_bytes(), n, false));
+        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        state.done_one();
+    }
+
+    fn new_state(&self, pending: Arc<Pending<FileOutcome>>) -> Arc<FileState> {
+        Arc::new(FileState {
+            chunks: Mutex::new(vec![]),
+            outstanding: AtomicUsize::new(1),
+            fatal: Mutex::new(None),
+            end: Mutex::new(None),
+            pending,
+        })
+    }
+
+    fn read_file_inner(&self, path: &Path, state: &Arc<FileState>) -> io::Result<([u8; 32], u64, bool)> {
+        let mut f = open_noatime(path)?;
+        let md = f.metadata()?;
+        if !md.is_file() {
+            return Err(io::Error::other("no longer a regular file"));
+        }
+        let size = md.size();
+        // Only a file with fewer blocks than its size can have holes.
+        let regions = if md.blocks() * 512 < size {
+            fsmeta::data_regions(&f, size)?
+        } else {
+            vec![0..size]
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut logical = 0u64;
+        let last = regions.len().saturating_sub(1);
+        for (i, region) in regions.iter().enumerate() {
+            hash_zeros(&mut hasher, region.start - logical);
+            f.seek(SeekFrom::Start(region.start))?;
+            // The last region is read to the end of the file, which may
+            // have grown since it was opened.
+            let limit = (i != last).then(|| region.end - region.start);
+            let n = self.chunk_region(&mut f, region.start, limit, state, &mut hasher)?;
+            logical = region.start + n;
+        }
+        let after = f.metadata()?;
+        // A trailing hole: the size says more than the data regions hold.
+        if after.size() > logical {
+            hash_zeros(&mut hasher, after.size() - logical);
+            logical = after.size();
+        }
+        let changed = after.size() != size || after.mtime() != md.mtime() || after.mtime_nsec() != md.mtime_nsec();
+        Ok((*hasher.finalize().as_bytes(), logical, changed))
+    }
+
+    /// Reads from `src` (positioned at `start`) until `limit` bytes or EOF,
+    /// dispatching chunks. Returns the bytes read.
+    fn chunk_region(
+        &self,
+        src: &mut dyn Read,
+        start: u64,
+        limit: Option<u64>,
+        state: &Arc<FileState>,
+        hasher: &mut blake3::Hasher,
+    ) -> io::Result<u64> {
+        let mut carry = Bytes::new();
+        let mut total = 0u64;
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            let mut buf = BytesMut::with_capacity(carry.len() + BLOCK);
+            buf.extend_from_slice(&carry);
+            let want = match limit {
+                Some(l) => (l - total).min(BLOCK as u64) as usize,
+                None => BLOCK,
+            };
+            let got = read_full(src, &mut buf, want)?;
+            total += got as u64;
+            self.progress.bytes_read.fetch_add(got as u64, Ordering::Relaxed);
+            let eof = got < want || limit == Some(total);
+            let data = buf.freeze();
+            let new = &data[carry.len()..];
+            if new.len() >= 1 << 20 {
+                hasher.update_rayon(new);
+            } else {
+                hasher.update(new);
+            }
+            let ends = if data.len() >= PARALLEL_CHUNKING_MIN {
+                self.chunker.boundaries_parallel(&data, eof)
+            } else {
+                self.chunker.boundaries(&data, eof)
+            };
+            let base = start + total - data.len() as u64;
+            let mut s = 0;
+            for e in ends {
+                self.dispatch(state, base + s as u64, data.slice(s..e));
+                s = e;
+            }
+            carry = data.slice(s..);
+            if eof {
+                debug_assert!(carry.is_empty());
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Queues one chunk for storing.
+    fn dispatch(&self, state: &Arc<FileState>, offset: u64, chunk: Bytes) {
+        let len = chunk.len() as u64;
+        let slot = {
+            let mut c = state.chunks.lock().unwrap();
+            c.push((offset, len as u32, None));
+            c.len() - 1
+        };
+        self.budget.acquire(len);
+        state.outstanding.fetch_add(1, Ordering::AcqRel);
+        let state = state.clone();
+        let writer = self.writer.clone();
+        let budget = self.budget.clone();
+        rayon::spawn(move || {
+            match writer.add(BlobKind::Data, &chunk) {
+                Ok(id) => state.chunks.lock().unwrap()[slot].2 = Some(id),
+                Err(e) => {
+                    state.fatal.lock().unwrap().get_or_insert(Arc::new(e));
+                }
+            }
+            drop(chunk);
+            budget.release(len);
+            state.done_one();
+        });
+    }
+}
+
+/// Opens for reading without updating the access time where allowed.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+        r => r,
+    }
+}
+
+/// Reads up to `want` bytes into `buf`, stopping early only at EOF.
+fn read_full(src: &mut dyn Read, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
+    let start = buf.len();
+    buf.resize(start + want, 0);
+    let mut got = 0;
+    while got < want {
+        match src.read(&mut buf[start + got..start + want]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(start + got);
+    Ok(got)
+}
+
+/// Feeds `n` zero bytes (a hole) to the hasher.
+fn hash_zeros(hasher: &mut blake3::Hasher, mut n: u64) {
+    static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+    if n >= 1 << 24 {
+        let big = vec![0u8; 1 << 24];
+        while n >= big.len() as u64 {
+            hasher.update_rayon(&big);
+            n -= big.len() as u64;
+        }
+    }
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        hasher.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
+}

@@ -1,0 +1,1 @@
+//! Test vectors for the format specification live in tests/.
