@@ -1,1 +1,55 @@
-fn main(){}
+//! The `arca` binary: parses the command line, runs one command through the
+//! engine, renders the result, and maps the outcome to an exit code
+//! (0 success, 1 failure, 3 backup saved but some sources unreadable).
+
+mod args;
+mod commands;
+mod context;
+mod output;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let out = output::Out {
+        json: cli.global.json,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+    };
+    // First Ctrl-C: stop cleanly (nothing half-done is committed);
+    // second: leave at once.
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let c = cancel.clone();
+        let _ = ctrlc::set_handler(move || {
+            if c.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!("stopping (press Ctrl-C again to quit at once)...");
+        });
+    }
+    let g = &cli.global;
+    let r = match &cli.command {
+        Command::Init(a) => commands::init::run(g, &out, a),
+        Command::Backup(a) => commands::backup::run(g, &out, a, cancel.clone()),
+        Command::Snapshots(a) => commands::snapshots::run(g, &out, a),
+        Command::Restore(a) => commands::restore::run(g, &out, a, cancel.clone()),
+        Command::Dump(a) => commands::dump::run(g, &out, a),
+        Command::Ls(a) => commands::ls::run(g, &out, a),
+        Command::Cat(a) => commands::cat::run(g, a),
+        Command::Key(a) => commands::key::run(g, &out, a),
+    };
+    let code = match r {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("arca: {e:#}");
+            if cancel.load(Ordering::SeqCst) { 130 } else { 1 }
+        }
+    };
+    std::process::exit(code);
+}

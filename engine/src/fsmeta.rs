@@ -182,10 +182,16 @@ pub fn apply(path: &Path, node: &Node, as_root: bool) -> Vec<String> {
             ));
         }
     }
+    // An atime that was not recorded (zero) is restored as the mtime.
+    let atime = if node.atime == Timestamp::default() {
+        node.mtime
+    } else {
+        node.atime
+    };
     let times = [
         libc::timespec {
-            tv_sec: node.atime.sec as libc::time_t,
-            tv_nsec: node.atime.nsec as libc::c_long,
+            tv_sec: atime.sec as libc::time_t,
+            tv_nsec: atime.nsec as libc::c_long,
         },
         libc::timespec {
             tv_sec: node.mtime.sec as libc::time_t,

@@ -101,6 +101,9 @@ pub struct BackupOptions {
     pub compression: CompressionMode,
     /// Read every file even if unchanged.
     pub force: bool,
+    /// Record access times (off by default: reading a tree changes them,
+    /// so recording them makes every backup store new tree blobs).
+    pub with_atime: bool,
     /// Use this parent instead of the latest matching snapshot.
     pub parent: Option<SnapshotId>,
     /// Snapshot time (default: now).
@@ -126,6 +129,7 @@ impl BackupOptions {
             excludes: vec![],
             compression: CompressionMode::Auto,
             force: false,
+            with_atime: false,
             parent: None,
             time: None,
             readers: cores.clamp(2, 8),
@@ -327,6 +331,7 @@ fn backup_paths(
             catalog,
             Excludes::new(&opts.excludes)?,
             opts.force,
+            opts.with_atime,
             opts.cancel.clone(),
             opts.progress.clone(),
         );

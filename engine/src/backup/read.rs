@@ -155,13 +155,12 @@ impl ContentReader {
         };
         let mut hasher = blake3::Hasher::new();
         let mut logical = 0u64;
-        let last = regions.len().saturating_sub(1);
-        for (i, region) in regions.iter().enumerate() {
+        for region in &regions {
             hash_zeros(&mut hasher, region.start - logical);
             f.seek(SeekFrom::Start(region.start))?;
-            // The last region is read to the end of the file, which may
-            // have grown since it was opened.
-            let limit = (i != last).then(|| region.end - region.start);
+            // A region that reaches the end of the file is read to EOF:
+            // the file may have grown since it was opened.
+            let limit = (region.end < size).then(|| region.end - region.start);
             let n = self.chunk_region(&mut f, region.start, limit, state, &mut hasher)?;
             logical = region.start + n;
         }

@@ -132,6 +132,7 @@ pub struct Walker<'a> {
     pub(super) excludes: Excludes,
     pub(super) names: NameCache,
     pub(super) force: bool,
+    pub(super) with_atime: bool,
     pub(super) cancel: Arc<AtomicBool>,
     pub(super) progress: Arc<Progress>,
     hardlinks: HashMap<(u64, u64), Arc<Pending<FileOutcome>>>,
@@ -147,6 +148,7 @@ impl<'a> Walker<'a> {
         catalog: &'a Catalog,
         excludes: Excludes,
         force: bool,
+        with_atime: bool,
         cancel: Arc<AtomicBool>,
         progress: Arc<Progress>,
     ) -> Self {
@@ -158,6 +160,7 @@ impl<'a> Walker<'a> {
             excludes,
             names: NameCache::default(),
             force,
+            with_atime,
             cancel,
             progress,
             hardlinks: HashMap::new(),
@@ -168,6 +171,14 @@ impl<'a> Walker<'a> {
         self.events
             .send(e)
             .map_err(|_| Error::Interrupted("the tree builder stopped".into()))
+    }
+
+    fn node(&self, name: &OsStr, path: &Path, md: &std::fs::Metadata) -> std::io::Result<Node> {
+        let mut n = fsmeta::node_from_metadata(name, path, md, &self.names)?;
+        if !self.with_atime {
+            n.atime = Default::default();
+        }
+        Ok(n)
     }
 
     fn error(&self, path: &Path, e: impl std::fmt::Display) -> Result<()> {
@@ -206,7 +217,7 @@ impl<'a> Walker<'a> {
             if child.source {
                 self.entry(&path, name, &md, pnode.as_ref())?;
             } else if md.is_dir() {
-                let node = match fsmeta::node_from_metadata(name, &path, &md, &self.names) {
+                let node = match self.node(name, &path, &md) {
                     Ok(n) => n,
                     Err(e) => {
                         self.error(&path, e)?;
@@ -229,7 +240,7 @@ impl<'a> Walker<'a> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted("backup stopped".into()));
         }
-        let mut node = match fsmeta::node_from_metadata(name, path, md, &self.names) {
+        let mut node = match self.node(name, path, md) {
             Ok(n) => n,
             Err(e) => return self.error(path, e),
         };

@@ -1,0 +1,240 @@
+//! The command line: every command, option and environment variable.
+//! Names and flags here are a stable interface: scripts and cron jobs call
+//! them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// arca: encrypted, deduplicating backups for disaster recovery.
+#[derive(Parser, Debug)]
+#[command(name = "arca", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Repository address: a directory path or file:///path.
+    #[arg(short = 'r', long = "repo", env = "ARCA_REPOSITORY", global = true)]
+    pub repo: Option<String>,
+    /// Read the password from this file (first line).
+    #[arg(long, env = "ARCA_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Run this shell command and read the password from its output.
+    #[arg(long, env = "ARCA_PASSWORD_COMMAND", global = true)]
+    pub password_command: Option<String>,
+    /// Local cache directory (default: $XDG_CACHE_HOME/arca or ~/.cache/arca).
+    #[arg(long, env = "ARCA_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Keep the catalog in memory only; nothing is written locally.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Print machine-readable JSON on standard output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up files, directories, standard input or a command's output.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots(SnapshotsArgs),
+    /// Restore a snapshot (or part of it) into a directory.
+    Restore(RestoreArgs),
+    /// Write one file of a snapshot to standard output.
+    Dump(DumpArgs),
+    /// List the files in a snapshot.
+    Ls(LsArgs),
+    /// Print a repository object (config, snapshot, index, pack header, key, tree).
+    Cat(CatArgs),
+    /// Manage passwords (key files).
+    Key(KeyArgs),
+}
+
+/// Snapshot filters shared by the commands that select snapshots.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only snapshots from this host (repeatable).
+    #[arg(long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Only snapshots with these tags: `a,b` needs both, repeating is "or".
+    #[arg(long = "tag", value_name = "TAGS")]
+    pub tags: Vec<String>,
+    /// Only snapshots that include this path (repeatable).
+    #[arg(long = "path", value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Argon2id memory in KiB for the first key (default 65536).
+    #[arg(long, value_name = "KIB")]
+    pub kdf_memory: Option<u32>,
+    /// Chunker sizes as MIN,AVG,MAX bytes (default chosen by measurement).
+    #[arg(long, value_name = "MIN,AVG,MAX")]
+    pub chunker: Option<String>,
+    /// Target pack size in MiB (default 16).
+    #[arg(long, value_name = "MIB")]
+    pub pack_size: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Files and directories to back up.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Tag the snapshot (repeatable, or comma-separated).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Exclude paths matching this glob (repeatable). Without a `/` it
+    /// matches names anywhere; with one, absolute paths.
+    #[arg(long = "exclude", short = 'e', value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Back up standard input as one file.
+    #[arg(long, conflicts_with = "paths")]
+    pub stdin: bool,
+    /// File name for --stdin and --stdin-from-command.
+    #[arg(long, default_value = "stdin", value_name = "NAME")]
+    pub stdin_filename: String,
+    /// Back up the standard output of a command (given after `--`). A
+    /// non-zero exit status saves no snapshot.
+    #[arg(long, requires = "command", conflicts_with_all = ["paths", "stdin"])]
+    pub stdin_from_command: bool,
+    /// The command for --stdin-from-command.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+    /// zstd level, `auto`, `max` or `off`.
+    #[arg(long, default_value = "auto", value_name = "LEVEL")]
+    pub compression: String,
+    /// Read every file, even those unchanged since the parent snapshot.
+    #[arg(long)]
+    pub force: bool,
+    /// Record access times too.
+    #[arg(long)]
+    pub with_atime: bool,
+    /// Use this snapshot as the parent instead of the latest matching one.
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub parent: Option<String>,
+    /// Record this time instead of now (RFC 3339 or YYYY-MM-DD HH:MM:SS).
+    #[arg(long, value_name = "TIME")]
+    pub time: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only the latest snapshot at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot: an id prefix or `latest` (may be omitted with --at).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: Option<String>,
+    /// Directory to restore into.
+    #[arg(long, short = 't', value_name = "DIR")]
+    pub target: PathBuf,
+    /// Restore only this path of the snapshot and what is below it (repeatable).
+    #[arg(long = "include", short = 'i', value_name = "PATH")]
+    pub include: Vec<String>,
+    /// The latest snapshot at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// Snapshot: an id prefix or `latest`.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    /// The file's path in the snapshot.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The latest snapshot at or before this time (SNAPSHOT must be `latest`).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Snapshot: an id prefix or `latest`.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: String,
+    /// Directory or file in the snapshot (default: everything).
+    #[arg(value_name = "PATH", default_value = "/")]
+    pub path: String,
+    /// Show type, mode, owner, size and time.
+    #[arg(long, short = 'l')]
+    pub long: bool,
+    /// Only the entries directly in PATH.
+    #[arg(long)]
+    pub no_recursive: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CatArgs {
+    /// config, snapshot, index, pack, key, tree or blob.
+    #[arg(value_name = "KIND")]
+    pub kind: String,
+    /// The object's id (a snapshot may be a prefix or `latest`).
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyArgs {
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    /// List key files.
+    List,
+    /// Add a password.
+    Add(NewPasswordArgs),
+    /// Change the password of the key in use.
+    Passwd(NewPasswordArgs),
+    /// Remove a key file (not the one in use).
+    Remove {
+        /// Key id (or a unique prefix).
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct NewPasswordArgs {
+    /// Read the new password from this file.
+    #[arg(long, env = "ARCA_NEW_PASSWORD_FILE", value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
+    /// Argon2id memory in KiB (default 65536).
+    #[arg(long, value_name = "KIB")]
+    pub kdf_memory: Option<u32>,
+}

@@ -1,0 +1,110 @@
+use std::sync::atomic::Ordering;
+
+use anyhow::{Result, bail};
+use arca_engine::backup::{self, BackupOptions, Source};
+use arca_engine::compress::CompressionMode;
+use arca_engine::select;
+
+use crate::args::{BackupArgs, Global};
+use crate::context;
+use crate::output::{self, Out, Ticker};
+
+pub fn run(g: &Global, out: &Out, a: &BackupArgs, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<i32> {
+    let source = if a.stdin_from_command {
+        if a.command.is_empty() {
+            bail!("--stdin-from-command needs the command after `--`");
+        }
+        Source::Command {
+            name: a.stdin_filename.clone(),
+            argv: a.command.clone(),
+        }
+    } else if a.stdin {
+        Source::Stream {
+            name: a.stdin_filename.clone(),
+            reader: Box::new(std::io::stdin()),
+        }
+    } else {
+        if a.paths.is_empty() {
+            bail!("nothing to back up: give paths, --stdin, or --stdin-from-command -- CMD");
+        }
+        if !a.command.is_empty() {
+            bail!("a command after `--` needs --stdin-from-command");
+        }
+        Source::Paths(a.paths.clone())
+    };
+    let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
+    let o = context::open(g)?;
+    let mut opts = BackupOptions::new(source);
+    opts.compression = compression;
+    opts.force = a.force;
+    opts.with_atime = a.with_atime;
+    opts.excludes = a.excludes.clone();
+    opts.tags = a
+        .tags
+        .iter()
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect();
+    if let Some(h) = &a.host {
+        opts.host = h.clone();
+    }
+    if let Some(t) = &a.time {
+        opts.time = Some(select::parse_time(t)?);
+    }
+    if let Some(p) = &a.parent {
+        let (id, _) = super::pick(&o, Some(p), None, &Default::default())?;
+        opts.parent = Some(id);
+    }
+    opts.cancel = cancel;
+    let progress = opts.progress.clone();
+    let ticker = Ticker::start(out, move || {
+        let read = progress.bytes_read.load(Ordering::Relaxed);
+        let skipped = progress.bytes_unmodified.load(Ordering::Relaxed);
+        let files = progress.files.load(Ordering::Relaxed);
+        let errors = progress.errors.load(Ordering::Relaxed);
+        let msg = format!("{files} files, {} unchanged, {errors} errors", output::size(skipped));
+        (read, 0, msg)
+    });
+    let result = backup::backup(&o.repo, o.catalog.clone(), opts);
+    drop(ticker);
+    let done = result?;
+    let s = &done.snapshot;
+    let sm = &s.summary;
+    if out.json {
+        output::json(&serde_json::json!({
+            "snapshot_id": done.id,
+            "parent": s.parent,
+            "time": s.time,
+            "paths": s.paths,
+            "partial": s.partial,
+            "errors": s.errors,
+            "summary": sm,
+        }));
+    } else {
+        for e in &s.errors {
+            eprintln!("error: {}: {}", e.path, e.error);
+        }
+        let secs = match (sm.backup_start, sm.backup_end) {
+            (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,
+            _ => 0.0,
+        };
+        out.say(format!(
+            "Files: {} new, {} changed, {} unmodified; {} dirs",
+            sm.files_new, sm.files_changed, sm.files_unmodified, sm.dirs
+        ));
+        out.say(format!(
+            "Added to the repository: {} ({} stored) from {} read, {} total",
+            output::size(sm.data_added),
+            output::size(sm.data_added_packed),
+            output::size(sm.bytes_read),
+            output::size(sm.total_bytes)
+        ));
+        out.say(format!(
+            "snapshot {} saved in {secs:.2} s{}",
+            done.id.short(),
+            if s.partial { " (partial: some sources could not be read)" } else { "" }
+        ));
+    }
+    Ok(if s.partial { 3 } else { 0 })
+}

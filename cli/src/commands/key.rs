@@ -1,0 +1,88 @@
+use anyhow::{Result, bail};
+use arca_engine::crypto::KdfParams;
+use arca_engine::id::KeyId;
+use arca_engine::repo::KeyOwner;
+
+use crate::args::{Global, KeyAction, KeyArgs, NewPasswordArgs};
+use crate::context;
+use crate::output::{self, Out};
+
+fn new_password(a: &NewPasswordArgs) -> Result<(Vec<u8>, KdfParams)> {
+    let pw = match &a.new_password_file {
+        Some(f) => context::password_from_file(f)?,
+        None => context::prompt("enter the new password: ", true)?,
+    };
+    if pw.is_empty() {
+        bail!("an empty password is not allowed");
+    }
+    let mut kdf = KdfParams::default();
+    if let Some(m) = a.kdf_memory {
+        kdf.memory_kib = m;
+    }
+    Ok((pw, kdf))
+}
+
+pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
+    let o = context::open(g)?;
+    match &a.action {
+        KeyAction::List => {
+            let keys = o.repo.list_keys()?;
+            if out.json {
+                output::json(&keys);
+            } else {
+                let rows: Vec<Vec<String>> = keys
+                    .iter()
+                    .map(|k| {
+                        vec![
+                            format!("{}{}", if k.current { "*" } else { " " }, k.id.short()),
+                            k.username.clone(),
+                            k.host.clone(),
+                            output::time(&k.created),
+                        ]
+                    })
+                    .collect();
+                output::table(&[" ID", "User", "Host", "Created"], &rows);
+            }
+        }
+        KeyAction::Add(n) => {
+            let (pw, kdf) = new_password(n)?;
+            let id = o.repo.add_key(&pw, kdf, &KeyOwner::current())?;
+            if out.json {
+                output::json(&serde_json::json!({"id": id}));
+            } else {
+                out.say(format!("added key {}", id.short()));
+            }
+        }
+        KeyAction::Passwd(n) => {
+            let (pw, kdf) = new_password(n)?;
+            let id = o.repo.change_password(&pw, kdf, &KeyOwner::current())?;
+            if out.json {
+                output::json(&serde_json::json!({"id": id, "removed": o.repo.key_id()}));
+            } else {
+                out.say(format!(
+                    "password changed: key {} replaces key {}",
+                    id.short(),
+                    o.repo.key_id().short()
+                ));
+            }
+        }
+        KeyAction::Remove { id } => {
+            let keys = o.repo.list_keys()?;
+            let m: Vec<KeyId> = keys
+                .iter()
+                .filter(|k| k.id.to_hex().starts_with(id.as_str()))
+                .map(|k| k.id)
+                .collect();
+            let [k] = m[..] else {
+                bail!("{} keys match {id}; give more digits", m.len());
+            };
+            o.repo.remove_key(&k)?;
+            if out.json {
+                output::json(&serde_json::json!({"removed": k}));
+            } else {
+                out.say(format!("removed key {}", k.short()));
+            }
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,42 @@
+//! One module per command. Each turns parsed arguments into engine calls
+//! and renders the result; none holds logic the engine should own.
+
+pub mod backup;
+pub mod cat;
+pub mod dump;
+pub mod init;
+pub mod key;
+pub mod ls;
+pub mod restore;
+pub mod snapshots;
+
+use anyhow::{Result, bail};
+use arca_engine::id::SnapshotId;
+use arca_engine::select::{self, Filter, Selector};
+use arca_engine::snapshot::Snapshot;
+
+use crate::args::FilterArgs;
+use crate::context::Opened;
+
+/// Engine filter from the command-line filter options.
+pub fn filter(f: &FilterArgs) -> Filter {
+    Filter {
+        hosts: f.hosts.clone(),
+        tags: f.tags.clone(),
+        paths: f.paths.clone(),
+    }
+}
+
+/// The snapshot a command names: an id prefix, `latest`, or `--at TIME`.
+pub fn pick(o: &Opened, snapshot: Option<&str>, at: Option<&str>, f: &FilterArgs) -> Result<(SnapshotId, Snapshot)> {
+    let all = o.catalog.snapshots()?;
+    let sel = match (snapshot, at) {
+        (Some(s), Some(_)) if s != "latest" => {
+            bail!("give either a snapshot id or --at, not both")
+        }
+        (_, Some(t)) => Selector::At(select::parse_time(t)?),
+        (Some(s), None) => Selector::parse(s)?,
+        (None, None) => bail!("name a snapshot: an id prefix, `latest`, or --at TIME"),
+    };
+    Ok(select::select(&all, &sel, &filter(f))?.clone())
+}

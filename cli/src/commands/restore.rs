@@ -1,0 +1,54 @@
+use std::sync::atomic::Ordering;
+
+use anyhow::Result;
+use arca_engine::restore::{self, RestoreOptions};
+
+use crate::args::{Global, RestoreArgs};
+use crate::context;
+use crate::output::{self, Out, Ticker};
+
+pub fn run(g: &Global, out: &Out, a: &RestoreArgs, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<i32> {
+    let o = context::open(g)?;
+    let (id, snap) = super::pick(&o, a.snapshot.as_deref(), a.at.as_deref(), &a.filter)?;
+    let mut opts = RestoreOptions::new(a.target.clone());
+    opts.include = a.include.clone();
+    opts.cancel = cancel;
+    let p = opts.progress.clone();
+    let ticker = Ticker::start(out, move || {
+        (
+            p.bytes_done.load(Ordering::Relaxed),
+            p.bytes_total.load(Ordering::Relaxed),
+            format!("{} files", p.files_done.load(Ordering::Relaxed)),
+        )
+    });
+    let started = std::time::Instant::now();
+    let reader = o.reader();
+    let r = restore::restore(&reader, &snap, &opts);
+    drop(ticker);
+    let sum = r?;
+    if out.verbose > 0 || !out.json {
+        for w in &sum.warnings {
+            out.note(format!("warning: {w}"));
+        }
+    }
+    if out.json {
+        output::json(&serde_json::json!({
+            "snapshot_id": id,
+            "target": a.target,
+            "summary": sum,
+            "seconds": started.elapsed().as_secs_f64(),
+        }));
+    } else {
+        out.say(format!(
+            "restored snapshot {} to {}: {} files ({}), {} dirs, {} others, verified, in {:.2} s",
+            id.short(),
+            a.target.display(),
+            sum.files,
+            output::size(sum.bytes),
+            sum.dirs,
+            sum.others,
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(0)
+}

@@ -1,0 +1,61 @@
+use anyhow::Result;
+use arca_engine::select;
+
+use crate::args::{Global, SnapshotsArgs};
+use crate::context;
+use crate::output::{self, Out};
+
+pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
+    let o = context::open(g)?;
+    let f = super::filter(&a.filter);
+    let all = o.catalog.snapshots()?;
+    let list: Vec<_> = match &a.at {
+        Some(t) => {
+            let sel = select::Selector::At(select::parse_time(t)?);
+            vec![select::select(&all, &sel, &f)?.clone()]
+        }
+        None => all.into_iter().filter(|(_, s)| f.matches(s)).collect(),
+    };
+    if out.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|(id, s)| {
+                serde_json::json!({
+                    "id": id,
+                    "short_id": id.short(),
+                    "time": s.time,
+                    "host": s.host,
+                    "username": s.username,
+                    "tags": s.tags,
+                    "paths": s.paths,
+                    "tree": s.tree,
+                    "parent": s.parent,
+                    "original": s.original,
+                    "partial": s.partial,
+                    "program_version": s.program_version,
+                    "summary": s.summary,
+                })
+            })
+            .collect();
+        output::json(&v);
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|(id, s)| {
+            vec![
+                id.short(),
+                output::time(&s.time),
+                s.host.clone(),
+                s.tags.join(","),
+                s.paths.join(" "),
+                output::size(s.summary.total_bytes),
+            ]
+        })
+        .collect();
+    if !out.quiet {
+        output::table(&["ID", "Time", "Host", "Tags", "Paths", "Size"], &rows);
+        println!("{} snapshots", rows.len());
+    }
+    Ok(0)
+}

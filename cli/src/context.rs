@@ -1,0 +1,113 @@
+//! Turning global options into an open repository and catalog: the
+//! repository address, the password (file, command, environment, prompt)
+//! and the cache directory.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use arca_engine::backend;
+use arca_engine::blobs::BlobReader;
+use arca_engine::catalog::Catalog;
+use arca_engine::repo::Repository;
+
+use crate::args::Global;
+
+/// Reads a password from a file: its first line.
+pub fn password_from_file(path: &std::path::Path) -> Result<Vec<u8>> {
+    let s = std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
+    let first = s.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(first.strip_suffix(b"\r").unwrap_or(first).to_vec())
+}
+
+/// The password for the repository, from the first source that is set.
+pub fn password(g: &Global, confirm: bool) -> Result<Vec<u8>> {
+    if let Some(f) = &g.password_file {
+        return password_from_file(f);
+    }
+    if let Some(cmd) = &g.password_command {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running password command {cmd}"))?;
+        if !out.status.success() {
+            bail!("password command {cmd} failed: {}", out.status);
+        }
+        let s = out.stdout;
+        let first = s.split(|&b| b == b'\n').next().unwrap_or_default();
+        return Ok(first.to_vec());
+    }
+    if let Some(p) = std::env::var_os("ARCA_PASSWORD") {
+        use std::os::unix::ffi::OsStrExt;
+        return Ok(p.as_bytes().to_vec());
+    }
+    prompt("enter password for repository: ", confirm)
+}
+
+/// Asks on the terminal (twice when `confirm`).
+pub fn prompt(question: &str, confirm: bool) -> Result<Vec<u8>> {
+    if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
+        bail!(
+            "no password given: set ARCA_PASSWORD_FILE, ARCA_PASSWORD_COMMAND or ARCA_PASSWORD, or run on a terminal"
+        );
+    }
+    let p = rpassword::prompt_password(question).context("reading password")?;
+    if confirm {
+        let again = rpassword::prompt_password("enter the password again: ").context("reading password")?;
+        if again != p {
+            bail!("the passwords do not match");
+        }
+    }
+    if p.is_empty() {
+        bail!("an empty password is not allowed");
+    }
+    Ok(p.into_bytes())
+}
+
+/// The repository address, or an error naming how to give it.
+pub fn repo_location(g: &Global) -> Result<String> {
+    g.repo
+        .clone()
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| anyhow!("no repository given: use -r/--repo or set ARCA_REPOSITORY"))
+}
+
+/// An open repository with its synced catalog.
+pub struct Opened {
+    pub repo: Repository,
+    pub catalog: Arc<Catalog>,
+}
+
+impl Opened {
+    /// A blob reader over this repository.
+    pub fn reader(&self) -> BlobReader {
+        BlobReader::new(self.repo.clone(), self.catalog.clone())
+    }
+}
+
+/// Opens the repository and brings the catalog up to date.
+pub fn open(g: &Global) -> Result<Opened> {
+    let location = repo_location(g)?;
+    let be = backend::open(&location)?;
+    let password = password(g, false)?;
+    let repo = Repository::open(be, &password)?;
+    let catalog = Arc::new(open_catalog(g, &repo)?);
+    catalog.sync(&repo)?;
+    Ok(Opened { repo, catalog })
+}
+
+/// The catalog for `repo` in the cache directory (or in memory).
+pub fn open_catalog(g: &Global, repo: &Repository) -> Result<Catalog> {
+    let id = &repo.config().id;
+    if g.no_cache {
+        return Ok(Catalog::in_memory(id)?);
+    }
+    let dir: PathBuf = g
+        .cache_dir
+        .clone()
+        .unwrap_or_else(arca_engine::util::default_cache_dir);
+    Ok(Catalog::open(&dir, id)?)
+}

@@ -1,0 +1,512 @@
+//! Restore: a snapshot (or part of it) back onto a filesystem.
+//!
+//! The plan is computed first, purely: which files and directories to
+//! create, which blobs they need, and, grouped by pack and sorted by
+//! offset, the byte ranges to fetch (neighbouring blobs are coalesced into
+//! one ranged read, so each needed pack range is fetched once). Then the
+//! plan is executed: fetcher threads read ranges concurrently, open every
+//! blob (authenticate, decompress, verify its keyed id) and write it with
+//! positional writes into files preallocated to their size (holes stay
+//! holes). A file is complete when its last blob is written; it is then
+//! read back and its BLAKE3 compared with the recorded one, and only then
+//! does it get its metadata. A file that cannot be completed or verified is
+//! removed and reported by name: a restore never leaves wrong bytes behind.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::backend::{ObjectKey, ObjectKind};
+use crate::blobs::BlobReader;
+use crate::error::{Error, IoContext, Result};
+use crate::fsmeta;
+use crate::id::{BlobId, PackId};
+use crate::pack::{self, PackEntry};
+use crate::snapshot::Snapshot;
+use crate::tree::{Node, NodeKind};
+
+/// Blobs closer than this in a pack are fetched in one read.
+const COALESCE_GAP: u64 = 256 << 10;
+/// The longest single ranged read.
+const MAX_RANGE: u64 = 8 << 20;
+
+/// Restore settings.
+#[derive(Debug, Clone)]
+pub struct RestoreOptions {
+    /// Directory to restore into (created if missing).
+    pub target: PathBuf,
+    /// Restore only these snapshot paths (absolute, as `ls` shows them)
+    /// and what is below them; empty means everything.
+    pub include: Vec<String>,
+    /// Concurrent pack reads.
+    pub fetchers: usize,
+    /// Set to stop (Ctrl-C).
+    pub cancel: Arc<AtomicBool>,
+    /// Live counters.
+    pub progress: Arc<RestoreProgress>,
+}
+
+impl RestoreOptions {
+    /// Defaults for a target.
+    pub fn new(target: PathBuf) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self {
+            target,
+            include: vec![],
+            fetchers: (cores * 2).clamp(4, 16),
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: Arc::new(RestoreProgress::default()),
+        }
+    }
+}
+
+/// Live counters for a progress display.
+#[derive(Debug, Default)]
+pub struct RestoreProgress {
+    /// Bytes planned.
+    pub bytes_total: AtomicU64,
+    /// Bytes written.
+    pub bytes_done: AtomicU64,
+    /// Files finished.
+    pub files_done: AtomicU64,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RestoreSummary {
+    /// Regular files restored and verified.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Symlinks, devices, FIFOs, hard links.
+    pub others: u64,
+    /// Logical bytes of restored files.
+    pub bytes: u64,
+    /// Bytes fetched from the repository.
+    pub bytes_fetched: u64,
+    /// Ranged reads issued.
+    pub reads: u64,
+    /// Metadata that could not be applied (ownership as non-root, ...).
+    pub warnings: Vec<String>,
+}
+
+/// One regular file to restore.
+struct PlannedFile {
+    path: PathBuf,
+    node: Node,
+    remaining: AtomicUsize,
+    /// Open while blobs are being written; closed when complete.
+    handle: Mutex<Option<Arc<File>>>,
+    failed: Mutex<Option<String>>,
+}
+
+/// Everything to do, computed before anything is written.
+struct Plan {
+    dirs: Vec<(PathBuf, Node)>,
+    files: Vec<PlannedFile>,
+    others: Vec<(PathBuf, Node)>,
+    /// (link path, index of the file it is a hard link of)
+    links: Vec<(PathBuf, usize)>,
+    /// Ranged reads, each with its blobs and where they go.
+    reads: Vec<RangeRead>,
+}
+
+struct RangeRead {
+    pack: PackId,
+    start: u64,
+    end: u64,
+    blobs: Vec<(PackEntry, Vec<(usize, u64)>)>,
+}
+
+/// Restores `snapshot` per `opts`.
+pub fn restore(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<RestoreSummary> {
+    std::fs::create_dir_all(&opts.target).at(&opts.target)?;
+    raise_fd_limit();
+    let plan = make_plan(reader, snapshot, opts)?;
+    execute(reader, plan, opts)
+}
+
+/// Path components of an include path.
+fn components(p: &str) -> Vec<&[u8]> {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(|c| c.as_bytes())
+        .collect()
+}
+
+/// Where a node at snapshot path `parts` stands against the includes.
+fn included(parts: &[&[u8]], includes: &[Vec<&[u8]>]) -> (bool, bool) {
+    if includes.is_empty() {
+        return (true, true);
+    }
+    // (restore this node, descend into it)
+    let mut take = false;
+    let mut descend = false;
+    for inc in includes {
+        if parts.len() >= inc.len() && parts[..inc.len()] == inc[..] {
+            take = true;
+            descend = true;
+        } else if inc.len() > parts.len() && inc[..parts.len()] == parts[..] {
+            // an ancestor of an included path: create it, look inside
+            take = true;
+            descend = true;
+        }
+    }
+    (take, descend)
+}
+
+fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<Plan> {
+    let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| components(p)).collect();
+    let mut plan = Plan {
+        dirs: vec![],
+        files: vec![],
+        others: vec![],
+        links: vec![],
+        reads: vec![],
+    };
+    let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
+    // blob -> every (file, offset) it goes to
+    let mut needs: HashMap<BlobId, Vec<(usize, u64)>> = HashMap::new();
+    let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> = vec![(snapshot.tree, opts.target.clone(), vec![])];
+    let mut matched = vec![false; includes.len()];
+    while let Some((tree_id, dir, parts)) = stack.pop() {
+        let shown = || format!("/{}", parts.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join("/"));
+        let tree = reader.tree(&tree_id, &|| format!("directory {}", shown()))?;
+        for node in &tree.nodes {
+            let mut p: Vec<Vec<u8>> = parts.clone();
+            p.push(node.name.clone());
+            let refs: Vec<&[u8]> = p.iter().map(|v| v.as_slice()).collect();
+            let (take, descend) = included(&refs, &includes);
+            if !take {
+                continue;
+            }
+            for (i, inc) in includes.iter().enumerate() {
+                if refs.len() >= inc.len() && refs[..inc.len()] == inc[..] {
+                    matched[i] = true;
+                }
+            }
+            let path = dir.join(OsStr::from_bytes(&node.name));
+            match node.kind {
+                NodeKind::Dir => {
+                    plan.dirs.push((path.clone(), node.clone()));
+                    if descend && let Some(sub) = node.subtree() {
+                        stack.push((sub, path, p));
+                    }
+                }
+                NodeKind::File => {
+                    let key = (node.device, node.inode);
+                    if node.nlink > 1 && let Some(&first) = hardlinks.get(&key) {
+                        plan.links.push((path, first));
+                        continue;
+                    }
+                    let idx = plan.files.len();
+                    if node.nlink > 1 {
+                        hardlinks.insert(key, idx);
+                    }
+                    for e in node.extents() {
+                        needs.entry(e.blob).or_default().push((idx, e.offset));
+                    }
+                    opts.progress.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+                    plan.files.push(PlannedFile {
+                        path,
+                        remaining: AtomicUsize::new(node.extents().len()),
+                        node: node.clone(),
+                        handle: Mutex::new(None),
+                        failed: Mutex::new(None),
+                    });
+                }
+                _ => plan.others.push((path, node.clone())),
+            }
+        }
+    }
+    if let Some(i) = matched.iter().position(|m| !m) {
+        return Err(Error::NotInSnapshot {
+            path: opts.include[i].clone(),
+            snapshot: snapshot.tree.short(),
+        });
+    }
+    // Group the needed blobs by pack, in pack order, and coalesce.
+    let mut by_pack: BTreeMap<PackId, Vec<(PackEntry, Vec<(usize, u64)>)>> = BTreeMap::new();
+    for (blob, targets) in needs {
+        let loc = reader.locate(&blob, &|| {
+            let f = &plan.files[targets[0].0];
+            format!("{}", f.path.display())
+        })?;
+        by_pack.entry(loc.pack).or_default().push((loc.entry, targets));
+    }
+    for (pack, mut blobs) in by_pack {
+        blobs.sort_by_key(|(e, _)| e.offset);
+        let mut cur: Option<RangeRead> = None;
+        for (e, t) in blobs {
+            let r = e.range();
+            match cur.as_mut() {
+                Some(c) if r.start <= c.end + COALESCE_GAP && r.end - c.start <= MAX_RANGE => {
+                    c.end = c.end.max(r.end);
+                    c.blobs.push((e, t));
+                }
+                _ => {
+                    if let Some(c) = cur.take() {
+                        plan.reads.push(c);
+                    }
+                    cur = Some(RangeRead {
+                        pack,
+                        start: r.start,
+                        end: r.end,
+                        blobs: vec![(e, t)],
+                    });
+                }
+            }
+        }
+        plan.reads.extend(cur);
+    }
+    Ok(plan)
+}
+
+fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<RestoreSummary> {
+    let as_root = nix::unistd::geteuid().is_root();
+    let mut summary = RestoreSummary::default();
+    let warnings = Mutex::new(vec![]);
+    for (path, _) in &plan.dirs {
+        std::fs::create_dir_all(path).at(path)?;
+    }
+    // Files: create and preallocate (as holes) before any data arrives;
+    // they are reopened while their blobs are written.
+    for f in &plan.files {
+        let r = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&f.path)
+            .and_then(|h| h.set_len(f.node.size));
+        if let Err(e) = r {
+            *f.failed.lock().unwrap() = Some(format!("create: {e}"));
+        }
+    }
+    let completed = AtomicU64::new(0);
+    let finish = |idx: usize| {
+        let f = &plan.files[idx];
+        f.handle.lock().unwrap().take();
+        let r = finish_file(f, as_root);
+        match r {
+            Ok(w) => {
+                warnings.lock().unwrap().extend(w);
+                completed.fetch_add(1, Ordering::Relaxed);
+                opts.progress.files_done.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                f.failed.lock().unwrap().get_or_insert(e);
+            }
+        }
+    };
+    // Files with no data (empty, all holes) are complete already.
+    for (i, f) in plan.files.iter().enumerate() {
+        if f.node.extents().is_empty() && f.failed.lock().unwrap().is_none() {
+            finish(i);
+        }
+    }
+    // Fetch and write, `fetchers` ranges at a time.
+    let next = AtomicUsize::new(0);
+    let fetched = AtomicU64::new(0);
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..opts.fetchers.max(1) {
+            s.spawn(|| {
+                loop {
+                    if opts.cancel.load(Ordering::Relaxed) || fatal.lock().unwrap().is_some() {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(read) = plan.reads.get(i) else { return };
+                    if let Err(e) = do_read(reader, &plan, read, &finish, opts, &fetched) {
+                        fatal.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = fatal.into_inner().unwrap() {
+        return Err(e);
+    }
+    if opts.cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted("restore stopped; the target holds incomplete files".into()));
+    }
+    // Failed files: removed, and named.
+    let mut failures = vec![];
+    for f in &plan.files {
+        if let Some(why) = f.failed.lock().unwrap().take() {
+            let _ = std::fs::remove_file(&f.path);
+            failures.push(Error::Damaged {
+                object: f.path.display().to_string(),
+                detail: format!("not restored: {why}"),
+            });
+        } else {
+            summary.files += 1;
+            summary.bytes += f.node.size;
+        }
+    }
+    let mut warnings = warnings.into_inner().unwrap();
+    for (path, first) in &plan.links {
+        let target = &plan.files[*first].path;
+        let _ = std::fs::remove_file(path);
+        match std::fs::hard_link(target, path) {
+            Ok(()) => summary.others += 1,
+            Err(e) => failures.push(Error::io(path, e)),
+        }
+    }
+    for (path, node) in &plan.others {
+        let _ = std::fs::remove_file(path);
+        let r = match node.kind {
+            NodeKind::Symlink => std::os::unix::fs::symlink(OsStr::from_bytes(&node.target), path),
+            NodeKind::Socket => {
+                warnings.push(format!("{}: sockets are not restored", path.display()));
+                continue;
+            }
+            _ => fsmeta::make_special(path, node),
+        };
+        match r {
+            Ok(()) => {
+                summary.others += 1;
+                warnings.extend(fsmeta::apply(path, node, as_root));
+            }
+            Err(e) => warnings.push(format!("{}: cannot create {}: {e}", path.display(), node.kind.name())),
+        }
+    }
+    // Directories last, deepest first, so their times stick.
+    let mut dirs = plan.dirs;
+    dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (path, node) in &dirs {
+        warnings.extend(fsmeta::apply(path, node, as_root));
+        summary.dirs += 1;
+    }
+    summary.warnings = warnings;
+    summary.bytes_fetched = fetched.load(Ordering::Relaxed);
+    summary.reads = plan.reads.len() as u64;
+    if !failures.is_empty() {
+        return Err(Error::Many(failures));
+    }
+    Ok(summary)
+}
+
+fn do_read(
+    reader: &BlobReader,
+    plan: &Plan,
+    read: &RangeRead,
+    finish: &(dyn Fn(usize) + Sync),
+    opts: &RestoreOptions,
+    fetched: &AtomicU64,
+) -> Result<()> {
+    let key = ObjectKey::new(ObjectKind::Pack, read.pack.0);
+    let bytes = match reader.repo().backend().get_range(&key, read.start..read.end) {
+        Ok(b) => b,
+        Err(e) => {
+            // The pack is unreadable: every file that needed it fails.
+            for (_, targets) in &read.blobs {
+                for &(idx, _) in targets {
+                    fail(plan, idx, &format!("pack {} unreadable: {e}", read.pack), finish);
+                }
+            }
+            return Ok(());
+        }
+    };
+    fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    for (entry, targets) in &read.blobs {
+        let a = (entry.offset - read.start) as usize;
+        let sealed = &bytes[a..a + entry.length as usize];
+        match pack::open_blob(reader.repo().key(), entry, sealed) {
+            Ok(plain) => {
+                for &(idx, offset) in targets {
+                    let f = &plan.files[idx];
+                    let w = open_for_write(f).and_then(|h| {
+                        h.write_all_at(&plain, offset)
+                            .map_err(|e| format!("write: {e}"))
+                    });
+                    match w {
+                        Ok(()) => {
+                            opts.progress.bytes_done.fetch_add(plain.len() as u64, Ordering::Relaxed);
+                            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 && f.failed.lock().unwrap().is_none() {
+                                finish(idx);
+                            }
+                        }
+                        Err(e) => fail(plan, idx, &e, finish),
+                    }
+                }
+            }
+            Err(e) => {
+                let why = format!("blob {} in pack {} is damaged: {e}", entry.id, read.pack);
+                for &(idx, _) in targets {
+                    fail(plan, idx, &why, finish);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The file's write handle, opened on first use.
+fn open_for_write(f: &PlannedFile) -> std::result::Result<Arc<File>, String> {
+    let mut h = f.handle.lock().unwrap();
+    if let Some(h) = h.as_ref() {
+        return Ok(h.clone());
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&f.path)
+        .map_err(|e| format!("open: {e}"))?;
+    let file = Arc::new(file);
+    *h = Some(file.clone());
+    Ok(file)
+}
+
+/// Marks a file failed; it counts its blob as done so the count still ends.
+fn fail(plan: &Plan, idx: usize, why: &str, _finish: &(dyn Fn(usize) + Sync)) {
+    let f = &plan.files[idx];
+    f.failed.lock().unwrap().get_or_insert_with(|| why.to_string());
+    f.remaining.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// Verifies a complete file against its recorded hash, then applies its
+/// metadata. Returns metadata warnings, or why the file is bad.
+fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String>, String> {
+    let expected = match &f.node.content {
+        crate::tree::Content::File { hash, .. } => *hash,
+        _ => return Err("not a file node".into()),
+    };
+    let actual = hash_file(&f.path, f.node.size).map_err(|e| format!("read back: {e}"))?;
+    if actual != expected {
+        return Err(format!(
+            "BLAKE3 mismatch after restore (expected {}, got {})",
+            hex::encode(expected),
+            hex::encode(actual)
+        ));
+    }
+    Ok(fsmeta::apply(&f.path, &f.node, as_root))
+}
+
+/// BLAKE3 of a file's content, read back from disk.
+pub fn hash_file(path: &Path, size: u64) -> std::io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    if size > 0 {
+        h.update_mmap_rayon(path)?;
+    }
+    Ok(*h.finalize().as_bytes())
+}
+
+/// Lets a restore keep many files open at once.
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct pointer.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
