@@ -62,7 +62,12 @@ impl Config {
             .strip_prefix(&label::CONFIG[..])
             .ok_or("not an arca config (bad magic or unsupported version)")?;
         let json = key.open(label::CONFIG, body).map_err(|e| e.to_string())?;
-        let c: Config = serde_json::from_slice(&json).map_err(|e| format!("config JSON: {e}"))?;
+        Self::decode_json(&json)
+    }
+
+    /// Decodes and validates the plaintext JSON.
+    pub fn decode_json(json: &[u8]) -> Result<Self, String> {
+        let c: Config = serde_json::from_slice(json).map_err(|e| format!("config JSON: {e}"))?;
         if c.version != FORMAT_VERSION {
             return Err(format!(
                 "format version {} (this arca reads {FORMAT_VERSION})",

@@ -196,12 +196,18 @@ pub fn decode_header(
     let plain = key
         .open(label::PACK_HEADER, sealed_header)
         .map_err(|e| format!("header: {e}"))?;
-    let mut r = Reader::new(&plain);
-    let entries = decode_entries(&mut r)?;
-    r.finish()?;
     let data_end = pack_size
         .checked_sub(sealed_header.len() as u64 + TRAILER_LEN as u64)
         .ok_or("header longer than the pack")?;
+    decode_header_plain(&plain, data_end)
+}
+
+/// Decodes a header's plaintext and checks that its entries tile
+/// `0..data_end` (the bytes before the sealed header).
+pub fn decode_header_plain(plain: &[u8], data_end: u64) -> std::result::Result<Vec<PackEntry>, String> {
+    let mut r = Reader::new(plain);
+    let entries = decode_entries(&mut r)?;
+    r.finish()?;
     check_layout(&entries, data_end)?;
     Ok(entries)
 }

@@ -7,9 +7,11 @@
 //! plan is executed: fetcher threads read ranges concurrently, open every
 //! blob (authenticate, decompress, verify its keyed id) and write it with
 //! positional writes into files preallocated to their size (holes stay
-//! holes). A file is complete when its last blob is written; it is then
-//! read back and its BLAKE3 compared with the recorded one, and only then
-//! does it get its metadata. A file that cannot be completed or verified is
+//! holes). Each file's BLAKE3 is computed as its extents complete in
+//! order (from the blob in hand; an extent that completed before the ones
+//! before it is read back from the target), and when the last blob is
+//! written it is compared with the recorded hash; only then does the file
+//! get its metadata. A file that cannot be completed or verified is
 //! removed and reported by name: a restore never leaves wrong bytes behind.
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +19,7 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -29,6 +31,7 @@ use crate::id::{BlobId, PackId};
 use crate::pack::{self, PackEntry};
 use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeKind};
+use crate::util::hash_zeros;
 
 /// Blobs closer than this in a pack are fetched in one read.
 const COALESCE_GAP: u64 = 256 << 10;
@@ -102,7 +105,30 @@ struct PlannedFile {
     remaining: AtomicUsize,
     /// Open while blobs are being written; closed when complete.
     handle: Mutex<Option<Arc<File>>>,
+    /// The content hash so far.
+    cursor: Mutex<HashCursor>,
     failed: Mutex<Option<String>>,
+}
+
+/// A file's BLAKE3, advanced over its extents in order as they complete.
+struct HashCursor {
+    hasher: blake3::Hasher,
+    /// Index of the first extent not yet hashed.
+    next: usize,
+    /// Bytes hashed so far.
+    pos: u64,
+    written: Vec<bool>,
+}
+
+impl HashCursor {
+    fn new(extents: usize) -> Self {
+        Self {
+            hasher: blake3::Hasher::new(),
+            next: 0,
+            pos: 0,
+            written: vec![false; extents],
+        }
+    }
 }
 
 /// Everything to do, computed before anything is written.
@@ -217,6 +243,7 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                         remaining: AtomicUsize::new(node.extents().len()),
                         node: node.clone(),
                         handle: Mutex::new(None),
+                        cursor: Mutex::new(HashCursor::new(node.extents().len())),
                         failed: Mutex::new(None),
                     });
                 }
@@ -423,7 +450,8 @@ fn do_read(
                     let f = &plan.files[idx];
                     let w = open_for_write(f).and_then(|h| {
                         h.write_all_at(&plain, offset)
-                            .map_err(|e| format!("write: {e}"))
+                            .map_err(|e| format!("write: {e}"))?;
+                        advance_hash(f, &h, offset, &plain)
                     });
                     match w {
                         Ok(()) => {
@@ -454,12 +482,41 @@ fn open_for_write(f: &PlannedFile) -> std::result::Result<Arc<File>, String> {
         return Ok(h.clone());
     }
     let file = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .open(&f.path)
         .map_err(|e| format!("open: {e}"))?;
     let file = Arc::new(file);
     *h = Some(file.clone());
     Ok(file)
+}
+
+/// Marks the extent at `offset` written and hashes every extent that is
+/// now next in order.
+fn advance_hash(f: &PlannedFile, h: &File, offset: u64, plain: &[u8]) -> std::result::Result<(), String> {
+    let ext = f.node.extents();
+    let i = ext
+        .binary_search_by_key(&offset, |e| e.offset)
+        .map_err(|_| "write at an offset that is not an extent".to_string())?;
+    let mut c = f.cursor.lock().unwrap();
+    c.written[i] = true;
+    let mut buf = vec![];
+    while c.next < ext.len() && c.written[c.next] {
+        let e = ext[c.next];
+        let gap = e.offset - c.pos;
+        hash_zeros(&mut c.hasher, gap);
+        if e.offset == offset {
+            c.hasher.update(plain);
+        } else {
+            buf.resize(e.length as usize, 0);
+            h.read_exact_at(&mut buf, e.offset)
+                .map_err(|e| format!("read back: {e}"))?;
+            c.hasher.update(&buf);
+        }
+        c.pos = e.offset + e.length as u64;
+        c.next += 1;
+    }
+    Ok(())
 }
 
 /// Marks a file failed; it counts its blob as done so the count still ends.
@@ -469,14 +526,22 @@ fn fail(plan: &Plan, idx: usize, why: &str, _finish: &(dyn Fn(usize) + Sync)) {
     f.remaining.fetch_sub(1, Ordering::AcqRel);
 }
 
-/// Verifies a complete file against its recorded hash, then applies its
+/// Compares a complete file's hash with the recorded one, then applies its
 /// metadata. Returns metadata warnings, or why the file is bad.
 fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String>, String> {
     let expected = match &f.node.content {
         crate::tree::Content::File { hash, .. } => *hash,
         _ => return Err("not a file node".into()),
     };
-    let actual = hash_file(&f.path, f.node.size).map_err(|e| format!("read back: {e}"))?;
+    let actual = {
+        let mut c = f.cursor.lock().unwrap();
+        if c.next != c.written.len() {
+            return Err("not every extent was written".into());
+        }
+        let tail = f.node.size - c.pos;
+        hash_zeros(&mut c.hasher, tail);
+        *c.hasher.finalize().as_bytes()
+    };
     if actual != expected {
         return Err(format!(
             "BLAKE3 mismatch after restore (expected {}, got {})",
@@ -485,15 +550,6 @@ fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String
         ));
     }
     Ok(fsmeta::apply(&f.path, &f.node, as_root))
-}
-
-/// BLAKE3 of a file's content, read back from disk.
-pub fn hash_file(path: &Path, size: u64) -> std::io::Result<[u8; 32]> {
-    let mut h = blake3::Hasher::new();
-    if size > 0 {
-        h.update_mmap_rayon(path)?;
-    }
-    Ok(*h.finalize().as_bytes())
 }
 
 /// Lets a restore keep many files open at once.

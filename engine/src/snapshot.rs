@@ -103,6 +103,11 @@ impl Snapshot {
             .strip_prefix(&label::SNAPSHOT[..])
             .ok_or("not a snapshot (bad magic)")?;
         let json = key.open(label::SNAPSHOT, body).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&json).map_err(|e| format!("snapshot JSON: {e}"))
+        Self::decode_json(&json)
+    }
+
+    /// Decodes the plaintext JSON.
+    pub fn decode_json(json: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(json).map_err(|e| format!("snapshot JSON: {e}"))
     }
 }

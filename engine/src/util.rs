@@ -32,3 +32,20 @@ pub fn default_cache_dir() -> PathBuf {
     }
     std::env::temp_dir().join("arca-cache")
 }
+
+/// Feeds `n` zero bytes (a hole) to a BLAKE3 hasher.
+pub fn hash_zeros(hasher: &mut blake3::Hasher, mut n: u64) {
+    static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
+    if n >= 1 << 24 {
+        let big = vec![0u8; 1 << 24];
+        while n >= big.len() as u64 {
+            hasher.update_rayon(&big);
+            n -= big.len() as u64;
+        }
+    }
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        hasher.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
+}

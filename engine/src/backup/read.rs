@@ -22,6 +22,7 @@ use super::Progress;
 use crate::chunker::Chunker;
 use crate::error::Error;
 use crate::fsmeta;
+use crate::util::hash_zeros;
 use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::sync::{Budget, Pending};
@@ -280,21 +281,4 @@ fn read_full(src: &mut dyn Read, buf: &mut BytesMut, want: usize) -> io::Result<
     }
     buf.truncate(start + got);
     Ok(got)
-}
-
-/// Feeds `n` zero bytes (a hole) to the hasher.
-fn hash_zeros(hasher: &mut blake3::Hasher, mut n: u64) {
-    static ZEROS: [u8; 1 << 16] = [0; 1 << 16];
-    if n >= 1 << 24 {
-        let big = vec![0u8; 1 << 24];
-        while n >= big.len() as u64 {
-            hasher.update_rayon(&big);
-            n -= big.len() as u64;
-        }
-    }
-    while n > 0 {
-        let k = n.min(ZEROS.len() as u64) as usize;
-        hasher.update(&ZEROS[..k]);
-        n -= k as u64;
-    }
 }
