@@ -25,6 +25,8 @@ pub mod crypto;
 pub mod dump;
 pub mod error;
 pub mod fsmeta;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod id;
 pub mod index;
 pub mod keyfile;
