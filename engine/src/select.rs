@@ -151,6 +151,7 @@ mod tests {
             program_version: String::new(),
             partial: false,
             errors: vec![],
+            warnings: vec![],
             summary: Default::default(),
         }
     }

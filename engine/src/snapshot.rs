@@ -83,6 +83,9 @@ pub struct Snapshot {
     /// The sources that could not be read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<SourceError>,
+    /// Sources that were saved but deserve a look (changed while read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<SourceError>,
     /// Figures about the run.
     #[serde(default)]
     pub summary: Summary,

@@ -79,11 +79,15 @@ pub fn run(g: &Global, out: &Out, a: &BackupArgs, cancel: std::sync::Arc<std::sy
             "paths": s.paths,
             "partial": s.partial,
             "errors": s.errors,
+            "warnings": s.warnings,
             "summary": sm,
         }));
     } else {
         for e in &s.errors {
             eprintln!("error: {}: {}", e.path, e.error);
+        }
+        for w in &s.warnings {
+            eprintln!("warning: {}: {}", w.path, w.error);
         }
         let secs = match (sm.backup_start, sm.backup_end) {
             (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,

@@ -43,7 +43,7 @@ use crate::pack::BlobKind;
 use crate::repo::Repository;
 use crate::snapshot::{Snapshot, SourceError, Summary};
 use crate::sync::{Budget, Pending};
-use crate::tree::{Content, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree};
+use crate::tree::{Content, Node, NodeKind, Timestamp, Tree};
 use crate::writer::BlobWriter;
 
 /// Walker look-ahead, in entries.
@@ -269,6 +269,7 @@ pub fn backup(repo: &Repository, catalog: Arc<Catalog>, mut opts: BackupOptions)
         program_version: format!("arca {}", env!("CARGO_PKG_VERSION")),
         partial: !built.errors.is_empty(),
         errors: built.errors,
+        warnings: built.warnings,
         summary,
     };
     let id = repo.save_snapshot(&snapshot)?;
@@ -281,6 +282,7 @@ struct Built {
     root: BlobId,
     summary: Summary,
     errors: Vec<SourceError>,
+    warnings: Vec<SourceError>,
 }
 
 fn backup_paths(
@@ -356,6 +358,7 @@ fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool
     let mut root: Vec<Node> = vec![];
     let mut summary = Summary::default();
     let mut errors = vec![];
+    let mut warnings = vec![];
     let mut failed: Option<Error> = None;
     for ev in events {
         if failed.is_some() {
@@ -382,14 +385,13 @@ fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool
                                 summary.others += 1;
                             }
                         }
-                        Leaf::Reading(pending, is_new) => match pending.wait() {
+                        Leaf::Reading(pending, is_new, path) => match pending.wait() {
                             FileOutcome::Stored(c) => {
                                 node.size = c.size;
                                 if c.changed {
-                                    node.flags |= FLAG_INCOMPLETE;
-                                    errors.push(SourceError {
-                                        path: node.display_name(),
-                                        error: "file changed while it was read; the stored content may be inconsistent".into(),
+                                    warnings.push(SourceError {
+                                        path: path.display().to_string(),
+                                        error: "changed while it was read: the stored content is what was read, which may mix old and new data".into(),
                                     });
                                 }
                                 node.content = Content::File {
@@ -407,7 +409,7 @@ fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool
                             FileOutcome::Unreadable(e) => {
                                 progress.errors.fetch_add(1, Ordering::Relaxed);
                                 errors.push(SourceError {
-                                    path: node.display_name(),
+                                    path: path.display().to_string(),
                                     error: e,
                                 });
                                 return Ok(());
@@ -439,6 +441,7 @@ fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool
         root: store_tree(writer, root)?,
         summary,
         errors,
+        warnings,
     })
 }
 
@@ -490,6 +493,7 @@ fn finish_stream(writer: &BlobWriter, name: &str, time: DateTime<Utc>, outcome: 
         root: store_tree(writer, vec![node])?,
         summary,
         errors: vec![],
+        warnings: vec![],
     })
 }
 

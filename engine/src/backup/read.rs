@@ -166,10 +166,11 @@ impl ContentReader {
             logical = region.start + n;
         }
         let after = f.metadata()?;
-        // A trailing hole: the size says more than the data regions hold.
-        if after.size() > logical {
-            hash_zeros(&mut hasher, after.size() - logical);
-            logical = after.size();
+        // A trailing hole: the last data region ended before the size seen
+        // at open. (Growth after that is not a hole: it was never read.)
+        if logical < size && regions.last().is_none_or(|r| r.end < size) {
+            hash_zeros(&mut hasher, size - logical);
+            logical = size;
         }
         let changed = after.size() != size || after.mtime() != md.mtime() || after.mtime_nsec() != md.mtime_nsec();
         Ok((*hasher.finalize().as_bytes(), logical, changed))

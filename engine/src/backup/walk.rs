@@ -43,8 +43,9 @@ pub enum Event {
 pub enum Leaf {
     /// Not a regular file, or content already in the node (from the parent).
     Ready,
-    /// Being read: new (`true`) or changed (`false`).
-    Reading(Arc<Pending<FileOutcome>>, bool),
+    /// Being read: the outcome, new (`true`) or changed (`false`), and the
+    /// path (for messages).
+    Reading(Arc<Pending<FileOutcome>>, bool, PathBuf),
 }
 
 /// A file for a reader thread.
@@ -271,7 +272,7 @@ impl<'a> Walker<'a> {
                     && let Some(p) = self.hardlinks.get(&link_key)
                 {
                     let p = p.clone();
-                    return self.emit(Event::Leaf(node, Leaf::Reading(p, is_new)));
+                    return self.emit(Event::Leaf(node, Leaf::Reading(p, is_new, path.to_path_buf())));
                 }
                 let pending = Arc::new(Pending::new());
                 if node.nlink > 1 {
@@ -283,7 +284,7 @@ impl<'a> Walker<'a> {
                         pending: pending.clone(),
                     })
                     .map_err(|_| Error::Interrupted("the readers stopped".into()))?;
-                self.emit(Event::Leaf(node, Leaf::Reading(pending, is_new)))
+                self.emit(Event::Leaf(node, Leaf::Reading(pending, is_new, path.to_path_buf())))
             }
             _ => self.emit(Event::Leaf(node, Leaf::Ready)),
         }

@@ -1,0 +1,141 @@
+//! Backup then restore of every file type and of the metadata arca keeps.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use common::{Env, is_root, noise, sh};
+
+fn meta_eq(a: &Path, b: &Path) {
+    let ma = std::fs::symlink_metadata(a).unwrap();
+    let mb = std::fs::symlink_metadata(b).unwrap();
+    assert_eq!(ma.file_type(), mb.file_type(), "{}", a.display());
+    if !ma.file_type().is_symlink() {
+        assert_eq!(ma.mode() & 0o7777, mb.mode() & 0o7777, "mode of {}", a.display());
+    }
+    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", a.display());
+    if is_root() {
+        assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "owner of {}", a.display());
+    }
+    if ma.is_file() {
+        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "content of {}", a.display());
+    }
+    if ma.file_type().is_symlink() {
+        assert_eq!(std::fs::read_link(a).unwrap(), std::fs::read_link(b).unwrap());
+    }
+    let xa: Vec<_> = xattr::list(a).map(|l| l.collect()).unwrap_or_default();
+    let xb: Vec<_> = xattr::list(b).map(|l| l.collect()).unwrap_or_default();
+    assert_eq!(xa, xb, "xattrs of {}", a.display());
+    for k in xa {
+        assert_eq!(xattr::get(a, &k).unwrap(), xattr::get(b, &k).unwrap());
+    }
+}
+
+fn compare_trees(a: &Path, b: &Path) {
+    meta_eq(a, b);
+    if std::fs::symlink_metadata(a).unwrap().is_dir() {
+        let mut na: Vec<_> = std::fs::read_dir(a).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut nb: Vec<_> = std::fs::read_dir(b).unwrap().map(|e| e.unwrap().file_name()).collect();
+        na.sort();
+        nb.sort();
+        assert_eq!(na, nb, "entries of {}", a.display());
+        for n in na {
+            compare_trees(&a.join(&n), &b.join(&n));
+        }
+    }
+}
+
+#[test]
+fn every_file_type_and_metadata_round_trips() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(src.join("dir/sub")).unwrap();
+    std::fs::write(src.join("empty"), b"").unwrap();
+    std::fs::write(src.join("small.txt"), b"hello\n").unwrap();
+    std::fs::write(src.join("dir/big.bin"), noise(3_000_000, 1)).unwrap();
+    std::fs::write(src.join("dir/sub/text.log"), "line\n".repeat(200_000)).unwrap();
+    // names that are not UTF-8, or hold a newline
+    std::fs::write(src.join(OsStr::from_bytes(b"caf\xe9-latin1")), b"x").unwrap();
+    std::fs::write(src.join("new\nline"), b"y").unwrap();
+    std::os::unix::fs::symlink("small.txt", src.join("link")).unwrap();
+    std::os::unix::fs::symlink("/does/not/exist", src.join("dangling")).unwrap();
+    std::fs::hard_link(src.join("small.txt"), src.join("dir/hardlink")).unwrap();
+    sh(&format!("mkfifo '{}'", src.join("fifo").display()));
+    std::fs::set_permissions(src.join("small.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(src.join("dir/sub"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(src.join("dir/big.bin"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    xattr::set(src.join("small.txt"), "user.origin", b"arca test").unwrap();
+    if is_root() {
+        sh(&format!("mknod '{}' c 1 3", src.join("null-device").display()));
+        sh(&format!("chown 1234:5678 '{}'", src.join("dir/sub/text.log").display()));
+    }
+    filetime::set_file_mtime(src.join("dir"), filetime::FileTime::from_unix_time(1_600_000_000, 123_456_789)).unwrap();
+
+    let id = e.backup(&[&src]);
+    let out = e.restore(&id, &src, "out");
+    compare_trees(&src, &out);
+
+    let a = std::fs::metadata(out.join("small.txt")).unwrap();
+    let b = std::fs::metadata(out.join("dir/hardlink")).unwrap();
+    assert_eq!(a.ino(), b.ino(), "hard link restored as a link");
+    if is_root() {
+        let d = std::fs::metadata(out.join("null-device")).unwrap();
+        assert_eq!(d.rdev(), std::fs::metadata(src.join("null-device")).unwrap().rdev());
+    }
+
+    // ls shows the odd names; --json gives the fields scripts use
+    let ls = e.ok(&["ls", &id]);
+    assert!(ls.contains("new\nline"), "{ls}");
+    let snaps = e.json(&["snapshots"]);
+    let s = &snaps[0];
+    for k in ["id", "time", "host", "tags", "paths", "tree", "summary"] {
+        assert!(!s[k].is_null(), "snapshots --json lacks {k}: {s}");
+    }
+}
+
+#[test]
+fn include_restores_part_of_a_snapshot() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::fs::create_dir_all(src.join("b")).unwrap();
+    std::fs::write(src.join("a/one"), b"1").unwrap();
+    std::fs::write(src.join("b/two"), b"2").unwrap();
+    let id = e.backup(&[&src]);
+    let t = e.path("part");
+    let inc = format!("{}/a", src.display());
+    e.ok(&["restore", &id, "--target", t.to_str().unwrap(), "--include", &inc]);
+    let base = t.join(src.strip_prefix("/").unwrap());
+    assert_eq!(std::fs::read(base.join("a/one")).unwrap(), b"1");
+    assert!(!base.join("b").exists());
+    let o = e.run(&["restore", &id, "--target", t.to_str().unwrap(), "--include", "/no/such/path"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/path"));
+}
+
+#[test]
+fn excludes_tags_and_host() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(src.join("cache")).unwrap();
+    std::fs::write(src.join("keep.txt"), b"k").unwrap();
+    std::fs::write(src.join("skip.tmp"), b"s").unwrap();
+    std::fs::write(src.join("cache/x"), b"c").unwrap();
+    let cache_glob = format!("{}/cache", src.display());
+    let v = e.json(&[
+        "backup", src.to_str().unwrap(), "--exclude", "*.tmp", "--exclude", &cache_glob, "--tag", "daily,db", "--host", "db-1",
+    ]);
+    let id = v["snapshot_id"].as_str().unwrap();
+    let ls = e.ok(&["ls", id]);
+    assert!(ls.contains("keep.txt"));
+    assert!(!ls.contains("skip.tmp"));
+    assert!(!ls.contains("/cache"));
+    let s = e.json(&["snapshots", "--host", "db-1", "--tag", "db"]);
+    assert_eq!(s.as_array().unwrap().len(), 1);
+    assert_eq!(s[0]["tags"], serde_json::json!(["daily", "db"]));
+    let none = e.json(&["snapshots", "--host", "other"]);
+    assert_eq!(none.as_array().unwrap().len(), 0);
+}
