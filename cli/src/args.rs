@@ -44,6 +44,10 @@ pub struct Global {
     /// Print more detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Backend option KEY=VALUE (repeatable), e.g. `-o s3.path-style=true`,
+    /// `-o s3.allow-http=true`, `-o connections=16`.
+    #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,6 +68,56 @@ pub enum Command {
     Cat(CatArgs),
     /// Manage passwords (key files).
     Key(KeyArgs),
+    /// Verify the repository: structure, and with --read-data every byte.
+    Check(CheckArgs),
+    /// Rebuild the index from packs, or rewrite snapshots around lost data.
+    Repair(RepairArgs),
+    /// Remove stale locks (locks whose owner stopped refreshing them).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also download every pack and verify every blob.
+    #[arg(long, conflicts_with_all = ["read_data_subset", "rolling"])]
+    pub read_data: bool,
+    /// Verify part of the data: `N/M` (the N-th of M parts) or `P%` (a random sample).
+    #[arg(long, value_name = "N/M|P%", conflicts_with = "rolling")]
+    pub read_data_subset: Option<String>,
+    /// Verify the next P% of packs not verified recently; coverage is kept
+    /// in the repository, so any host continues where another stopped.
+    #[arg(long, value_name = "P%")]
+    pub rolling: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    #[command(subcommand)]
+    pub what: RepairWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RepairWhat {
+    /// Rebuild the index (and the catalog) from the pack headers alone.
+    Index,
+    /// Rewrite snapshots that refer to lost data so the rest stays
+    /// restorable; every damaged file is listed.
+    Snapshots {
+        /// Delete the original snapshots once their repaired versions exist.
+        #[arg(long)]
+        forget: bool,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockArgs {
+    /// Also remove locks that are not stale (dangerous: only when no other
+    /// arca process uses the repository).
+    #[arg(long)]
+    pub remove_all: bool,
 }
 
 /// Snapshot filters shared by the commands that select snapshots.

@@ -16,7 +16,8 @@ use crate::args::Global;
 
 /// Reads a password from a file: its first line.
 pub fn password_from_file(path: &std::path::Path) -> Result<Vec<u8>> {
-    let s = std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
+    let s =
+        std::fs::read(path).with_context(|| format!("reading password file {}", path.display()))?;
     let first = s.split(|&b| b == b'\n').next().unwrap_or_default();
     Ok(first.strip_suffix(b"\r").unwrap_or(first).to_vec())
 }
@@ -56,7 +57,8 @@ pub fn prompt(question: &str, confirm: bool) -> Result<Vec<u8>> {
     }
     let p = rpassword::prompt_password(question).context("reading password")?;
     if confirm {
-        let again = rpassword::prompt_password("enter the password again: ").context("reading password")?;
+        let again =
+            rpassword::prompt_password("enter the password again: ").context("reading password")?;
         if again != p {
             bail!("the passwords do not match");
         }

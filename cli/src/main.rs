@@ -1,6 +1,7 @@
 //! The `arca` binary: parses the command line, runs one command through the
 //! engine, renders the result, and maps the outcome to an exit code
-//! (0 success, 1 failure, 3 backup saved but some sources unreadable).
+//! (0 success, 1 failure, 3 backup saved but some sources unreadable;
+//! `check` exits 1 when it found damage and 2 when it could not run).
 
 mod args;
 mod commands;
@@ -43,12 +44,21 @@ fn main() {
         Command::Ls(a) => commands::ls::run(g, &out, a),
         Command::Cat(a) => commands::cat::run(g, a),
         Command::Key(a) => commands::key::run(g, &out, a),
+        Command::Check(a) => commands::check::run(g, &out, a),
+        Command::Repair(a) => commands::repair::run(g, &out, a),
+        Command::Unlock(a) => commands::unlock::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,
         Err(e) => {
             eprintln!("arca: {e:#}");
-            if cancel.load(Ordering::SeqCst) { 130 } else { 1 }
+            if cancel.load(Ordering::SeqCst) {
+                130
+            } else if matches!(cli.command, Command::Check(_)) {
+                2
+            } else {
+                1
+            }
         }
     };
     std::process::exit(code);

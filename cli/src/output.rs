@@ -60,7 +60,9 @@ pub fn size(n: u64) -> String {
 
 /// A time in the local zone, to the second.
 pub fn time(t: &DateTime<Utc>) -> String {
-    t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S").to_string()
+    t.with_timezone(&Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// Prints rows as a table with a header, columns padded to fit.
@@ -80,7 +82,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", s.join("  ").trim_end());
     };
     line(header.iter().map(|s| s.to_string()).collect());
-    println!("{}", "-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1)));
+    println!(
+        "{}",
+        "-".repeat(w.iter().sum::<usize>() + 2 * (w.len() - 1))
+    );
     for r in rows {
         line(r.clone());
     }

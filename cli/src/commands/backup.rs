@@ -9,7 +9,12 @@ use crate::args::{BackupArgs, Global};
 use crate::context;
 use crate::output::{self, Out, Ticker};
 
-pub fn run(g: &Global, out: &Out, a: &BackupArgs, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<i32> {
+pub fn run(
+    g: &Global,
+    out: &Out,
+    a: &BackupArgs,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<i32> {
     let source = if a.stdin_from_command {
         if a.command.is_empty() {
             bail!("--stdin-from-command needs the command after `--`");
@@ -63,7 +68,10 @@ pub fn run(g: &Global, out: &Out, a: &BackupArgs, cancel: std::sync::Arc<std::sy
         let skipped = progress.bytes_unmodified.load(Ordering::Relaxed);
         let files = progress.files.load(Ordering::Relaxed);
         let errors = progress.errors.load(Ordering::Relaxed);
-        let msg = format!("{files} files, {} unchanged, {errors} errors", output::size(skipped));
+        let msg = format!(
+            "{files} files, {} unchanged, {errors} errors",
+            output::size(skipped)
+        );
         (read, 0, msg)
     });
     let result = backup::backup(&o.repo, o.catalog.clone(), opts);
@@ -107,7 +115,11 @@ pub fn run(g: &Global, out: &Out, a: &BackupArgs, cancel: std::sync::Arc<std::sy
         out.say(format!(
             "snapshot {} saved in {secs:.2} s{}",
             done.id.short(),
-            if s.partial { " (partial: some sources could not be read)" } else { "" }
+            if s.partial {
+                " (partial: some sources could not be read)"
+            } else {
+                ""
+            }
         ));
     }
     Ok(if s.partial { 3 } else { 0 })

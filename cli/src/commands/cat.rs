@@ -10,7 +10,8 @@ use crate::context;
 use crate::output;
 
 fn need_id(a: &CatArgs) -> Result<&str> {
-    a.id.as_deref().ok_or_else(|| anyhow!("`arca cat {}` needs an id", a.kind))
+    a.id.as_deref()
+        .ok_or_else(|| anyhow!("`arca cat {}` needs an id", a.kind))
 }
 
 fn entries_json(entries: &[arca_engine::pack::PackEntry]) -> serde_json::Value {
@@ -51,14 +52,20 @@ pub fn run(g: &Global, a: &CatArgs) -> Result<i32> {
         }
         "pack" => {
             let id: PackId = need_id(a)?.parse()?;
-            let size = o.repo.backend().head(&ObjectKey::new(ObjectKind::Pack, id.0))?;
+            let size = o
+                .repo
+                .backend()
+                .head(&ObjectKey::new(ObjectKind::Pack, id.0))?;
             let entries = o.repo.read_pack_header(&id, size)?;
             serde_json::json!({"id": id, "size": size, "blobs": entries_json(&entries)})
         }
         "key" => {
             let want = need_id(a)?;
             let keys = o.repo.list_ids(ObjectKind::Key)?;
-            let m: Vec<_> = keys.iter().filter(|k| hex::encode(k).starts_with(want)).collect();
+            let m: Vec<_> = keys
+                .iter()
+                .filter(|k| hex::encode(k).starts_with(want))
+                .collect();
             let [k] = m[..] else {
                 bail!("{} keys match {want}", m.len());
             };
@@ -74,7 +81,9 @@ pub fn run(g: &Global, a: &CatArgs) -> Result<i32> {
         }
         "blob" => {
             let id: BlobId = need_id(a)?.parse()?;
-            let b = o.reader().read(&id, BlobKind::Data, &|| "arca cat".into())?;
+            let b = o
+                .reader()
+                .read(&id, BlobKind::Data, &|| "arca cat".into())?;
             use std::io::Write;
             std::io::stdout().write_all(&b)?;
             return Ok(0);

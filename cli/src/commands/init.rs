@@ -48,7 +48,10 @@ pub fn run(g: &Global, out: &Out, a: &InitArgs) -> Result<i32> {
             "pack_size": c.pack_size,
         }));
     } else {
-        out.say(format!("created arca repository {} at {location}", c.id.short()));
+        out.say(format!(
+            "created arca repository {} at {location}",
+            c.id.short()
+        ));
         out.say("Keep the password safe: without it the data cannot be read back.");
     }
     Ok(0)

@@ -16,11 +16,17 @@ pub fn run(g: &Global, out: &Out, a: &LsArgs) -> Result<i32> {
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut items = vec![];
-    ls::walk(&reader, &snap.tree, &id, &a.path, !a.no_recursive, &mut |e| {
-        let n = &e.node;
-        let mtime = DateTime::from_timestamp(n.mtime.sec, n.mtime.nsec).unwrap_or_default();
-        if out.json {
-            items.push(serde_json::json!({
+    ls::walk(
+        &reader,
+        &snap.tree,
+        &id,
+        &a.path,
+        !a.no_recursive,
+        &mut |e| {
+            let n = &e.node;
+            let mtime = DateTime::from_timestamp(n.mtime.sec, n.mtime.nsec).unwrap_or_default();
+            if out.json {
+                items.push(serde_json::json!({
                 "path": e.path,
                 "type": n.kind,
                 "mode": n.mode,
@@ -34,28 +40,29 @@ pub fn run(g: &Global, out: &Out, a: &LsArgs) -> Result<i32> {
                 "content_hash": match &n.content { Content::File { hash, .. } => Some(hex::encode(hash)), _ => None },
                 "chunks": n.extents().len(),
             }));
-        } else if a.long {
-            let _ = writeln!(
-                w,
-                "{:<8} {:04o} {:>8} {:>8} {:>12} {}  {}{}",
-                n.kind.name(),
-                n.mode,
-                String::from_utf8_lossy(&n.user),
-                String::from_utf8_lossy(&n.group),
-                n.size,
-                output::time(&mtime),
-                e.path,
-                if n.kind == NodeKind::Symlink {
-                    format!(" -> {}", String::from_utf8_lossy(&n.target))
-                } else {
-                    String::new()
-                }
-            );
-        } else {
-            let _ = writeln!(w, "{}", e.path);
-        }
-        Ok(())
-    })?;
+            } else if a.long {
+                let _ = writeln!(
+                    w,
+                    "{:<8} {:04o} {:>8} {:>8} {:>12} {}  {}{}",
+                    n.kind.name(),
+                    n.mode,
+                    String::from_utf8_lossy(&n.user),
+                    String::from_utf8_lossy(&n.group),
+                    n.size,
+                    output::time(&mtime),
+                    e.path,
+                    if n.kind == NodeKind::Symlink {
+                        format!(" -> {}", String::from_utf8_lossy(&n.target))
+                    } else {
+                        String::new()
+                    }
+                );
+            } else {
+                let _ = writeln!(w, "{}", e.path);
+            }
+            Ok(())
+        },
+    )?;
     if out.json {
         output::json(&items);
     }

@@ -3,12 +3,15 @@
 
 pub mod backup;
 pub mod cat;
+pub mod check;
 pub mod dump;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod repair;
 pub mod restore;
 pub mod snapshots;
+pub mod unlock;
 
 use anyhow::{Result, bail};
 use arca_engine::id::SnapshotId;
@@ -28,7 +31,12 @@ pub fn filter(f: &FilterArgs) -> Filter {
 }
 
 /// The snapshot a command names: an id prefix, `latest`, or `--at TIME`.
-pub fn pick(o: &Opened, snapshot: Option<&str>, at: Option<&str>, f: &FilterArgs) -> Result<(SnapshotId, Snapshot)> {
+pub fn pick(
+    o: &Opened,
+    snapshot: Option<&str>,
+    at: Option<&str>,
+    f: &FilterArgs,
+) -> Result<(SnapshotId, Snapshot)> {
     let all = o.catalog.snapshots()?;
     let sel = match (snapshot, at) {
         (Some(s), Some(_)) if s != "latest" => {

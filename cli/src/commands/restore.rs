@@ -7,7 +7,12 @@ use crate::args::{Global, RestoreArgs};
 use crate::context;
 use crate::output::{self, Out, Ticker};
 
-pub fn run(g: &Global, out: &Out, a: &RestoreArgs, cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Result<i32> {
+pub fn run(
+    g: &Global,
+    out: &Out,
+    a: &RestoreArgs,
+    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<i32> {
     let o = context::open(g)?;
     let (id, snap) = super::pick(&o, a.snapshot.as_deref(), a.at.as_deref(), &a.filter)?;
     let mut opts = RestoreOptions::new(a.target.clone());
