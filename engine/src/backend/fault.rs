@@ -31,8 +31,8 @@ pub enum Fault {
 pub struct FaultyBackend<B> {
     inner: B,
     faults: Mutex<Vec<Fault>>,
-    puts: [AtomicU64; 6],
-    gets: [AtomicU64; 6],
+    puts: [AtomicU64; 8],
+    gets: [AtomicU64; 8],
 }
 
 fn slot(kind: ObjectKind) -> usize {

@@ -37,6 +37,8 @@ pub enum ObjectKind {
     Snapshot,
     /// `locks/<id>`
     Lock,
+    /// `checks/<id>`: records of which packs `check` verified, and when
+    Check,
 }
 
 impl ObjectKind {
@@ -49,6 +51,7 @@ impl ObjectKind {
             Self::Index => "index",
             Self::Snapshot => "snapshots",
             Self::Lock => "locks",
+            Self::Check => "checks",
         }
     }
 }
@@ -168,6 +171,7 @@ mod tests {
             ObjectKind::Index,
             ObjectKind::Snapshot,
             ObjectKind::Lock,
+            ObjectKind::Check,
         ] {
             let k = ObjectKey::new(kind, [0xa5; 32]);
             assert_eq!(ObjectKey::parse(kind, &k.path()), Some(k));
@@ -176,7 +180,10 @@ mod tests {
             ObjectKey::new(ObjectKind::Pack, [0xa5; 32]).path(),
             format!("packs/a5/{}", "a5".repeat(32))
         );
-        assert_eq!(ObjectKey::parse(ObjectKind::Config, "config"), Some(ObjectKey::CONFIG));
+        assert_eq!(
+            ObjectKey::parse(ObjectKind::Config, "config"),
+            Some(ObjectKey::CONFIG)
+        );
         assert_eq!(ObjectKey::parse(ObjectKind::Index, "index/xyz"), None);
         assert_eq!(
             ObjectKey::parse(ObjectKind::Pack, &format!("packs/00/{}", "a5".repeat(32))),
