@@ -20,7 +20,10 @@ fn same_data_twice_adds_under_one_percent() {
     e.backup(&[&b]);
     let second = e.repo_size();
     let added = second - first;
-    assert!(added * 100 < first, "second backup added {added} bytes to {first}");
+    assert!(
+        added * 100 < first,
+        "second backup added {added} bytes to {first}"
+    );
 }
 
 #[test]
@@ -41,7 +44,12 @@ fn incremental_backup_reads_only_changed_files() {
     assert_eq!(v2["summary"]["bytes_read"], 1 << 20);
     let v3 = e.json(&["backup", src.to_str().unwrap(), "--force"]);
     assert_eq!(v3["summary"]["bytes_read"], 10 << 20);
-    assert_eq!(v3["summary"]["blobs_added"].as_u64().unwrap() <= 2, true, "{}", v3["summary"]);
+    assert_eq!(
+        v3["summary"]["blobs_added"].as_u64().unwrap() <= 2,
+        true,
+        "{}",
+        v3["summary"]
+    );
     let out = e.restore(v2["snapshot_id"].as_str().unwrap(), &src, "out");
     assert_eq!(std::fs::read(out.join("f3")).unwrap(), noise(1 << 20, 99));
 }
@@ -66,7 +74,10 @@ fn catalog_is_a_rebuildable_cache() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("data")).unwrap(), noise(3 << 20, 1));
+    assert_eq!(
+        std::fs::read(t.join(src.strip_prefix("/").unwrap()).join("data")).unwrap(),
+        noise(3 << 20, 1)
+    );
     let o = e.run(&["--no-cache", "ls", "latest"]);
     assert!(o.status.success());
     // a corrupt catalog file is thrown away and rebuilt
@@ -81,5 +92,9 @@ fn catalog_is_a_rebuildable_cache() {
     // dedup still works after the rebuild: a forced re-read adds nothing
     let v = e.json(&["backup", src.to_str().unwrap(), "--force"]);
     // (only directory trees whose metadata changed are new, no data)
-    assert!(v["summary"]["data_added"].as_u64().unwrap() < 64 << 10, "{}", v["summary"]);
+    assert!(
+        v["summary"]["data_added"].as_u64().unwrap() < 64 << 10,
+        "{}",
+        v["summary"]
+    );
 }

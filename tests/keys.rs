@@ -9,7 +9,14 @@ fn key_management() {
     let mut e = Env::init();
     let pwfile = e.path("newpw");
     std::fs::write(&pwfile, "second password\n").unwrap();
-    let v = e.json(&["key", "add", "--new-password-file", pwfile.to_str().unwrap(), "--kdf-memory", "8192"]);
+    let v = e.json(&[
+        "key",
+        "add",
+        "--new-password-file",
+        pwfile.to_str().unwrap(),
+        "--kdf-memory",
+        "8192",
+    ]);
     let second = v["id"].as_str().unwrap().to_string();
     let keys = e.json(&["key", "list"]);
     assert_eq!(keys.as_array().unwrap().len(), 2);
@@ -24,7 +31,14 @@ fn key_management() {
 
     // change the second password; the old one stops working
     std::fs::write(&pwfile, "third password").unwrap();
-    e.ok(&["key", "passwd", "--new-password-file", pwfile.to_str().unwrap(), "--kdf-memory", "8192"]);
+    e.ok(&[
+        "key",
+        "passwd",
+        "--new-password-file",
+        pwfile.to_str().unwrap(),
+        "--kdf-memory",
+        "8192",
+    ]);
     assert!(!e.run(&["snapshots"]).status.success());
     e.password = "third password".into();
     e.ok(&["snapshots"]);
@@ -50,7 +64,13 @@ fn password_from_file_and_command() {
     let e = Env::init();
     let f = e.path("pw");
     std::fs::write(&f, format!("{}\n", e.password)).unwrap();
-    let o = e.cmd().env_remove("ARCA_PASSWORD").env("ARCA_PASSWORD_FILE", &f).arg("snapshots").output().unwrap();
+    let o = e
+        .cmd()
+        .env_remove("ARCA_PASSWORD")
+        .env("ARCA_PASSWORD_FILE", &f)
+        .arg("snapshots")
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = e
         .cmd()
@@ -60,7 +80,12 @@ fn password_from_file_and_command() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = e.cmd().env_remove("ARCA_PASSWORD").arg("snapshots").output().unwrap();
+    let o = e
+        .cmd()
+        .env_remove("ARCA_PASSWORD")
+        .arg("snapshots")
+        .output()
+        .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("ARCA_PASSWORD_FILE"));
 }

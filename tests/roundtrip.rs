@@ -14,17 +14,40 @@ fn meta_eq(a: &Path, b: &Path) {
     let mb = std::fs::symlink_metadata(b).unwrap();
     assert_eq!(ma.file_type(), mb.file_type(), "{}", a.display());
     if !ma.file_type().is_symlink() {
-        assert_eq!(ma.mode() & 0o7777, mb.mode() & 0o7777, "mode of {}", a.display());
+        assert_eq!(
+            ma.mode() & 0o7777,
+            mb.mode() & 0o7777,
+            "mode of {}",
+            a.display()
+        );
     }
-    assert_eq!((ma.mtime(), ma.mtime_nsec()), (mb.mtime(), mb.mtime_nsec()), "mtime of {}", a.display());
+    assert_eq!(
+        (ma.mtime(), ma.mtime_nsec()),
+        (mb.mtime(), mb.mtime_nsec()),
+        "mtime of {}",
+        a.display()
+    );
     if is_root() {
-        assert_eq!((ma.uid(), ma.gid()), (mb.uid(), mb.gid()), "owner of {}", a.display());
+        assert_eq!(
+            (ma.uid(), ma.gid()),
+            (mb.uid(), mb.gid()),
+            "owner of {}",
+            a.display()
+        );
     }
     if ma.is_file() {
-        assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap(), "content of {}", a.display());
+        assert_eq!(
+            std::fs::read(a).unwrap(),
+            std::fs::read(b).unwrap(),
+            "content of {}",
+            a.display()
+        );
     }
     if ma.file_type().is_symlink() {
-        assert_eq!(std::fs::read_link(a).unwrap(), std::fs::read_link(b).unwrap());
+        assert_eq!(
+            std::fs::read_link(a).unwrap(),
+            std::fs::read_link(b).unwrap()
+        );
     }
     let xa: Vec<_> = xattr::list(a).map(|l| l.collect()).unwrap_or_default();
     let xb: Vec<_> = xattr::list(b).map(|l| l.collect()).unwrap_or_default();
@@ -37,8 +60,14 @@ fn meta_eq(a: &Path, b: &Path) {
 fn compare_trees(a: &Path, b: &Path) {
     meta_eq(a, b);
     if std::fs::symlink_metadata(a).unwrap().is_dir() {
-        let mut na: Vec<_> = std::fs::read_dir(a).unwrap().map(|e| e.unwrap().file_name()).collect();
-        let mut nb: Vec<_> = std::fs::read_dir(b).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut na: Vec<_> = std::fs::read_dir(a)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        let mut nb: Vec<_> = std::fs::read_dir(b)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         na.sort();
         nb.sort();
         assert_eq!(na, nb, "entries of {}", a.display());
@@ -64,15 +93,33 @@ fn every_file_type_and_metadata_round_trips() {
     std::os::unix::fs::symlink("/does/not/exist", src.join("dangling")).unwrap();
     std::fs::hard_link(src.join("small.txt"), src.join("dir/hardlink")).unwrap();
     sh(&format!("mkfifo '{}'", src.join("fifo").display()));
-    std::fs::set_permissions(src.join("small.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(
+        src.join("small.txt"),
+        std::fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
     std::fs::set_permissions(src.join("dir/sub"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::set_permissions(src.join("dir/big.bin"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::set_permissions(
+        src.join("dir/big.bin"),
+        std::fs::Permissions::from_mode(0o4755),
+    )
+    .unwrap();
     xattr::set(src.join("small.txt"), "user.origin", b"arca test").unwrap();
     if is_root() {
-        sh(&format!("mknod '{}' c 1 3", src.join("null-device").display()));
-        sh(&format!("chown 1234:5678 '{}'", src.join("dir/sub/text.log").display()));
+        sh(&format!(
+            "mknod '{}' c 1 3",
+            src.join("null-device").display()
+        ));
+        sh(&format!(
+            "chown 1234:5678 '{}'",
+            src.join("dir/sub/text.log").display()
+        ));
     }
-    filetime::set_file_mtime(src.join("dir"), filetime::FileTime::from_unix_time(1_600_000_000, 123_456_789)).unwrap();
+    filetime::set_file_mtime(
+        src.join("dir"),
+        filetime::FileTime::from_unix_time(1_600_000_000, 123_456_789),
+    )
+    .unwrap();
 
     let id = e.backup(&[&src]);
     let out = e.restore(&id, &src, "out");
@@ -83,7 +130,10 @@ fn every_file_type_and_metadata_round_trips() {
     assert_eq!(a.ino(), b.ino(), "hard link restored as a link");
     if is_root() {
         let d = std::fs::metadata(out.join("null-device")).unwrap();
-        assert_eq!(d.rdev(), std::fs::metadata(src.join("null-device")).unwrap().rdev());
+        assert_eq!(
+            d.rdev(),
+            std::fs::metadata(src.join("null-device")).unwrap().rdev()
+        );
     }
 
     // ls shows the odd names; --json gives the fields scripts use
@@ -107,11 +157,25 @@ fn include_restores_part_of_a_snapshot() {
     let id = e.backup(&[&src]);
     let t = e.path("part");
     let inc = format!("{}/a", src.display());
-    e.ok(&["restore", &id, "--target", t.to_str().unwrap(), "--include", &inc]);
+    e.ok(&[
+        "restore",
+        &id,
+        "--target",
+        t.to_str().unwrap(),
+        "--include",
+        &inc,
+    ]);
     let base = t.join(src.strip_prefix("/").unwrap());
     assert_eq!(std::fs::read(base.join("a/one")).unwrap(), b"1");
     assert!(!base.join("b").exists());
-    let o = e.run(&["restore", &id, "--target", t.to_str().unwrap(), "--include", "/no/such/path"]);
+    let o = e.run(&[
+        "restore",
+        &id,
+        "--target",
+        t.to_str().unwrap(),
+        "--include",
+        "/no/such/path",
+    ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/path"));
 }
@@ -126,7 +190,16 @@ fn excludes_tags_and_host() {
     std::fs::write(src.join("cache/x"), b"c").unwrap();
     let cache_glob = format!("{}/cache", src.display());
     let v = e.json(&[
-        "backup", src.to_str().unwrap(), "--exclude", "*.tmp", "--exclude", &cache_glob, "--tag", "daily,db", "--host", "db-1",
+        "backup",
+        src.to_str().unwrap(),
+        "--exclude",
+        "*.tmp",
+        "--exclude",
+        &cache_glob,
+        "--tag",
+        "daily,db",
+        "--host",
+        "db-1",
     ]);
     let id = v["snapshot_id"].as_str().unwrap();
     let ls = e.ok(&["ls", id]);

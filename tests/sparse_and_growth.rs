@@ -17,9 +17,13 @@ fn five_gib_sparse_file_with_data_islands() {
     {
         let mut h = std::fs::File::create(&f).unwrap();
         h.set_len(5 << 30).unwrap();
-        for (i, off) in [0u64, 1 << 30, 3 << 30, (5 << 30) - 4096].iter().enumerate() {
+        for (i, off) in [0u64, 1 << 30, 3 << 30, (5 << 30) - 4096]
+            .iter()
+            .enumerate()
+        {
             h.seek(SeekFrom::Start(*off)).unwrap();
-            h.write_all(&noise(if i == 3 { 4096 } else { 1 << 20 }, i as u64)).unwrap();
+            h.write_all(&noise(if i == 3 { 4096 } else { 1 << 20 }, i as u64))
+                .unwrap();
         }
     }
     let v = e.json(&["backup", src.to_str().unwrap()]);
@@ -30,7 +34,11 @@ fn five_gib_sparse_file_with_data_islands() {
     let r = out.join("volume.img");
     let md = std::fs::metadata(&r).unwrap();
     assert_eq!(md.len(), 5 << 30);
-    assert!(md.blocks() * 512 < 64 << 20, "holes restored as data: {} blocks", md.blocks());
+    assert!(
+        md.blocks() * 512 < 64 << 20,
+        "holes restored as data: {} blocks",
+        md.blocks()
+    );
     assert_eq!(b3(&f), b3(&r));
 }
 
@@ -49,7 +57,8 @@ fn file_growing_while_read_is_stored_consistently() {
             let mut h = std::fs::OpenOptions::new().append(true).open(&f).unwrap();
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                h.write_all(format!("appended line {n}\n").as_bytes()).unwrap();
+                h.write_all(format!("appended line {n}\n").as_bytes())
+                    .unwrap();
                 n += 1;
             }
         })
@@ -64,5 +73,9 @@ fn file_growing_while_read_is_stored_consistently() {
     let got = std::fs::read(out.join("growing.log")).unwrap();
     let now = std::fs::read(&f).unwrap();
     assert!(got.len() >= 64 << 20);
-    assert!(now[..got.len()] == got[..], "restored content ({} bytes) is not a prefix of the file", got.len());
+    assert!(
+        now[..got.len()] == got[..],
+        "restored content ({} bytes) is not a prefix of the file",
+        got.len()
+    );
 }

@@ -9,14 +9,20 @@ use common::{Env, noise};
 
 fn backup_stdin(e: &Env, data: &[u8], name: &str) -> String {
     let mut c = e.cmd();
-    c.args(["backup", "--stdin", "--stdin-filename", name, "--json"]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    c.args(["backup", "--stdin", "--stdin-filename", name, "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let d = data.to_vec();
     let w = std::thread::spawn(move || stdin.write_all(&d));
     let out = child.wait_with_output().unwrap();
     w.join().unwrap().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["snapshot_id"].as_str().unwrap().to_string()
 }
@@ -46,18 +52,41 @@ fn stdin_round_trips_including_empty() {
 fn command_output_is_backed_up_and_a_failing_command_saves_nothing() {
     let e = Env::init();
     let v = e.json(&[
-        "backup", "--stdin-from-command", "--stdin-filename", "pg.sql", "--", "sh", "-c", "seq 1 200000",
+        "backup",
+        "--stdin-from-command",
+        "--stdin-filename",
+        "pg.sql",
+        "--",
+        "sh",
+        "-c",
+        "seq 1 200000",
     ]);
     let id = v["snapshot_id"].as_str().unwrap();
     let expect: String = (1..=200000).map(|i| format!("{i}\n")).collect();
     assert_eq!(dump(&e, id, "/pg.sql"), expect.as_bytes());
 
-    let o = e.run(&["backup", "--stdin-from-command", "--stdin-filename", "bad.sql", "--", "sh", "-c", "echo partial; exit 7"]);
+    let o = e.run(&[
+        "backup",
+        "--stdin-from-command",
+        "--stdin-filename",
+        "bad.sql",
+        "--",
+        "sh",
+        "-c",
+        "echo partial; exit 7",
+    ]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("exit status: 7") && err.contains("not saved"), "{err}");
+    assert!(
+        err.contains("exit status: 7") && err.contains("not saved"),
+        "{err}"
+    );
     let snaps = e.json(&["snapshots"]);
-    assert_eq!(snaps.as_array().unwrap().len(), 1, "the failed command left no snapshot");
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        1,
+        "the failed command left no snapshot"
+    );
 
     let o = e.run(&["backup", "--stdin-from-command", "--", "/no/such/program"]);
     assert!(!o.status.success());
@@ -69,11 +98,24 @@ fn dump_by_time_and_of_a_directory() {
     let src = e.path("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), b"old").unwrap();
-    e.ok(&["backup", src.to_str().unwrap(), "--time", "2026-01-01 10:00:00"]);
+    e.ok(&[
+        "backup",
+        src.to_str().unwrap(),
+        "--time",
+        "2026-01-01 10:00:00",
+    ]);
     std::fs::write(src.join("f"), b"newer").unwrap();
-    e.ok(&["backup", src.to_str().unwrap(), "--time", "2026-02-01 10:00:00"]);
+    e.ok(&[
+        "backup",
+        src.to_str().unwrap(),
+        "--time",
+        "2026-02-01 10:00:00",
+    ]);
     let p = format!("{}/f", src.display());
-    assert_eq!(e.run(&["dump", "latest", &p, "--at", "2026-01-15"]).stdout, b"old");
+    assert_eq!(
+        e.run(&["dump", "latest", &p, "--at", "2026-01-15"]).stdout,
+        b"old"
+    );
     assert_eq!(e.run(&["dump", "latest", &p]).stdout, b"newer");
     let v = e.json(&["snapshots", "--at", "2026-01-31T23:00:00Z"]);
     assert_eq!(v.as_array().unwrap().len(), 1);

@@ -54,12 +54,21 @@ impl BlobReader {
     }
 
     /// Reads one blob's plaintext, verified.
-    pub fn read(&self, id: &BlobId, kind: BlobKind, needed_by: &dyn Fn() -> String) -> Result<Vec<u8>> {
+    pub fn read(
+        &self,
+        id: &BlobId,
+        kind: BlobKind,
+        needed_by: &dyn Fn() -> String,
+    ) -> Result<Vec<u8>> {
         let loc = self.locate(id, needed_by)?;
         if loc.entry.kind != kind {
             return Err(Error::damaged(
                 format!("blob {id}"),
-                format!("indexed as {} but needed as {}", loc.entry.kind.name(), kind.name()),
+                format!(
+                    "indexed as {} but needed as {}",
+                    loc.entry.kind.name(),
+                    kind.name()
+                ),
             ));
         }
         let key = ObjectKey::new(ObjectKind::Pack, loc.pack.0);
@@ -78,10 +87,12 @@ impl BlobReader {
             return Ok(t.clone());
         }
         let plain = self.read(id, BlobKind::Tree, needed_by)?;
-        let tree = Arc::new(
-            Tree::decode(&plain)
-                .map_err(|e| Error::damaged(format!("tree {id}"), format!("{e} (needed by {})", needed_by())))?,
-        );
+        let tree = Arc::new(Tree::decode(&plain).map_err(|e| {
+            Error::damaged(
+                format!("tree {id}"),
+                format!("{e} (needed by {})", needed_by()),
+            )
+        })?);
         let mut cache = self.trees.lock().unwrap();
         if cache.len() >= TREE_CACHE {
             cache.clear();

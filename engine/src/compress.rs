@@ -133,9 +133,7 @@ pub fn decompress(stored: Vec<u8>, how: Compression, raw_len: usize) -> Result<V
                     .decompress_to_buffer(&stored[..], &mut out)
                     .map_err(|e| format!("zstd: {e}"))?;
                 if n != raw_len {
-                    return Err(format!(
-                        "decompressed to {n} bytes, expected {raw_len}"
-                    ));
+                    return Err(format!("decompressed to {n} bytes, expected {raw_len}"));
                 }
                 Ok(out)
             })
@@ -173,9 +171,18 @@ mod tests {
 
     #[test]
     fn parse_modes() {
-        assert_eq!("off".parse::<CompressionMode>().unwrap(), CompressionMode::Off);
-        assert_eq!("auto".parse::<CompressionMode>().unwrap(), CompressionMode::Auto);
-        assert_eq!("7".parse::<CompressionMode>().unwrap(), CompressionMode::Level(7));
+        assert_eq!(
+            "off".parse::<CompressionMode>().unwrap(),
+            CompressionMode::Off
+        );
+        assert_eq!(
+            "auto".parse::<CompressionMode>().unwrap(),
+            CompressionMode::Auto
+        );
+        assert_eq!(
+            "7".parse::<CompressionMode>().unwrap(),
+            CompressionMode::Level(7)
+        );
         assert!("99".parse::<CompressionMode>().is_err());
         assert!("fast".parse::<CompressionMode>().is_err());
     }

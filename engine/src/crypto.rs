@@ -144,11 +144,7 @@ fn seal_with(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
     let tag = cipher
-        .encrypt_inout_detached(
-            &XNonce::from(nonce),
-            label,
-            (&mut out[NONCE_LEN..]).into(),
-        )
+        .encrypt_inout_detached(&XNonce::from(nonce), label, (&mut out[NONCE_LEN..]).into())
         .expect("XChaCha20-Poly1305 accepts messages of any practical length");
     out.extend_from_slice(&tag);
     out
@@ -282,7 +278,10 @@ mod tests {
         let k = MasterKey::from_secret([7; 32]);
         assert_ne!(k.blob_id(b"x").0, *blake3::hash(b"x").as_bytes());
         assert_ne!(k.chunker_key(), k.secret());
-        assert_eq!(k.blob_id(b"x"), MasterKey::from_secret([7; 32]).blob_id(b"x"));
+        assert_eq!(
+            k.blob_id(b"x"),
+            MasterKey::from_secret([7; 32]).blob_id(b"x")
+        );
     }
 
     #[test]

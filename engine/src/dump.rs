@@ -53,7 +53,10 @@ pub fn dump_file(reader: &BlobReader, node: &Node, path: &str, out: &mut dyn Wri
             .collect::<Result<_>>()?;
         for (e, b) in window.iter().zip(blobs) {
             if b.len() != e.length as usize {
-                return Err(Error::damaged(path, format!("blob {} has the wrong length", e.blob)));
+                return Err(Error::damaged(
+                    path,
+                    format!("blob {} has the wrong length", e.blob),
+                ));
             }
             write_zeros(e.offset - pos, out, &mut hasher)?;
             out.write_all(&b).map_err(io)?;

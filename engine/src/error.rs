@@ -14,11 +14,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No key file opened with the password given.
-    #[error("wrong password or no key: none of the {keys} key(s) in the repository opens with this password")]
+    #[error(
+        "wrong password or no key: none of the {keys} key(s) in the repository opens with this password"
+    )]
     WrongPassword { keys: usize },
 
     /// There is no repository at the address (no `config` object).
-    #[error("no repository at {location}: run `arca init` to create one, or check --repo / ARCA_REPOSITORY")]
+    #[error(
+        "no repository at {location}: run `arca init` to create one, or check --repo / ARCA_REPOSITORY"
+    )]
     NoRepository { location: String },
 
     /// `init` found an existing repository.
@@ -45,11 +49,15 @@ pub enum Error {
     Damaged { object: String, detail: String },
 
     /// A blob a tree refers to is not in the index.
-    #[error("blob {blob} is not in the index (needed by {needed_by}); run `arca check` and `arca repair index`")]
+    #[error(
+        "blob {blob} is not in the index (needed by {needed_by}); run `arca check` and `arca repair index`"
+    )]
     MissingBlob { blob: String, needed_by: String },
 
     /// The repository uses a format this build does not read.
-    #[error("unsupported repository format {found} in {object} (this arca reads version {supported}); upgrade arca")]
+    #[error(
+        "unsupported repository format {found} in {object} (this arca reads version {supported}); upgrade arca"
+    )]
     UnsupportedVersion {
         object: String,
         found: u32,
@@ -65,7 +73,9 @@ pub enum Error {
     NoSnapshot(String),
 
     /// A snapshot id prefix matched more than one snapshot.
-    #[error("snapshot prefix {prefix} is ambiguous: it matches {count} snapshots; give more digits")]
+    #[error(
+        "snapshot prefix {prefix} is ambiguous: it matches {count} snapshots; give more digits"
+    )]
     AmbiguousSnapshot { prefix: String, count: usize },
 
     /// A path was not found inside a snapshot.

@@ -74,7 +74,12 @@ pub fn kind_of(md: &Metadata) -> NodeKind {
 
 /// A node for `path` (already `lstat`ed as `md`), without file content or
 /// subtree. Reads the symlink target and the extended attributes.
-pub fn node_from_metadata(name: &OsStr, path: &Path, md: &Metadata, names: &NameCache) -> io::Result<Node> {
+pub fn node_from_metadata(
+    name: &OsStr,
+    path: &Path,
+    md: &Metadata,
+    names: &NameCache,
+) -> io::Result<Node> {
     let kind = kind_of(md);
     let mut n = Node::new(name.as_bytes().to_vec(), kind);
     n.mode = md.mode() & 0o7777;
@@ -147,7 +152,13 @@ pub fn make_special(path: &Path, node: &Node) -> io::Result<()> {
         _ => return Err(io::Error::other("not a special file")),
     };
     // SAFETY: `p` is a valid NUL-terminated path; mknod has no other inputs.
-    check(unsafe { libc::mknod(p.as_ptr(), fmt | (node.mode & 0o7777), node.rdev as libc::dev_t) })
+    check(unsafe {
+        libc::mknod(
+            p.as_ptr(),
+            fmt | (node.mode & 0o7777),
+            node.rdev as libc::dev_t,
+        )
+    })
 }
 
 /// Applies ownership (when `as_root`), permissions, extended attributes and

@@ -82,7 +82,8 @@ impl KeyFile {
 
     /// Parses the stored JSON and checks its fields.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let k: KeyFile = serde_json::from_slice(bytes).map_err(|e| format!("key file JSON: {e}"))?;
+        let k: KeyFile =
+            serde_json::from_slice(bytes).map_err(|e| format!("key file JSON: {e}"))?;
         if k.version != 1 {
             return Err(format!("key file version {}", k.version));
         }
@@ -108,8 +109,12 @@ impl KeyFile {
 
     /// Unwraps the master secret; `None` for a wrong password.
     pub fn unlock(&self, password: &[u8]) -> Result<Option<MasterKey>, String> {
-        let salt = B64.decode(&self.kdf.salt).map_err(|e| format!("salt: {e}"))?;
-        let wrapped = B64.decode(&self.master).map_err(|e| format!("master: {e}"))?;
+        let salt = B64
+            .decode(&self.kdf.salt)
+            .map_err(|e| format!("salt: {e}"))?;
+        let wrapped = B64
+            .decode(&self.master)
+            .map_err(|e| format!("master: {e}"))?;
         let pk = PasswordKey::derive(password, &salt, self.kdf.params)?;
         Ok(pk.unwrap(&wrapped).ok())
     }

@@ -23,7 +23,12 @@ pub fn split(path: &str) -> Vec<&[u8]> {
 }
 
 /// The node at `path`; `None` for the root itself.
-pub fn find(reader: &BlobReader, root: &BlobId, snapshot: &SnapshotId, path: &str) -> Result<Option<Node>> {
+pub fn find(
+    reader: &BlobReader,
+    root: &BlobId,
+    snapshot: &SnapshotId,
+    path: &str,
+) -> Result<Option<Node>> {
     let parts = split(path);
     if parts.is_empty() {
         return Ok(None);
@@ -46,7 +51,14 @@ pub fn walk(
     recursive: bool,
     f: &mut dyn FnMut(Entry) -> Result<()>,
 ) -> Result<()> {
-    let base = format!("/{}", split(path).iter().map(|c| String::from_utf8_lossy(c)).collect::<Vec<_>>().join("/"));
+    let base = format!(
+        "/{}",
+        split(path)
+            .iter()
+            .map(|c| String::from_utf8_lossy(c))
+            .collect::<Vec<_>>()
+            .join("/")
+    );
     let start = match find(reader, root, snapshot, path)? {
         None => *root,
         Some(n) if n.kind == NodeKind::Dir => {
@@ -60,7 +72,12 @@ pub fn walk(
                 None => return Ok(()),
             }
         }
-        Some(n) => return f(Entry { path: base, node: n }),
+        Some(n) => {
+            return f(Entry {
+                path: base,
+                node: n,
+            });
+        }
     };
     walk_tree(reader, &start, &base, recursive, f)
 }

@@ -106,10 +106,13 @@ impl Repository {
             )));
         }
         if !(1 << 20..=1 << 30).contains(&opts.pack_size) {
-            return Err(Error::Invalid("pack size must be between 1 MiB and 1 GiB".into()));
+            return Err(Error::Invalid(
+                "pack size must be between 1 MiB and 1 GiB".into(),
+            ));
         }
         let location = backend.location();
-        if !backend.list(ObjectKind::Config)?.is_empty() || !backend.list(ObjectKind::Key)?.is_empty()
+        if !backend.list(ObjectKind::Config)?.is_empty()
+            || !backend.list(ObjectKind::Key)?.is_empty()
         {
             return Err(Error::AlreadyExists { location });
         }
@@ -181,7 +184,9 @@ impl Repository {
                 }
             };
             tried += 1;
-            let Some(master) = kf.unlock(password).map_err(|e| Error::damaged(format!("key {kid}"), e))?
+            let Some(master) = kf
+                .unlock(password)
+                .map_err(|e| Error::damaged(format!("key {kid}"), e))?
             else {
                 continue;
             };
@@ -276,7 +281,10 @@ impl Repository {
     pub fn read_object(&self, key: &ObjectKey) -> Result<Bytes> {
         let b = self.inner.backend.get(key)?;
         if key.kind != ObjectKind::Config && content_hash(&b) != key.id {
-            return Err(Error::damaged(key, "content does not match its name (BLAKE3)"));
+            return Err(Error::damaged(
+                key,
+                "content does not match its name (BLAKE3)",
+            ));
         }
         Ok(b)
     }
@@ -341,7 +349,9 @@ impl Repository {
     /// Writes an index segment.
     pub fn save_index(&self, seg: &IndexSegment) -> Result<IndexId> {
         let bytes = seg.to_object(self.key());
-        Ok(IndexId(self.write_object(ObjectKind::Index, Bytes::from(bytes))?))
+        Ok(IndexId(
+            self.write_object(ObjectKind::Index, Bytes::from(bytes))?,
+        ))
     }
 
     /// Reads a pack's header (two ranged reads: trailer, then header).
@@ -400,9 +410,10 @@ impl Repository {
             &owner.username,
         )
         .map_err(Error::Invalid)?;
-        Ok(KeyId(
-            self.write_object(ObjectKind::Key, Bytes::from(kf.to_bytes()))?,
-        ))
+        Ok(KeyId(self.write_object(
+            ObjectKind::Key,
+            Bytes::from(kf.to_bytes()),
+        )?))
     }
 
     /// Removes a key file. Refuses the last one, and the one in use.

@@ -150,7 +150,11 @@ struct RangeRead {
 }
 
 /// Restores `snapshot` per `opts`.
-pub fn restore(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<RestoreSummary> {
+pub fn restore(
+    reader: &BlobReader,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+) -> Result<RestoreSummary> {
     std::fs::create_dir_all(&opts.target).at(&opts.target)?;
     raise_fd_limit();
     let plan = make_plan(reader, snapshot, opts)?;
@@ -198,10 +202,20 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
     let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
     // blob -> every (file, offset) it goes to
     let mut needs: HashMap<BlobId, Vec<(usize, u64)>> = HashMap::new();
-    let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> = vec![(snapshot.tree, opts.target.clone(), vec![])];
+    let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> =
+        vec![(snapshot.tree, opts.target.clone(), vec![])];
     let mut matched = vec![false; includes.len()];
     while let Some((tree_id, dir, parts)) = stack.pop() {
-        let shown = || format!("/{}", parts.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>().join("/"));
+        let shown = || {
+            format!(
+                "/{}",
+                parts
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p))
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        };
         let tree = reader.tree(&tree_id, &|| format!("directory {}", shown()))?;
         for node in &tree.nodes {
             let mut p: Vec<Vec<u8>> = parts.clone();
@@ -226,7 +240,9 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                 }
                 NodeKind::File => {
                     let key = (node.device, node.inode);
-                    if node.nlink > 1 && let Some(&first) = hardlinks.get(&key) {
+                    if node.nlink > 1
+                        && let Some(&first) = hardlinks.get(&key)
+                    {
                         plan.links.push((path, first));
                         continue;
                     }
@@ -237,7 +253,9 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                     for e in node.extents() {
                         needs.entry(e.blob).or_default().push((idx, e.offset));
                     }
-                    opts.progress.bytes_total.fetch_add(node.size, Ordering::Relaxed);
+                    opts.progress
+                        .bytes_total
+                        .fetch_add(node.size, Ordering::Relaxed);
                     plan.files.push(PlannedFile {
                         path,
                         remaining: AtomicUsize::new(node.extents().len()),
@@ -264,7 +282,10 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
             let f = &plan.files[targets[0].0];
             format!("{}", f.path.display())
         })?;
-        by_pack.entry(loc.pack).or_default().push((loc.entry, targets));
+        by_pack
+            .entry(loc.pack)
+            .or_default()
+            .push((loc.entry, targets));
     }
     for (pack, mut blobs) in by_pack {
         blobs.sort_by_key(|(e, _)| e.offset);
@@ -348,7 +369,9 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(read) = plan.reads.get(i) else { return };
+                    let Some(read) = plan.reads.get(i) else {
+                        return;
+                    };
                     if let Err(e) = do_read(reader, &plan, read, &finish, opts, &fetched) {
                         fatal.lock().unwrap().get_or_insert(e);
                     }
@@ -360,7 +383,9 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         return Err(e);
     }
     if opts.cancel.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted("restore stopped; the target holds incomplete files".into()));
+        return Err(Error::Interrupted(
+            "restore stopped; the target holds incomplete files".into(),
+        ));
     }
     // Failed files: removed, and named.
     let mut failures = vec![];
@@ -400,7 +425,11 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
                 summary.others += 1;
                 warnings.extend(fsmeta::apply(path, node, as_root));
             }
-            Err(e) => warnings.push(format!("{}: cannot create {}: {e}", path.display(), node.kind.name())),
+            Err(e) => warnings.push(format!(
+                "{}: cannot create {}: {e}",
+                path.display(),
+                node.kind.name()
+            )),
         }
     }
     // Directories last, deepest first, so their times stick.
@@ -428,13 +457,22 @@ fn do_read(
     fetched: &AtomicU64,
 ) -> Result<()> {
     let key = ObjectKey::new(ObjectKind::Pack, read.pack.0);
-    let bytes = match reader.repo().backend().get_range(&key, read.start..read.end) {
+    let bytes = match reader
+        .repo()
+        .backend()
+        .get_range(&key, read.start..read.end)
+    {
         Ok(b) => b,
         Err(e) => {
             // The pack is unreadable: every file that needed it fails.
             for (_, targets) in &read.blobs {
                 for &(idx, _) in targets {
-                    fail(plan, idx, &format!("pack {} unreadable: {e}", read.pack), finish);
+                    fail(
+                        plan,
+                        idx,
+                        &format!("pack {} unreadable: {e}", read.pack),
+                        finish,
+                    );
                 }
             }
             return Ok(());
@@ -455,8 +493,12 @@ fn do_read(
                     });
                     match w {
                         Ok(()) => {
-                            opts.progress.bytes_done.fetch_add(plain.len() as u64, Ordering::Relaxed);
-                            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1 && f.failed.lock().unwrap().is_none() {
+                            opts.progress
+                                .bytes_done
+                                .fetch_add(plain.len() as u64, Ordering::Relaxed);
+                            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+                                && f.failed.lock().unwrap().is_none()
+                            {
                                 finish(idx);
                             }
                         }
@@ -493,7 +535,12 @@ fn open_for_write(f: &PlannedFile) -> std::result::Result<Arc<File>, String> {
 
 /// Marks the extent at `offset` written and hashes every extent that is
 /// now next in order.
-fn advance_hash(f: &PlannedFile, h: &File, offset: u64, plain: &[u8]) -> std::result::Result<(), String> {
+fn advance_hash(
+    f: &PlannedFile,
+    h: &File,
+    offset: u64,
+    plain: &[u8],
+) -> std::result::Result<(), String> {
     let ext = f.node.extents();
     let i = ext
         .binary_search_by_key(&offset, |e| e.offset)
@@ -522,7 +569,10 @@ fn advance_hash(f: &PlannedFile, h: &File, offset: u64, plain: &[u8]) -> std::re
 /// Marks a file failed; it counts its blob as done so the count still ends.
 fn fail(plan: &Plan, idx: usize, why: &str, _finish: &(dyn Fn(usize) + Sync)) {
     let f = &plan.files[idx];
-    f.failed.lock().unwrap().get_or_insert_with(|| why.to_string());
+    f.failed
+        .lock()
+        .unwrap()
+        .get_or_insert_with(|| why.to_string());
     f.remaining.fetch_sub(1, Ordering::AcqRel);
 }
 

@@ -71,8 +71,17 @@ pub fn select<'a>(
     match sel {
         Selector::Latest => newest(&mut all.iter().filter(|(_, s)| filter.matches(s)))
             .ok_or_else(|| Error::NoSnapshot(describe("latest", filter))),
-        Selector::At(t) => newest(&mut all.iter().filter(|(_, s)| filter.matches(s) && s.time <= *t))
-            .ok_or_else(|| Error::NoSnapshot(describe(&format!("at or before {}", t.to_rfc3339()), filter))),
+        Selector::At(t) => newest(
+            &mut all
+                .iter()
+                .filter(|(_, s)| filter.matches(s) && s.time <= *t),
+        )
+        .ok_or_else(|| {
+            Error::NoSnapshot(describe(
+                &format!("at or before {}", t.to_rfc3339()),
+                filter,
+            ))
+        }),
         Selector::Prefix(p) => {
             let m: Vec<_> = all
                 .iter()
@@ -116,7 +125,12 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
             .earliest()
             .map(|t| t.with_timezone(&Utc))
     };
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt)
             && let Some(t) = local(n)
         {
@@ -159,12 +173,24 @@ mod tests {
     #[test]
     fn selection() {
         let all = vec![
-            (SnapshotId([1; 32]), snap("2026-01-01T00:00:00Z", "a", &["x"])),
-            (SnapshotId([2; 32]), snap("2026-01-02T00:00:00Z", "b", &["x", "y"])),
-            (SnapshotId([0x13; 32]), snap("2026-01-03T00:00:00Z", "a", &[])),
+            (
+                SnapshotId([1; 32]),
+                snap("2026-01-01T00:00:00Z", "a", &["x"]),
+            ),
+            (
+                SnapshotId([2; 32]),
+                snap("2026-01-02T00:00:00Z", "b", &["x", "y"]),
+            ),
+            (
+                SnapshotId([0x13; 32]),
+                snap("2026-01-03T00:00:00Z", "a", &[]),
+            ),
         ];
         let f = Filter::default();
-        assert_eq!(select(&all, &Selector::Latest, &f).unwrap().0, SnapshotId([0x13; 32]));
+        assert_eq!(
+            select(&all, &Selector::Latest, &f).unwrap().0,
+            SnapshotId([0x13; 32])
+        );
         let at = Selector::At(parse_time("2026-01-02T12:00:00Z").unwrap());
         assert_eq!(select(&all, &at, &f).unwrap().0, SnapshotId([2; 32]));
         let fa = Filter {
@@ -176,14 +202,19 @@ mod tests {
             tags: vec!["x,y".into()],
             ..Default::default()
         };
-        assert_eq!(select(&all, &Selector::Latest, &ft).unwrap().0, SnapshotId([2; 32]));
+        assert_eq!(
+            select(&all, &Selector::Latest, &ft).unwrap().0,
+            SnapshotId([2; 32])
+        );
         assert!(select(&all, &Selector::At(parse_time("2025-01-01").unwrap()), &f).is_err());
         assert!(matches!(
             select(&all, &Selector::parse("0").unwrap(), &f),
             Err(Error::AmbiguousSnapshot { .. })
         ));
         assert_eq!(
-            select(&all, &Selector::parse("0202").unwrap(), &f).unwrap().0,
+            select(&all, &Selector::parse("0202").unwrap(), &f)
+                .unwrap()
+                .0,
             SnapshotId([2; 32])
         );
         assert!(Selector::parse("xyz").is_err());

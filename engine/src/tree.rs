@@ -275,8 +275,7 @@ impl Node {
             }
             *t = Timestamp { sec, nsec };
         }
-        let [inode, device, nlink, size, rdev] =
-            [r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?];
+        let [inode, device, nlink, size, rdev] = [r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?];
         let n = r.u16()? as usize;
         let user = r.bytes(n)?.to_vec();
         let n = r.u16()? as usize;
@@ -360,10 +359,7 @@ pub fn check_name(name: &[u8]) -> Result<(), String> {
         return Err(format!("name of {} bytes", name.len()));
     }
     if name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-        return Err(format!(
-            "unsafe name {:?}",
-            String::from_utf8_lossy(name)
-        ));
+        return Err(format!("unsafe name {:?}", String::from_utf8_lossy(name)));
     }
     Ok(())
 }
@@ -398,7 +394,9 @@ impl Tree {
         let mut r = Reader::new(b);
         let v = r.u8()?;
         if v != TREE_VERSION {
-            return Err(format!("tree format version {v}, this arca reads {TREE_VERSION}"));
+            return Err(format!(
+                "tree format version {v}, this arca reads {TREE_VERSION}"
+            ));
         }
         let n = r.u32()?;
         if n > MAX_NODES || n as usize > r.remaining() / 100 {

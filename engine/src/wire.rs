@@ -73,7 +73,10 @@ impl<'a> Reader<'a> {
         if self.pos == self.buf.len() {
             Ok(())
         } else {
-            Err(format!("{} stray bytes at the end", self.buf.len() - self.pos))
+            Err(format!(
+                "{} stray bytes at the end",
+                self.buf.len() - self.pos
+            ))
         }
     }
 }

@@ -143,7 +143,10 @@ impl BlobWriter {
             )));
         }
         if !self.seen.lock().unwrap().insert(id) || self.shared.catalog.contains(&id)? {
-            self.shared.stats.blobs_deduped.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .blobs_deduped
+                .fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
         let mode = match kind {
@@ -166,7 +169,8 @@ impl BlobWriter {
         };
         let s = &self.shared.stats;
         s.blobs_added.fetch_add(1, Ordering::Relaxed);
-        s.bytes_added.fetch_add(plain.len() as u64, Ordering::Relaxed);
+        s.bytes_added
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
         if let Some(p) = full {
             self.send(p)?;
         }
@@ -180,7 +184,9 @@ impl BlobWriter {
             Some(tx) => tx
                 .send(finished)
                 .map_err(|_| Error::Invalid("the upload queue closed early".into())),
-            None => Err(Error::Invalid("blob added after the writer was flushed".into())),
+            None => Err(Error::Invalid(
+                "blob added after the writer was flushed".into(),
+            )),
         }
     }
 
@@ -229,7 +235,10 @@ fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
     // pack says what we meant to write.
     let back = shared.repo.read_pack_header(&pack.id, size)?;
     if back != pack.entries {
-        return Err(Error::damaged(&key, "header read back differs from what was written"));
+        return Err(Error::damaged(
+            &key,
+            "header read back differs from what was written",
+        ));
     }
     shared
         .stats
@@ -268,7 +277,10 @@ fn write_segment(shared: &Shared) -> Result<()> {
             .write_object(ObjectKind::Index, Bytes::from(bytes))?,
     );
     shared.catalog.add_segment(&id, &seg)?;
-    shared.stats.bytes_uploaded.fetch_add(len, Ordering::Relaxed);
+    shared
+        .stats
+        .bytes_uploaded
+        .fetch_add(len, Ordering::Relaxed);
     shared.segments.lock().unwrap().push(id);
     Ok(())
 }

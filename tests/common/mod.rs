@@ -17,7 +17,10 @@ pub struct Env {
 impl Env {
     /// A new, empty environment (no repository yet).
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("arca-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("arca-it-")
+            .tempdir()
+            .unwrap();
         let repo = dir.path().join("repo").display().to_string();
         let cache = dir.path().join("cache");
         Self {
@@ -64,7 +67,9 @@ impl Env {
         assert!(
             o.status.success(),
             "arca {:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-            args.iter().map(|a| a.as_ref().to_string_lossy().into_owned()).collect::<Vec<_>>(),
+            args.iter()
+                .map(|a| a.as_ref().to_string_lossy().into_owned())
+                .collect::<Vec<_>>(),
             o.status,
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
@@ -91,7 +96,12 @@ impl Env {
     /// which `source` (an absolute path that was backed up) reappears.
     pub fn restore(&self, snapshot: &str, source: &Path, target: &str) -> PathBuf {
         let t = self.path(target);
-        self.ok(&[OsStr::new("restore"), OsStr::new(snapshot), OsStr::new("--target"), t.as_os_str()]);
+        self.ok(&[
+            OsStr::new("restore"),
+            OsStr::new(snapshot),
+            OsStr::new("--target"),
+            t.as_os_str(),
+        ]);
         t.join(source.strip_prefix("/").unwrap())
     }
 
@@ -106,7 +116,11 @@ fn walkdir(p: &Path) -> u64 {
     for e in std::fs::read_dir(p).unwrap() {
         let e = e.unwrap();
         let md = e.metadata().unwrap();
-        n += if md.is_dir() { walkdir(&e.path()) } else { md.len() };
+        n += if md.is_dir() {
+            walkdir(&e.path())
+        } else {
+            md.len()
+        };
     }
     n
 }

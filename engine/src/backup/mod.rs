@@ -24,14 +24,14 @@ mod walk;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, bounded};
 
-pub use read::{FileContent, FileOutcome};
 use read::ContentReader;
+pub use read::{FileContent, FileOutcome};
 use walk::{Event, Excludes, FileJob, Leaf, SourceTrie, Walker};
 
 use crate::blobs::BlobReader;
@@ -166,7 +166,11 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// Runs a backup and writes its snapshot.
-pub fn backup(repo: &Repository, catalog: Arc<Catalog>, mut opts: BackupOptions) -> Result<BackupOutcome> {
+pub fn backup(
+    repo: &Repository,
+    catalog: Arc<Catalog>,
+    mut opts: BackupOptions,
+) -> Result<BackupOutcome> {
     let start = Utc::now();
     let time = opts.time.unwrap_or(start);
     let mut tags = std::mem::take(&mut opts.tags);
@@ -176,7 +180,9 @@ pub fn backup(repo: &Repository, catalog: Arc<Catalog>, mut opts: BackupOptions)
     let paths: Vec<String> = match &source {
         Source::Paths(ps) => {
             if ps.is_empty() {
-                return Err(Error::Invalid("nothing to back up: give at least one path".into()));
+                return Err(Error::Invalid(
+                    "nothing to back up: give at least one path".into(),
+                ));
             }
             let mut v: Vec<String> = ps
                 .iter()
@@ -227,12 +233,23 @@ pub fn backup(repo: &Repository, catalog: Arc<Catalog>, mut opts: BackupOptions)
     let built = match source {
         Source::Paths(ps) => {
             let abs: Vec<PathBuf> = ps.iter().map(|p| absolute(p)).collect::<Result<_>>()?;
-            backup_paths(repo, &catalog, &writer, &reader, &opts, &abs, parent.as_ref())
+            backup_paths(
+                repo,
+                &catalog,
+                &writer,
+                &reader,
+                &opts,
+                &abs,
+                parent.as_ref(),
+            )
         }
-        Source::Stream { name, reader: mut src } => {
-            backup_stream(&writer, &reader, &opts, &name, &mut *src, time)
+        Source::Stream {
+            name,
+            reader: mut src,
+        } => backup_stream(&writer, &reader, &opts, &name, &mut *src, time),
+        Source::Command { name, argv } => {
+            backup_command(&writer, &reader, &opts, &name, &argv, time)
         }
-        Source::Command { name, argv } => backup_command(&writer, &reader, &opts, &name, &argv, time),
     };
     let built = match built {
         Ok(b) => b,
@@ -353,7 +370,12 @@ fn backup_paths(
 
 /// Consumes walker events in order, waits for file contents, and stores
 /// each directory as a tree blob. Returns the root tree.
-fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool, progress: &Progress) -> Result<Built> {
+fn build_trees(
+    events: Receiver<Event>,
+    writer: &BlobWriter,
+    cancel: &AtomicBool,
+    progress: &Progress,
+) -> Result<Built> {
     let mut stack: Vec<(Node, Vec<Node>)> = vec![];
     let mut root: Vec<Node> = vec![];
     let mut summary = Summary::default();
@@ -415,7 +437,9 @@ fn build_trees(events: Receiver<Event>, writer: &BlobWriter, cancel: &AtomicBool
                                 return Ok(());
                             }
                             FileOutcome::Fatal(e) => {
-                                return Err(Error::Interrupted(format!("storing file content failed: {e}")));
+                                return Err(Error::Interrupted(format!(
+                                    "storing file content failed: {e}"
+                                )));
                             }
                         },
                     }
@@ -470,14 +494,25 @@ fn stream_node(name: &str, time: DateTime<Utc>) -> Node {
     n
 }
 
-fn finish_stream(writer: &BlobWriter, name: &str, time: DateTime<Utc>, outcome: FileOutcome) -> Result<Built> {
+fn finish_stream(
+    writer: &BlobWriter,
+    name: &str,
+    time: DateTime<Utc>,
+    outcome: FileOutcome,
+) -> Result<Built> {
     let mut node = stream_node(name, time);
     let c = match outcome {
         FileOutcome::Stored(c) => c,
         FileOutcome::Unreadable(e) => {
-            return Err(Error::Interrupted(format!("reading the input stream failed: {e}")));
+            return Err(Error::Interrupted(format!(
+                "reading the input stream failed: {e}"
+            )));
         }
-        FileOutcome::Fatal(e) => return Err(Error::Interrupted(format!("storing the stream failed: {e}"))),
+        FileOutcome::Fatal(e) => {
+            return Err(Error::Interrupted(format!(
+                "storing the stream failed: {e}"
+            )));
+        }
     };
     node.size = c.size;
     let summary = Summary {

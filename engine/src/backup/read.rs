@@ -22,11 +22,11 @@ use super::Progress;
 use crate::chunker::Chunker;
 use crate::error::Error;
 use crate::fsmeta;
-use crate::util::hash_zeros;
 use crate::id::BlobId;
 use crate::pack::BlobKind;
 use crate::sync::{Budget, Pending};
 use crate::tree::Extent;
+use crate::util::hash_zeros;
 use crate::writer::BlobWriter;
 
 /// Bytes read per block (plus up to one chunk carried over).
@@ -141,7 +141,11 @@ impl ContentReader {
         })
     }
 
-    fn read_file_inner(&self, path: &Path, state: &Arc<FileState>) -> io::Result<([u8; 32], u64, bool)> {
+    fn read_file_inner(
+        &self,
+        path: &Path,
+        state: &Arc<FileState>,
+    ) -> io::Result<([u8; 32], u64, bool)> {
         let mut f = open_noatime(path)?;
         let md = f.metadata()?;
         if !md.is_file() {
@@ -172,7 +176,9 @@ impl ContentReader {
             hash_zeros(&mut hasher, size - logical);
             logical = size;
         }
-        let changed = after.size() != size || after.mtime() != md.mtime() || after.mtime_nsec() != md.mtime_nsec();
+        let changed = after.size() != size
+            || after.mtime() != md.mtime()
+            || after.mtime_nsec() != md.mtime_nsec();
         Ok((*hasher.finalize().as_bytes(), logical, changed))
     }
 
@@ -200,7 +206,9 @@ impl ContentReader {
             };
             let got = read_full(src, &mut buf, want)?;
             total += got as u64;
-            self.progress.bytes_read.fetch_add(got as u64, Ordering::Relaxed);
+            self.progress
+                .bytes_read
+                .fetch_add(got as u64, Ordering::Relaxed);
             let eof = got < want || limit == Some(total);
             let data = buf.freeze();
             let new = &data[carry.len()..];

@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossbeam_channel::Sender;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::read::FileOutcome;
 use super::Progress;
+use super::read::FileOutcome;
 use crate::blobs::BlobReader;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
@@ -115,7 +115,10 @@ impl SourceTrie {
                 if t.source {
                     break;
                 }
-                t = t.children.entry(c.as_os_str().as_bytes().to_vec()).or_default();
+                t = t
+                    .children
+                    .entry(c.as_os_str().as_bytes().to_vec())
+                    .or_default();
             }
             t.source = true;
             t.children.clear();
@@ -200,7 +203,12 @@ impl<'a> Walker<'a> {
 
     /// Walks the trie below `dir` (a directory that is not itself a
     /// source). `parent` is the parent snapshot's tree for `dir`.
-    pub fn walk_trie(&mut self, dir: &Path, trie: &SourceTrie, parent: Option<Arc<Tree>>) -> Result<()> {
+    pub fn walk_trie(
+        &mut self,
+        dir: &Path,
+        trie: &SourceTrie,
+        parent: Option<Arc<Tree>>,
+    ) -> Result<()> {
         if trie.source {
             return self.walk_dir_entries(dir, parent);
         }
@@ -214,7 +222,9 @@ impl<'a> Walker<'a> {
                     continue;
                 }
             };
-            let pnode = parent.as_ref().and_then(|t| t.get(name.as_bytes()).cloned());
+            let pnode = parent
+                .as_ref()
+                .and_then(|t| t.get(name.as_bytes()).cloned());
             if child.source {
                 self.entry(&path, name, &md, pnode.as_ref())?;
             } else if md.is_dir() {
@@ -237,7 +247,13 @@ impl<'a> Walker<'a> {
     }
 
     /// One source entry and, for a directory, everything below it.
-    fn entry(&mut self, path: &Path, name: &OsStr, md: &std::fs::Metadata, parent: Option<&Node>) -> Result<()> {
+    fn entry(
+        &mut self,
+        path: &Path,
+        name: &OsStr,
+        md: &std::fs::Metadata,
+        parent: Option<&Node>,
+    ) -> Result<()> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(Error::Interrupted("backup stopped".into()));
         }
@@ -272,7 +288,10 @@ impl<'a> Walker<'a> {
                     && let Some(p) = self.hardlinks.get(&link_key)
                 {
                     let p = p.clone();
-                    return self.emit(Event::Leaf(node, Leaf::Reading(p, is_new, path.to_path_buf())));
+                    return self.emit(Event::Leaf(
+                        node,
+                        Leaf::Reading(p, is_new, path.to_path_buf()),
+                    ));
                 }
                 let pending = Arc::new(Pending::new());
                 if node.nlink > 1 {
@@ -284,7 +303,10 @@ impl<'a> Walker<'a> {
                         pending: pending.clone(),
                     })
                     .map_err(|_| Error::Interrupted("the readers stopped".into()))?;
-                self.emit(Event::Leaf(node, Leaf::Reading(pending, is_new, path.to_path_buf())))
+                self.emit(Event::Leaf(
+                    node,
+                    Leaf::Reading(pending, is_new, path.to_path_buf()),
+                ))
             }
             _ => self.emit(Event::Leaf(node, Leaf::Ready)),
         }
