@@ -1,1 +1,901 @@
-//! Test vectors for the format specification live in tests/.
+//! arca's on-disk format: the specification (`README.md`) and its test
+//! vectors (`vectors/`).
+//!
+//! This library holds the one piece of logic the vectors need: [`build`],
+//! which assembles every vector deterministically from fixed inputs (master
+//! secret, nonces, salt, password, times) with the engine's public encoders.
+//! `examples/gen_vectors.rs` writes its output to `vectors/`;
+//! `tests/vectors.rs` decodes the files and calls [`build`] again to check
+//! that the engine still produces exactly these bytes.
+//!
+//! zstd output is not part of the format (a different libzstd may compress
+//! the same input to different bytes, and every reader accepts both), so
+//! the compressed frames are an input of [`build`] ([`Frames`]): the
+//! generator computes them with [`Frames::compute`], the test takes them
+//! from the vectors.
+
+use arca_engine::chunker::{Chunker, ChunkerParams};
+use arca_engine::compress::{Compression, CompressionMode, compress};
+use arca_engine::config::Config;
+use arca_engine::crypto::{KdfParams, MasterKey, PasswordKey, label};
+use arca_engine::id::{BlobId, IndexId, KeyId, PackId, RepoId, SnapshotId, content_hash};
+use arca_engine::index::{IndexSegment, IndexedPack};
+use arca_engine::keyfile::{KdfRecord, KeyFile};
+use arca_engine::pack::{self, BlobKind, PackEntry};
+use arca_engine::snapshot::{Snapshot, SourceError, Summary};
+use arca_engine::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Utc};
+
+/// The repository master secret: bytes 0x00, 0x01, ..., 0x1f.
+pub const MASTER_SECRET: [u8; 32] = {
+    let mut s = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        s[i] = i as u8;
+        i += 1;
+    }
+    s
+};
+
+/// The password of the key file.
+pub const PASSWORD: &[u8] = b"correct horse battery staple";
+
+/// The Argon2id salt: bytes 0xa0, 0xa1, ..., 0xbf.
+pub const SALT: [u8; 32] = {
+    let mut s = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        s[i] = 0xa0 + i as u8;
+        i += 1;
+    }
+    s
+};
+
+/// Argon2id cost of the key file: 64 KiB, one pass, one lane (tiny, so
+/// that the test runs fast; `init` refuses less than 8 MiB, readers accept
+/// it).
+pub const KDF: KdfParams = KdfParams {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+
+/// The repository id recorded in the config: bytes 0xc0, ..., 0xdf.
+pub const REPO_ID: [u8; 32] = {
+    let mut s = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        s[i] = 0xc0 + i as u8;
+        i += 1;
+    }
+    s
+};
+
+/// The fixed nonces: each is 24 copies of one byte.
+pub mod nonce {
+    /// The config object.
+    pub const CONFIG: [u8; 24] = [0x01; 24];
+    /// The master secret wrapped in the key file.
+    pub const KEY: [u8; 24] = [0x02; 24];
+    /// Data blob 1 (zstd).
+    pub const DATA_1: [u8; 24] = [0x03; 24];
+    /// Data blob 2 (raw).
+    pub const DATA_2: [u8; 24] = [0x04; 24];
+    /// The data pack's header.
+    pub const DATA_PACK_HEADER: [u8; 24] = [0x05; 24];
+    /// The root tree blob.
+    pub const ROOT_TREE: [u8; 24] = [0x06; 24];
+    /// The empty subtree blob.
+    pub const EMPTY_TREE: [u8; 24] = [0x07; 24];
+    /// The tree pack's header.
+    pub const TREE_PACK_HEADER: [u8; 24] = [0x08; 24];
+    /// The index segment.
+    pub const INDEX: [u8; 24] = [0x09; 24];
+    /// The snapshot manifest.
+    pub const SNAPSHOT: [u8; 24] = [0x0a; 24];
+}
+
+/// Plaintext of data blob 1: a line repeated 16 times (compresses well).
+pub fn data_blob_1() -> Vec<u8> {
+    b"arca format-spec test vector: a compressible data blob.\n".repeat(16)
+}
+
+/// Plaintext of data blob 2: the first 200 bytes of the (unkeyed) BLAKE3
+/// XOF of `"arca format-spec test vector: an incompressible data blob"`.
+pub fn data_blob_2() -> Vec<u8> {
+    let mut out = vec![0u8; 200];
+    blake3::Hasher::new()
+        .update(b"arca format-spec test vector: an incompressible data blob")
+        .finalize_xof()
+        .fill(&mut out);
+    out
+}
+
+/// The hole between the two extents of `data.bin`.
+pub const HOLE: u64 = 1000;
+/// The hole at the end of `data.bin`.
+pub const TRAILING_HOLE: u64 = 500;
+
+/// The logical content of the file `data.bin`: blob 1, a hole of
+/// [`HOLE`] bytes, blob 2, a hole of [`TRAILING_HOLE`] bytes (holes read as
+/// zeros).
+pub fn file_content() -> Vec<u8> {
+    let mut v = data_blob_1();
+    v.resize(v.len() + HOLE as usize, 0);
+    v.extend_from_slice(&data_blob_2());
+    v.resize(v.len() + TRAILING_HOLE as usize, 0);
+    v
+}
+
+/// When the repository and the key were created.
+pub fn created() -> DateTime<Utc> {
+    "2026-11-01T12:00:00Z".parse().expect("valid time")
+}
+
+/// The snapshot's time (and the backup's start).
+pub fn snapshot_time() -> DateTime<Utc> {
+    "2026-11-02T03:04:05.123456789Z"
+        .parse()
+        .expect("valid time")
+}
+
+/// When the backup ended.
+pub fn backup_end() -> DateTime<Utc> {
+    "2026-11-02T03:04:06.500Z".parse().expect("valid time")
+}
+
+/// The chunker test: parameters, input length and the zeroed range.
+pub const CHUNKER_PARAMS: ChunkerParams = ChunkerParams {
+    min_size: 256,
+    avg_size: 1024,
+    max_size: 4096,
+};
+/// Bytes of chunker input.
+pub const CHUNKER_INPUT_LEN: usize = 65536;
+/// The byte range of the chunker input set to zero (forces max-size cuts).
+pub const CHUNKER_ZERO_RANGE: std::ops::Range<usize> = 30000..40000;
+
+/// The chunker input: the first [`CHUNKER_INPUT_LEN`] bytes of the
+/// (unkeyed) BLAKE3 XOF of `"arca format-spec chunker input"`, with the
+/// bytes in [`CHUNKER_ZERO_RANGE`] set to zero.
+pub fn chunker_input() -> Vec<u8> {
+    let mut out = vec![0u8; CHUNKER_INPUT_LEN];
+    blake3::Hasher::new()
+        .update(b"arca format-spec chunker input")
+        .finalize_xof()
+        .fill(&mut out);
+    out[CHUNKER_ZERO_RANGE].fill(0);
+    out
+}
+
+/// A blob's plaintext as stored inside its envelope, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The bytes sealed (a zstd frame, or the plaintext itself).
+    pub bytes: Vec<u8>,
+    /// Which of the two.
+    pub compression: Compression,
+}
+
+impl Stored {
+    /// What the blob writer stores for `plain` at `--compression auto`.
+    pub fn compute(plain: &[u8]) -> Self {
+        let (bytes, compression) = compress(plain, CompressionMode::Auto);
+        Self {
+            bytes: bytes.into_owned(),
+            compression,
+        }
+    }
+}
+
+/// The compressed forms the vectors contain (see the crate docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frames {
+    /// Data blob 1 (the writer compresses it: zstd).
+    pub data_1: Stored,
+    /// Data blob 2 (the writer stores it raw).
+    pub data_2: Stored,
+    /// The root tree blob.
+    pub root_tree: Stored,
+    /// The empty tree blob (shorter than 64 bytes: raw).
+    pub empty_tree: Stored,
+    /// The index segment's zstd frame.
+    pub index: Vec<u8>,
+}
+
+impl Frames {
+    /// Compresses as the engine does: blobs through `compress::compress` at
+    /// `auto`, the index segment with zstd level 3 (as
+    /// `IndexSegment::to_object`).
+    pub fn compute() -> Self {
+        let mut f = Self {
+            data_1: Stored::compute(&data_blob_1()),
+            data_2: Stored::compute(&data_blob_2()),
+            root_tree: Stored::compute(&root_tree().encode()),
+            empty_tree: Stored::compute(&Tree::default().encode()),
+            index: vec![],
+        };
+        // The index plaintext depends on the blobs' frames, not on its own.
+        f.index =
+            zstd::bulk::compress(&index_segment(&f).encode_plain(), 3).expect("in-memory zstd");
+        f
+    }
+}
+
+/// The master key of the vectors.
+pub fn master() -> MasterKey {
+    MasterKey::from_secret(MASTER_SECRET)
+}
+
+/// The config.
+pub fn config() -> Config {
+    Config {
+        version: 1,
+        id: RepoId(REPO_ID),
+        created: created(),
+        chunker: ChunkerParams::default(),
+        pack_size: 16 << 20,
+    }
+}
+
+/// The root tree: `data.bin` (a file with two extents and two holes),
+/// `link` (a symlink to `data.bin`), `sub` (an empty directory).
+pub fn root_tree() -> Tree {
+    let key = master();
+    let (b1, b2) = (data_blob_1(), data_blob_2());
+    let mut file = Node::new(b"data.bin".to_vec(), NodeKind::File);
+    file.mode = 0o640;
+    file.uid = 1000;
+    file.gid = 100;
+    file.user = b"alice".to_vec();
+    file.group = b"users".to_vec();
+    file.mtime = Timestamp {
+        sec: 1_793_500_000,
+        nsec: 123_456_789,
+    };
+    file.atime = Timestamp::default();
+    file.ctime = Timestamp {
+        sec: 1_793_500_001,
+        nsec: 5,
+    };
+    file.inode = 4242;
+    file.device = 0x801;
+    file.nlink = 1;
+    file.size = file_content().len() as u64;
+    file.xattrs = vec![(b"user.comment".to_vec(), b"test vector".to_vec())];
+    file.content = Content::File {
+        hash: *blake3::hash(&file_content()).as_bytes(),
+        extents: vec![
+            Extent {
+                offset: 0,
+                length: b1.len() as u32,
+                blob: key.blob_id(&b1),
+            },
+            Extent {
+                offset: b1.len() as u64 + HOLE,
+                length: b2.len() as u32,
+                blob: key.blob_id(&b2),
+            },
+        ],
+    };
+
+    let mut link = Node::new(b"link".to_vec(), NodeKind::Symlink);
+    link.mode = 0o777;
+    link.uid = 1000;
+    link.gid = 100;
+    link.user = b"alice".to_vec();
+    link.group = b"users".to_vec();
+    link.mtime = Timestamp {
+        sec: 1_793_500_002,
+        nsec: 0,
+    };
+    link.ctime = link.mtime;
+    link.inode = 4243;
+    link.device = 0x801;
+    link.nlink = 1;
+    link.target = b"data.bin".to_vec();
+
+    let mut sub = Node::new(b"sub".to_vec(), NodeKind::Dir);
+    sub.mode = 0o755;
+    sub.uid = 0;
+    sub.gid = 0;
+    sub.user = b"root".to_vec();
+    sub.group = b"root".to_vec();
+    sub.mtime = Timestamp {
+        sec: 1_793_500_003,
+        nsec: 999_999_999,
+    };
+    sub.ctime = sub.mtime;
+    sub.inode = 4244;
+    sub.device = 0x801;
+    sub.nlink = 2;
+    sub.content = Content::Dir {
+        subtree: key.blob_id(&Tree::default().encode()),
+    };
+
+    let mut t = Tree {
+        nodes: vec![sub, link, file],
+    };
+    t.sort();
+    t
+}
+
+/// A pack assembled from sealed blobs with a fixed header nonce.
+pub struct BuiltPack {
+    /// The whole pack.
+    pub bytes: Vec<u8>,
+    /// Its entries, as in the header.
+    pub entries: Vec<PackEntry>,
+    /// Its id: BLAKE3 of `bytes`.
+    pub id: PackId,
+}
+
+/// Seals `stored` as a blob of `kind` and returns its pack entry fields.
+fn seal_blob(
+    key: &MasterKey,
+    kind: BlobKind,
+    plain: &[u8],
+    stored: &Stored,
+    nonce: [u8; 24],
+) -> (BlobId, Compression, u32, Vec<u8>) {
+    let sealed = key.seal_with_nonce(kind.label(), &stored.bytes, nonce);
+    (
+        key.blob_id(plain),
+        stored.compression,
+        plain.len() as u32,
+        sealed,
+    )
+}
+
+/// `blob* seal(PACK_HEADER, entries) header_length:u32le "APK\x01"`.
+fn build_pack(
+    key: &MasterKey,
+    kind: BlobKind,
+    blobs: Vec<(BlobId, Compression, u32, Vec<u8>)>,
+    header_nonce: [u8; 24],
+) -> BuiltPack {
+    let mut bytes = vec![];
+    let mut entries = vec![];
+    for (id, compression, raw_length, sealed) in blobs {
+        entries.push(PackEntry {
+            kind,
+            compression,
+            id,
+            offset: bytes.len() as u64,
+            length: sealed.len() as u32,
+            raw_length,
+        });
+        bytes.extend_from_slice(&sealed);
+    }
+    let header = key.seal_with_nonce(
+        label::PACK_HEADER,
+        &pack::encode_entries(&entries),
+        header_nonce,
+    );
+    bytes.extend_from_slice(&header);
+    bytes.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(pack::TRAILER_MAGIC);
+    BuiltPack {
+        id: PackId(content_hash(&bytes)),
+        bytes,
+        entries,
+    }
+}
+
+/// The data pack: blob 1 (zstd) then blob 2 (raw).
+pub fn data_pack(frames: &Frames) -> BuiltPack {
+    let key = master();
+    let blobs = vec![
+        seal_blob(
+            &key,
+            BlobKind::Data,
+            &data_blob_1(),
+            &frames.data_1,
+            nonce::DATA_1,
+        ),
+        seal_blob(
+            &key,
+            BlobKind::Data,
+            &data_blob_2(),
+            &frames.data_2,
+            nonce::DATA_2,
+        ),
+    ];
+    build_pack(&key, BlobKind::Data, blobs, nonce::DATA_PACK_HEADER)
+}
+
+/// The tree pack: the root tree, then the empty tree.
+pub fn tree_pack(frames: &Frames) -> BuiltPack {
+    let key = master();
+    let blobs = vec![
+        seal_blob(
+            &key,
+            BlobKind::Tree,
+            &root_tree().encode(),
+            &frames.root_tree,
+            nonce::ROOT_TREE,
+        ),
+        seal_blob(
+            &key,
+            BlobKind::Tree,
+            &Tree::default().encode(),
+            &frames.empty_tree,
+            nonce::EMPTY_TREE,
+        ),
+    ];
+    build_pack(&key, BlobKind::Tree, blobs, nonce::TREE_PACK_HEADER)
+}
+
+/// The id the index segment names as superseded (no such segment exists
+/// in the vectors; the field is there to be exercised).
+pub const SUPERSEDED: [u8; 32] = [0xee; 32];
+
+/// The index segment listing both packs.
+pub fn index_segment(frames: &Frames) -> IndexSegment {
+    let (d, t) = (data_pack(frames), tree_pack(frames));
+    IndexSegment {
+        packs: vec![
+            IndexedPack {
+                id: d.id,
+                size: d.bytes.len() as u64,
+                entries: d.entries,
+            },
+            IndexedPack {
+                id: t.id,
+                size: t.bytes.len() as u64,
+                entries: t.entries,
+            },
+        ],
+        supersedes: vec![IndexId(SUPERSEDED)],
+    }
+}
+
+/// `magic || seal(magic, plaintext)`: config, index and snapshot objects.
+fn magic_object(key: &MasterKey, magic: &[u8; 4], plain: &[u8], nonce: [u8; 24]) -> Vec<u8> {
+    let mut out = magic.to_vec();
+    out.extend_from_slice(&key.seal_with_nonce(magic, plain, nonce));
+    out
+}
+
+/// The snapshot manifest.
+pub fn snapshot(frames: &Frames, index_object_len: u64) -> Snapshot {
+    let (d, t) = (data_pack(frames), tree_pack(frames));
+    let blobs = [
+        data_blob_1().len(),
+        data_blob_2().len(),
+        root_tree().encode().len(),
+        Tree::default().encode().len(),
+    ];
+    Snapshot {
+        time: snapshot_time(),
+        host: "vectors.example".into(),
+        username: "alice".into(),
+        paths: vec!["/data.bin".into(), "/link".into(), "/sub".into()],
+        tags: vec!["daily".into(), "vectors".into()],
+        tree: master().blob_id(&root_tree().encode()),
+        parent: None,
+        original: None,
+        program_version: "arca 0.1.0".into(),
+        partial: true,
+        errors: vec![SourceError {
+            path: "/sub/secret".into(),
+            error: "Permission denied (os error 13)".into(),
+        }],
+        warnings: vec![SourceError {
+            path: "/data.bin".into(),
+            error: "changed while it was read".into(),
+        }],
+        summary: Summary {
+            backup_start: Some(snapshot_time()),
+            backup_end: Some(backup_end()),
+            files_new: 1,
+            files_changed: 0,
+            files_unmodified: 0,
+            dirs: 1,
+            others: 1,
+            total_bytes: file_content().len() as u64,
+            bytes_read: (data_blob_1().len() + data_blob_2().len()) as u64,
+            blobs_added: blobs.len() as u64,
+            data_added: blobs.iter().sum::<usize>() as u64,
+            data_added_packed: d.bytes.len() as u64 + t.bytes.len() as u64 + index_object_len,
+        },
+    }
+}
+
+/// The key file (its JSON, pretty-printed as `KeyFile::to_bytes` writes it).
+pub fn key_file(config_object: &[u8]) -> KeyFile {
+    let pk = PasswordKey::derive(PASSWORD, &SALT, KDF).expect("valid Argon2 parameters");
+    KeyFile {
+        version: 1,
+        created: created(),
+        host: "vectors.example".into(),
+        username: "alice".into(),
+        kdf: KdfRecord {
+            algorithm: "argon2id".into(),
+            params: KDF,
+            salt: B64.encode(SALT),
+        },
+        master: B64.encode(pk.wrap_with_nonce(&master(), nonce::KEY)),
+        config: B64.encode(config_object),
+    }
+}
+
+/// The chunk end offsets of [`chunker_input`] with [`CHUNKER_PARAMS`] and
+/// the vectors' chunker key.
+pub fn chunk_ends() -> Vec<usize> {
+    let c = Chunker::new(CHUNKER_PARAMS, master().chunker_key());
+    c.chunks(&chunker_input()).map(|r| r.end).collect()
+}
+
+/// Every vector, with the ids it is stored under.
+pub struct Vectors {
+    /// `config`.
+    pub config: Vec<u8>,
+    /// `keys/<key_id>`.
+    pub key: Vec<u8>,
+    /// Its id.
+    pub key_id: KeyId,
+    /// `packs/<xx>/<id>`: the data pack.
+    pub data_pack: BuiltPack,
+    /// `packs/<xx>/<id>`: the tree pack.
+    pub tree_pack: BuiltPack,
+    /// `index/<index_id>`.
+    pub index: Vec<u8>,
+    /// Its id.
+    pub index_id: IndexId,
+    /// The root tree blob's plaintext.
+    pub tree_plain: Vec<u8>,
+    /// The root tree blob as sealed (the first blob of the tree pack).
+    pub tree_sealed: Vec<u8>,
+    /// `snapshots/<snapshot_id>`.
+    pub snapshot: Vec<u8>,
+    /// Its id.
+    pub snapshot_id: SnapshotId,
+    /// The chunker vector (JSON).
+    pub chunker: Vec<u8>,
+}
+
+/// Builds every vector.
+pub fn build(frames: &Frames) -> Vectors {
+    let key = master();
+    let config_json = serde_json::to_vec(&config()).expect("config serializes");
+    let config = magic_object(&key, label::CONFIG, &config_json, nonce::CONFIG);
+    let key_bytes = key_file(&config).to_bytes();
+    let data_pack = data_pack(frames);
+    let tree_pack = tree_pack(frames);
+    let tree_plain = root_tree().encode();
+    let e = tree_pack.entries[0];
+    let tree_sealed =
+        tree_pack.bytes[e.offset as usize..(e.offset + e.length as u64) as usize].to_vec();
+    let index = magic_object(&key, label::INDEX, &frames.index, nonce::INDEX);
+    let snap = snapshot(frames, index.len() as u64);
+    let snap_json = serde_json::to_vec(&snap).expect("snapshot serializes");
+    let snapshot = magic_object(&key, label::SNAPSHOT, &snap_json, nonce::SNAPSHOT);
+    Vectors {
+        key_id: KeyId(content_hash(&key_bytes)),
+        key: key_bytes,
+        config,
+        data_pack,
+        tree_pack,
+        index_id: IndexId(content_hash(&index)),
+        index,
+        tree_plain,
+        tree_sealed,
+        snapshot_id: SnapshotId(content_hash(&snapshot)),
+        snapshot,
+        chunker: chunker_json(),
+    }
+}
+
+/// The chunker vector as pretty JSON.
+pub fn chunker_json() -> Vec<u8> {
+    let key = master();
+    let mut gear = [0u8; 32];
+    blake3::Hasher::new_keyed(key.chunker_key())
+        .update(b"gear")
+        .finalize_xof()
+        .fill(&mut gear);
+    let v = serde_json::json!({
+        "master_secret": hex::encode(MASTER_SECRET),
+        "chunker_key": hex::encode(key.chunker_key()),
+        "gear_first_4": (0..4)
+            .map(|i| format!("{:016x}", u64::from_le_bytes(gear[i * 8..i * 8 + 8].try_into().unwrap())))
+            .collect::<Vec<_>>(),
+        "params": CHUNKER_PARAMS,
+        "input": {
+            "xof_of": "arca format-spec chunker input",
+            "length": CHUNKER_INPUT_LEN,
+            "zeroed": [CHUNKER_ZERO_RANGE.start, CHUNKER_ZERO_RANGE.end],
+            "blake3": blake3::hash(&chunker_input()).to_hex().to_string(),
+        },
+        "chunk_ends": chunk_ends(),
+    });
+    let mut out = serde_json::to_vec_pretty(&v).expect("json");
+    out.push(b'\n');
+    out
+}
+
+/// Lowercase hex, 64 digits per line, with a final newline.
+pub fn to_hex_lines(bytes: &[u8]) -> String {
+    let h = hex::encode(bytes);
+    let mut out = String::with_capacity(h.len() + h.len() / 64 + 1);
+    for line in h.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("hex is ASCII"));
+        out.push('\n');
+    }
+    out
+}
+
+/// Decodes a hex file, ignoring whitespace.
+pub fn from_hex_lines(s: &str) -> Result<Vec<u8>, hex::FromHexError> {
+    let clean: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(clean)
+}
+
+impl Vectors {
+    /// The hex files and their contents, in the order the README lists them.
+    pub fn hex_files(&self) -> Vec<(&'static str, &[u8])> {
+        vec![
+            ("config.hex", &self.config[..]),
+            ("key.hex", &self.key[..]),
+            ("pack-data.hex", &self.data_pack.bytes[..]),
+            ("pack-tree.hex", &self.tree_pack.bytes[..]),
+            ("index.hex", &self.index[..]),
+            ("tree-plain.hex", &self.tree_plain[..]),
+            ("tree-sealed.hex", &self.tree_sealed[..]),
+            ("snapshot.hex", &self.snapshot[..]),
+        ]
+    }
+}
+
+/// The BLAKE3 key-derivation contexts (copied from the specification).
+pub mod context {
+    /// The encryption sub-key.
+    pub const ENCRYPTION: &str = "arca 2026-11 repository v1 encryption key";
+    /// The blob-id sub-key.
+    pub const BLOB_ID: &str = "arca 2026-11 repository v1 blob id key";
+    /// The chunker sub-key.
+    pub const CHUNKER: &str = "arca 2026-11 repository v1 chunker key";
+}
+
+/// The key-encryption key Argon2id derives from [`PASSWORD`] and [`SALT`].
+pub fn kek() -> [u8; 32] {
+    let p = argon2::Params::new(KDF.memory_kib, KDF.iterations, KDF.parallelism, Some(32))
+        .expect("valid Argon2 parameters");
+    let mut out = [0u8; 32];
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p)
+        .hash_password_into(PASSWORD, &SALT, &mut out)
+        .expect("Argon2id");
+    out
+}
+
+fn entry_rows(out: &mut String, pack: &str, entries: &[PackEntry]) {
+    for e in entries {
+        out.push_str(&format!(
+            "| {pack} | {} | {} | `{}` | {} | {} | {} |\n",
+            e.kind.name(),
+            match e.compression {
+                Compression::None => "0 (none)",
+                Compression::Zstd => "1 (zstd)",
+            },
+            e.id,
+            e.offset,
+            e.length,
+            e.raw_length
+        ));
+    }
+}
+
+/// The vectors' README (generated, so that its figures are those of the
+/// files; the test checks that it is up to date).
+pub fn readme(v: &Vectors) -> String {
+    let key = master();
+    let opened = |magic: &[u8; 4], obj: &[u8]| -> String {
+        String::from_utf8(key.open(magic, &obj[4..]).expect("opens")).expect("UTF-8 JSON")
+    };
+    let mut o = String::new();
+    o.push_str(
+        "# arca format test vectors\n\
+         \n\
+         Generated by `cargo run -p arca-format-spec --example gen_vectors`\n\
+         (`format-spec/examples/gen_vectors.rs`, logic in `format-spec/src/lib.rs`);\n\
+         checked by `cargo test -p arca-format-spec` (`format-spec/tests/vectors.rs`).\n\
+         Do not edit by hand: the test compares this file with what the generator writes.\n\
+         The format itself is described in [`../README.md`](../README.md).\n\
+         \n\
+         Together the files form a complete one-snapshot repository: a reader that\n\
+         follows the specification can unlock the key file with the password, read the\n\
+         config, the index, the snapshot, its trees and the file `data.bin`, and check\n\
+         every id on the way.\n\
+         \n\
+         Every `.hex` file is the object's bytes in lowercase hex, 64 digits per line;\n\
+         strip all whitespace before decoding.\n\
+         \n\
+         ## Inputs\n\
+         \n",
+    );
+    o.push_str(&format!(
+        "| input | value |\n| --- | --- |\n\
+         | master secret | `{}` (bytes 0x00..0x1f) |\n\
+         | password | `{}` (UTF-8, no newline) |\n\
+         | Argon2id | version 0x13, memory_kib {}, iterations {}, parallelism {}, output 32 bytes |\n\
+         | salt | `{}` (bytes 0xa0..0xbf; base64 `{}`) |\n\
+         | repository id | `{}` |\n\
+         | config and key `created` | `{}` |\n\
+         | snapshot `time` | `{}` |\n",
+        hex::encode(MASTER_SECRET),
+        String::from_utf8_lossy(PASSWORD),
+        KDF.memory_kib,
+        KDF.iterations,
+        KDF.parallelism,
+        hex::encode(SALT),
+        B64.encode(SALT),
+        hex::encode(REPO_ID),
+        created().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        snapshot_time().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    ));
+    o.push_str(
+        "\nArgon2 memory of 64 KiB and one pass keep the test fast. `init` and `key add`\n\
+         refuse less than 8192 KiB, but `KeyFile::parse` accepts any parameters within\n\
+         `KdfParams::is_sane` (memory_kib >= 8 * parallelism, at least 8), so a reader\n\
+         opens this key file.\n\
+         \n\
+         Nonces (each is 24 copies of one byte; real writers draw them at random):\n\
+         \n\
+         | nonce byte | sealed message |\n| --- | --- |\n\
+         | `01` | config object |\n\
+         | `02` | master secret wrapped in the key file |\n\
+         | `03` | data blob 1 |\n\
+         | `04` | data blob 2 |\n\
+         | `05` | header of the data pack |\n\
+         | `06` | root tree blob |\n\
+         | `07` | empty tree blob |\n\
+         | `08` | header of the tree pack |\n\
+         | `09` | index segment |\n\
+         | `0a` | snapshot |\n\
+         \n\
+         Derived values:\n\
+         \n",
+    );
+    o.push_str(&format!(
+        "| value | hex |\n| --- | --- |\n\
+         | encryption key = derive_key(\"{}\", master) | `{}` |\n\
+         | blob-id key = derive_key(\"{}\", master) | `{}` |\n\
+         | chunker key = derive_key(\"{}\", master) | `{}` |\n\
+         | key-encryption key = Argon2id(password, salt) | `{}` |\n",
+        context::ENCRYPTION,
+        hex::encode(blake3::derive_key(context::ENCRYPTION, &MASTER_SECRET)),
+        context::BLOB_ID,
+        hex::encode(blake3::derive_key(context::BLOB_ID, &MASTER_SECRET)),
+        context::CHUNKER,
+        hex::encode(blake3::derive_key(context::CHUNKER, &MASTER_SECRET)),
+        hex::encode(kek()),
+    ));
+    o.push_str("\n## Files\n\n| file | what | stored at | bytes |\n| --- | --- | --- | --- |\n");
+    let dp = v.data_pack.id.to_hex();
+    let tp = v.tree_pack.id.to_hex();
+    let rows = [
+        (
+            "config.hex",
+            "config object".to_string(),
+            "`config`".to_string(),
+            v.config.len(),
+        ),
+        (
+            "key.hex",
+            "key file (JSON)".into(),
+            format!("`keys/{}`", v.key_id),
+            v.key.len(),
+        ),
+        (
+            "pack-data.hex",
+            "data pack: blob 1 (zstd), blob 2 (raw)".into(),
+            format!("`packs/{}/{}`", &dp[..2], dp),
+            v.data_pack.bytes.len(),
+        ),
+        (
+            "pack-tree.hex",
+            "tree pack: root tree (zstd), empty tree (raw)".into(),
+            format!("`packs/{}/{}`", &tp[..2], tp),
+            v.tree_pack.bytes.len(),
+        ),
+        (
+            "index.hex",
+            "index segment listing both packs".into(),
+            format!("`index/{}`", v.index_id),
+            v.index.len(),
+        ),
+        (
+            "tree-plain.hex",
+            "root tree blob, plaintext".into(),
+            "(inside pack-tree)".into(),
+            v.tree_plain.len(),
+        ),
+        (
+            "tree-sealed.hex",
+            "root tree blob as sealed (bytes 0.. of pack-tree)".into(),
+            "(inside pack-tree)".into(),
+            v.tree_sealed.len(),
+        ),
+        (
+            "snapshot.hex",
+            "snapshot manifest".into(),
+            format!("`snapshots/{}`", v.snapshot_id),
+            v.snapshot.len(),
+        ),
+    ];
+    for (f, what, at, n) in rows {
+        o.push_str(&format!("| `{f}` | {what} | {at} | {n} |\n"));
+    }
+    o.push_str(
+        "| `chunker.json` | chunk boundaries of a 64 KiB input (not an object) | | |\n\
+         \n\
+         ## Blobs\n\
+         \n\
+         | pack | kind | compression | blob id | offset | length | raw_length |\n\
+         | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    entry_rows(&mut o, "data", &v.data_pack.entries);
+    entry_rows(&mut o, "tree", &v.tree_pack.entries);
+    o.push_str(&format!(
+        "\n- Data blob 1: the 56-byte line `arca format-spec test vector: a compressible data blob.\\n`\n  \
+         repeated 16 times ({} bytes), stored as one zstd frame (level 3).\n\
+         - Data blob 2: the first 200 bytes of the unkeyed BLAKE3 XOF of\n  \
+         `arca format-spec test vector: an incompressible data blob`; stored raw\n  \
+         (zstd would not save 1/32 of it).\n\
+         - Root tree: the directory `/` of the snapshot, with three nodes:\n  \
+         `data.bin` (file, mode 0640, uid 1000, gid 100, `alice`/`users`, size {},\n  \
+         one xattr `user.comment` = `test vector`, extents blob 1 at 0 and blob 2 at {},\n  \
+         holes {}..{} and {}..{}), `link` (symlink to `data.bin`) and `sub`\n  \
+         (directory, subtree = the empty tree).\n\
+         - Empty tree: `01 00000000` (version 1, zero nodes); shorter than 64 bytes, so raw.\n\
+         - Logical content of `data.bin`: blob 1, {} zero bytes, blob 2, {} zero bytes.\n  \
+         Its BLAKE3 (the node's content hash): `{}`.\n\
+         - The index segment names one superseded segment, `{}` (no such object\n  \
+         exists; the field is exercised, nothing more).\n",
+        data_blob_1().len(),
+        file_content().len(),
+        data_blob_1().len() as u64 + HOLE,
+        data_blob_1().len(),
+        data_blob_1().len() as u64 + HOLE,
+        data_blob_1().len() as u64 + HOLE + data_blob_2().len() as u64,
+        file_content().len(),
+        HOLE,
+        TRAILING_HOLE,
+        blake3::hash(&file_content()),
+        hex::encode(SUPERSEDED),
+    ));
+    o.push_str(&format!(
+        "\n## Plaintexts\n\
+         \n\
+         Config JSON (inside `config.hex` and the key file's copy):\n\
+         \n```json\n{}\n```\n\
+         \n\
+         Snapshot JSON (inside `snapshot.hex`):\n\
+         \n```json\n{}\n```\n\
+         \n\
+         The key file is JSON as stored (`key.hex` is these bytes; there is no final newline):\n\
+         \n```json\n{}\n```\n",
+        opened(label::CONFIG, &v.config),
+        opened(label::SNAPSHOT, &v.snapshot),
+        String::from_utf8_lossy(&v.key),
+    ));
+    o.push_str(&format!(
+        "\n## Chunker\n\
+         \n\
+         `chunker.json` gives chunk end offsets for min_size {}, avg_size {}, max_size {}\n\
+         (not the config's sizes: small ones make a short test), the vectors' chunker key, and as\n\
+         input the first {} bytes of the unkeyed BLAKE3 XOF of `arca format-spec chunker input`\n\
+         with bytes {}..{} set to zero (the zeros force cuts at max_size). `gear_first_4` are\n\
+         the first four entries of the gear table, as u64 in hex.\n",
+        CHUNKER_PARAMS.min_size,
+        CHUNKER_PARAMS.avg_size,
+        CHUNKER_PARAMS.max_size,
+        CHUNKER_INPUT_LEN,
+        CHUNKER_ZERO_RANGE.start,
+        CHUNKER_ZERO_RANGE.end,
+    ));
+    o
+}
