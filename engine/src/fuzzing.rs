@@ -2,3 +2,420 @@
 //! repository bytes). They are ordinary functions so that the seed corpora
 //! also run as tests on stable Rust. Each must never panic, whatever bytes
 //! it is given.
+//!
+//! Where a decoder accepts its input, the target also asserts what acceptance
+//! promises (names sorted and safe, extents inside the file, pack entries
+//! tiling the data, the binary encodings being canonical, JSON round trips):
+//! a failed assertion is a decoder bug just like a panic inside it.
+//!
+//! Sealed objects are opened with a fixed key, [`fuzz_key`]. The fuzzer
+//! cannot forge an authentication tag, so each target also seals the input
+//! itself (with [`FUZZ_NONCE`]) and feeds that to the object decoder, which
+//! lets the fuzzer reach what lies behind the envelope (zstd, JSON, the
+//! length arithmetic), and checks that the sealed path agrees with the
+//! plaintext decoder.
+
+use std::sync::OnceLock;
+
+use crate::compress::Compression;
+use crate::config::{Config, FORMAT_VERSION};
+use crate::crypto::{MasterKey, NONCE_LEN, SEAL_OVERHEAD, label};
+use crate::id::{PackId, content_hash};
+use crate::index::IndexSegment;
+use crate::keyfile::KeyFile;
+use crate::pack::{self, BlobKind, ENTRY_LEN, MAX_BLOB_LEN, MAX_ENTRIES, PackEntry, TRAILER_LEN};
+use crate::snapshot::Snapshot;
+use crate::tree::{self, Content, Tree};
+use crate::wire::Reader;
+
+/// The master secret of the fuzz targets and of the sealed seed files.
+pub const FUZZ_SECRET: [u8; 32] = [7; 32];
+
+/// The nonce the targets (and the seed generator) seal with. Reusing a nonce
+/// is only acceptable because nothing here is secret.
+pub const FUZZ_NONCE: [u8; NONCE_LEN] = [0x5a; NONCE_LEN];
+
+/// `MasterKey::from_secret(FUZZ_SECRET)`, derived once.
+pub fn fuzz_key() -> &'static MasterKey {
+    static KEY: OnceLock<MasterKey> = OnceLock::new();
+    KEY.get_or_init(|| MasterKey::from_secret(FUZZ_SECRET))
+}
+
+/// Most packs an index segment may list (`index::MAX_PACKS`).
+const MAX_INDEX_PACKS: usize = 1 << 20;
+
+/// Pack trailer and header: the input as a plaintext pack (blobs, header
+/// plaintext, trailer: the header's entries must tile the bytes before it),
+/// the same header sealed, and the input as a whole sealed pack
+/// (`read_header_from_bytes`, with and without the name check).
+pub fn pack_header(data: &[u8]) {
+    let key = fuzz_key();
+    let n = data.len();
+    // The trailer parser on its own, at any length.
+    if let Ok(hlen) = pack::parse_trailer(data) {
+        assert_eq!(n, TRAILER_LEN);
+        assert_eq!(&data[4..], pack::TRAILER_MAGIC);
+        assert_eq!(hlen.to_le_bytes(), data[..4]);
+    }
+
+    if n >= TRAILER_LEN
+        && let Ok(hlen) = pack::parse_trailer(&data[n - TRAILER_LEN..])
+        && let Some(hstart) = (n - TRAILER_LEN).checked_sub(hlen as usize)
+    {
+        let header = &data[hstart..n - TRAILER_LEN];
+        let data_end = hstart as u64;
+        let plain = pack::decode_header_plain(header, data_end);
+        if let Ok(entries) = &plain {
+            check_pack_entries(entries, data_end);
+            // The encoding is canonical: nothing else decodes to these entries.
+            assert_eq!(pack::encode_entries(entries), header);
+        }
+        // The same header behind an authentic envelope must decode the same.
+        let sealed = key.seal_with_nonce(label::PACK_HEADER, header, FUZZ_NONCE);
+        let pack_size = data_end + sealed.len() as u64 + TRAILER_LEN as u64;
+        let opened = pack::decode_header(key, pack_size, &sealed);
+        match (&plain, &opened) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => panic!("decode_header and decode_header_plain disagree: {plain:?} vs {opened:?}"),
+        }
+        // The envelope binds its label.
+        assert!(
+            pack::decode_header(
+                key,
+                pack_size,
+                &key.seal_with_nonce(label::INDEX, header, FUZZ_NONCE)
+            )
+            .is_err()
+        );
+    }
+
+    // The input as a whole sealed pack, without and with its name checked.
+    let unchecked = pack::read_header_from_bytes_unchecked(key, data);
+    let id = PackId(content_hash(data));
+    let checked = pack::read_header_from_bytes(key, &id, data);
+    assert_eq!(
+        unchecked.as_ref().ok(),
+        checked.as_ref().ok(),
+        "checking the pack's true name changed the result"
+    );
+    if let Ok(entries) = checked {
+        let hlen = u32::from_le_bytes(data[n - TRAILER_LEN..n - 4].try_into().unwrap()) as usize;
+        let data_end = (n - TRAILER_LEN - hlen) as u64;
+        check_pack_entries(&entries, data_end);
+        let mut wrong = id;
+        wrong.0[0] ^= 1;
+        assert!(
+            pack::read_header_from_bytes(key, &wrong, data).is_err(),
+            "pack read under another name"
+        );
+    }
+}
+
+/// Index segments: the plaintext decoder, the input as a stored object, and
+/// the input as the (zstd) payload of an authentic object.
+pub fn index_segment(data: &[u8]) {
+    let key = fuzz_key();
+    if let Ok(seg) = IndexSegment::decode_plain(data) {
+        check_index(&seg);
+        assert_eq!(
+            seg.encode_plain(),
+            data,
+            "index segment encoding is not canonical"
+        );
+    }
+    if let Ok(seg) = IndexSegment::from_object(key, data) {
+        check_index(&seg);
+    }
+    let mut object = label::INDEX.to_vec();
+    object.extend_from_slice(&key.seal_with_nonce(label::INDEX, data, FUZZ_NONCE));
+    if let Ok(seg) = IndexSegment::from_object(key, &object) {
+        check_index(&seg);
+        // What comes out is what a writer would have written: it survives
+        // another trip through the object encoding.
+        let again = IndexSegment::decode_plain(&seg.encode_plain())
+            .expect("re-encoded index segment decodes");
+        assert_eq!(again, seg);
+    }
+}
+
+/// Tree blobs: decoding, the promised invariants, and a byte-exact round trip.
+pub fn tree(data: &[u8]) {
+    let Ok(t) = Tree::decode(data) else {
+        return;
+    };
+    check_tree(&t);
+    let encoded = t.encode();
+    let again = Tree::decode(&encoded).expect("a re-encoded tree decodes");
+    assert_eq!(again, t, "tree round trip");
+    assert_eq!(encoded, data, "tree encoding is not canonical");
+}
+
+/// Snapshot manifests: JSON and stored object; whatever decodes must
+/// re-serialize into JSON that decodes to the same snapshot.
+pub fn snapshot(data: &[u8]) {
+    let key = fuzz_key();
+    let plain = Snapshot::decode_json(data);
+    if let Ok(s) = &plain {
+        check_snapshot_round_trip(s);
+    }
+    if let Ok(s) = Snapshot::from_object(key, data) {
+        check_snapshot_round_trip(&s);
+    }
+    let mut object = label::SNAPSHOT.to_vec();
+    object.extend_from_slice(&key.seal_with_nonce(label::SNAPSHOT, data, FUZZ_NONCE));
+    match (&plain, Snapshot::from_object(key, &object)) {
+        (Ok(a), Ok(b)) => assert_eq!(a, &b),
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("Snapshot::from_object and decode_json disagree: {a:?} vs {b:?}"),
+    }
+}
+
+/// The repository config: JSON and stored object, with the validation
+/// `decode_json` promises and a JSON round trip.
+pub fn config(data: &[u8]) {
+    let key = fuzz_key();
+    let plain = Config::decode_json(data);
+    if let Ok(c) = &plain {
+        check_config(c);
+    }
+    if let Ok(c) = Config::from_object(key, data) {
+        check_config(&c);
+    }
+    let mut object = label::CONFIG.to_vec();
+    object.extend_from_slice(&key.seal_with_nonce(label::CONFIG, data, FUZZ_NONCE));
+    match (&plain, Config::from_object(key, &object)) {
+        (Ok(a), Ok(b)) => assert_eq!(a, &b),
+        (Err(_), Err(_)) => {}
+        (a, b) => panic!("Config::from_object and decode_json disagree: {a:?} vs {b:?}"),
+    }
+}
+
+/// Key files: `KeyFile::parse` only. `unlock` is not called: Argon2 with
+/// costs chosen by the fuzzer would take seconds per input.
+pub fn key_file(data: &[u8]) {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as B64;
+
+    let Ok(k) = KeyFile::parse(data) else {
+        return;
+    };
+    assert_eq!(k.version, 1);
+    assert_eq!(k.kdf.algorithm, "argon2id");
+    assert!(k.kdf.params.is_sane());
+    let p = k.kdf.params;
+    // "Sane" must mean Argon2 accepts them, so `unlock` cannot fail on them.
+    assert!(
+        argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32)).is_ok(),
+        "is_sane accepted parameters Argon2 refuses: {p:?}"
+    );
+    let salt = B64.decode(&k.kdf.salt).expect("parse checked the salt");
+    assert!((8..=64).contains(&salt.len()));
+    B64.decode(&k.master)
+        .expect("parse checked the wrapped master key");
+    let config = B64
+        .decode(&k.config)
+        .expect("parse checked the config copy");
+    assert_eq!(k.config_object(), config);
+    let again = KeyFile::parse(&k.to_bytes()).expect("a re-serialized key file parses");
+    assert_eq!(again, k, "key file round trip");
+}
+
+/// One blob: the first 50 bytes are its pack entry (decoded with
+/// `decode_entries`), the rest its sealed bytes. Also opens the rest sealed
+/// by the target, so that decompression and the length checks are reached.
+pub fn blob(data: &[u8]) {
+    let key = fuzz_key();
+    let Some(head) = data.get(..ENTRY_LEN) else {
+        return;
+    };
+    let mut buf = Vec::with_capacity(4 + ENTRY_LEN);
+    buf.extend_from_slice(&1u32.to_le_bytes());
+    buf.extend_from_slice(head);
+    let mut r = Reader::new(&buf);
+    let Ok(entries) = pack::decode_entries(&mut r) else {
+        return;
+    };
+    assert!(r.finish().is_ok() && entries.len() == 1);
+    let entry = entries[0];
+    check_entry(&entry);
+    let mut encoded = vec![];
+    entry.encode_into(&mut encoded);
+    assert_eq!(encoded, head, "pack entry encoding is not canonical");
+
+    let sealed = &data[ENTRY_LEN..];
+    if let Ok(plain) = pack::open_blob(key, &entry, sealed) {
+        check_opened(&entry, &plain);
+        // The envelope binds the kind.
+        let other = PackEntry {
+            kind: match entry.kind {
+                BlobKind::Data => BlobKind::Tree,
+                BlobKind::Tree => BlobKind::Data,
+            },
+            ..entry
+        };
+        assert!(
+            pack::open_blob(key, &other, sealed).is_err(),
+            "blob opened as the other kind"
+        );
+    }
+
+    let resealed = key.seal_with_nonce(entry.kind.label(), sealed, FUZZ_NONCE);
+    if let Ok(length) = u32::try_from(resealed.len()) {
+        let e = PackEntry { length, ..entry };
+        if let Ok(plain) = pack::open_blob(key, &e, &resealed) {
+            check_opened(&e, &plain);
+        }
+    }
+}
+
+fn check_opened(entry: &PackEntry, plain: &[u8]) {
+    assert_eq!(plain.len(), entry.raw_length as usize, "opened blob length");
+    assert_eq!(fuzz_key().blob_id(plain), entry.id, "opened blob id");
+    if entry.compression == Compression::None {
+        assert_eq!(entry.length as usize, plain.len() + SEAL_OVERHEAD);
+    }
+}
+
+/// What `PackEntry::decode` promises about one entry.
+fn check_entry(e: &PackEntry) {
+    assert!(
+        e.length as usize >= SEAL_OVERHEAD,
+        "entry shorter than its envelope: {e:?}"
+    );
+    assert!(e.raw_length <= MAX_BLOB_LEN, "entry too long: {e:?}");
+    if e.compression == Compression::None {
+        assert_eq!(
+            e.raw_length as usize + SEAL_OVERHEAD,
+            e.length as usize,
+            "{e:?}"
+        );
+    }
+}
+
+/// Entries that `check_layout` accepted tile `0..data_end` in order.
+fn check_pack_entries(entries: &[PackEntry], data_end: u64) {
+    assert!(entries.len() <= MAX_ENTRIES as usize);
+    let mut pos = 0u64;
+    for e in entries {
+        check_entry(e);
+        assert_eq!(e.offset, pos, "entries do not tile the pack");
+        let r = e.range();
+        assert_eq!(r.start, pos);
+        pos = r.end;
+    }
+    assert_eq!(pos, data_end, "entries do not reach the header");
+}
+
+/// An index segment may list a subset of a pack's blobs, but in pack
+/// order, without overlap, and inside the pack.
+fn check_index(seg: &IndexSegment) {
+    assert!(seg.packs.len() <= MAX_INDEX_PACKS);
+    for p in &seg.packs {
+        let mut end = 0u64;
+        for e in &p.entries {
+            check_entry(e);
+            assert!(e.offset >= end, "index entries out of order or overlapping");
+            end = e
+                .offset
+                .checked_add(e.length as u64)
+                .unwrap_or_else(|| panic!("index entry ends beyond 2^64: {e:?}"));
+            assert!(
+                end <= p.size,
+                "index entry beyond the pack's size: {e:?} in a pack of {}",
+                p.size
+            );
+        }
+    }
+}
+
+fn check_tree(t: &Tree) {
+    for w in t.nodes.windows(2) {
+        assert!(w[0].name < w[1].name, "tree names not sorted and unique");
+    }
+    for n in &t.nodes {
+        assert!(
+            tree::check_name(&n.name).is_ok(),
+            "unsafe name {:?}",
+            n.name
+        );
+        assert!(t.get(&n.name).is_some_and(|m| std::ptr::eq(m, n)));
+        for ts in [n.mtime, n.atime, n.ctime] {
+            assert!(ts.nsec < 1_000_000_000);
+        }
+        match (&n.content, n.kind) {
+            (Content::File { extents, .. }, tree::NodeKind::File) => {
+                let mut end = 0u64;
+                for e in extents {
+                    assert!(e.length > 0, "empty extent");
+                    assert!(e.offset >= end, "extents overlap or are out of order");
+                    end = e
+                        .offset
+                        .checked_add(e.length as u64)
+                        .expect("extent end fits u64");
+                }
+                assert!(end <= n.size, "extents beyond the file's size");
+            }
+            (Content::Dir { .. }, tree::NodeKind::Dir) => {}
+            (Content::None, k) => assert!(k != tree::NodeKind::File && k != tree::NodeKind::Dir),
+            (c, k) => panic!("content {c:?} for a {k:?}"),
+        }
+    }
+}
+
+fn check_snapshot_round_trip(s: &Snapshot) {
+    let json = serde_json::to_vec(s).expect("a snapshot serializes");
+    match Snapshot::decode_json(&json) {
+        Ok(again) => assert_eq!(&again, s, "snapshot JSON round trip"),
+        Err(e) => panic!(
+            "a decoded snapshot re-serializes to JSON it cannot read: {e}: {}",
+            String::from_utf8_lossy(&json)
+        ),
+    }
+}
+
+fn check_config(c: &Config) {
+    assert_eq!(c.version, FORMAT_VERSION);
+    assert!(c.chunker.validate().is_ok());
+    assert!((1 << 20..=1 << 30).contains(&c.pack_size));
+    let json = serde_json::to_vec(c).expect("a config serializes");
+    match Config::decode_json(&json) {
+        Ok(again) => assert_eq!(&again, c, "config JSON round trip"),
+        Err(e) => panic!(
+            "a decoded config re-serializes to JSON it cannot read: {e}: {}",
+            String::from_utf8_lossy(&json)
+        ),
+    }
+}
+
+/// Check-coverage records: the plaintext decoder, and the object decoder on
+/// the input sealed as a record's payload.
+pub fn coverage(data: &[u8]) {
+    use crate::coverage::Coverage;
+    if let Ok(c) = Coverage::decode_plain(data) {
+        // entries are unique; re-encoding sorts them, and decodes the same
+        let again = Coverage::decode_plain(&c.encode_plain()).expect("re-encoding decodes");
+        assert_eq!(again, c);
+    }
+    let key = fuzz_key();
+    let mut obj = label::COVERAGE.to_vec();
+    obj.extend_from_slice(&key.seal_with_nonce(label::COVERAGE, data, FUZZ_NONCE));
+    if let Ok(c) = Coverage::from_object(key, &obj) {
+        assert!(c.verified.len() <= 1 << 26);
+    }
+    let _ = Coverage::from_object(key, data);
+}
+
+/// Lock objects: the object decoder on the input, and on the input sealed
+/// as a lock's JSON; an accepted lock re-encodes to one that decodes equal.
+pub fn lock(data: &[u8]) {
+    use crate::lock::LockInfo;
+    let key = fuzz_key();
+    let _ = LockInfo::from_object(key, data);
+    let mut obj = label::LOCK.to_vec();
+    obj.extend_from_slice(&key.seal_with_nonce(label::LOCK, data, FUZZ_NONCE));
+    if let Ok(l) = LockInfo::from_object(key, &obj) {
+        let again = LockInfo::from_object(key, &l.to_object(key)).expect("re-encoded lock decodes");
+        assert_eq!(again.describe(), l.describe());
+    }
+}
