@@ -20,7 +20,9 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Repository address: a directory path or file:///path.
+    /// Repository address: a directory path, file:///path, s3://bucket/prefix,
+    /// gs://bucket/prefix or az://container/prefix (credentials from the
+    /// store's usual environment variables, e.g. AWS_ACCESS_KEY_ID).
     #[arg(short = 'r', long = "repo", env = "ARCA_REPOSITORY", global = true)]
     pub repo: Option<String>,
     /// Read the password from this file (first line).
@@ -45,7 +47,8 @@ pub struct Global {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Backend option KEY=VALUE (repeatable), e.g. `-o s3.path-style=true`,
-    /// `-o s3.allow-http=true`, `-o connections=16`.
+    /// `-o s3.allow-http=true`, `-o connections=16`; an unknown key is an
+    /// error that lists them all.
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
     pub options: Vec<String>,
 }
@@ -98,8 +101,14 @@ pub struct RepairArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum RepairWhat {
-    /// Rebuild the index (and the catalog) from the pack headers alone.
-    Index,
+    /// Rebuild the index (and the catalog) from the pack headers alone;
+    /// also rewrites a damaged config from the key files' copy.
+    Index {
+        /// Read every pack and index only the blobs that verify (so that the
+        /// next backup re-uploads, and `repair snapshots` sees, what is lost).
+        #[arg(long)]
+        read_data: bool,
+    },
     /// Rewrite snapshots that refer to lost data so the rest stays
     /// restorable; every damaged file is listed.
     Snapshots {

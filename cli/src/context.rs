@@ -1,15 +1,15 @@
 //! Turning global options into an open repository and catalog: the
-//! repository address, the password (file, command, environment, prompt)
-//! and the cache directory.
+//! repository address and backend options (`-o`), the password (file,
+//! command, environment, prompt) and the cache directory.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use arca_engine::backend;
+use arca_engine::backend::{self, BackendOptions, Connected, Metrics};
 use arca_engine::blobs::BlobReader;
-use arca_engine::catalog::Catalog;
+use arca_engine::catalog::{Catalog, SyncStats};
 use arca_engine::repo::Repository;
 
 use crate::args::Global;
@@ -77,10 +77,25 @@ pub fn repo_location(g: &Global) -> Result<String> {
         .ok_or_else(|| anyhow!("no repository given: use -r/--repo or set ARCA_REPOSITORY"))
 }
 
+/// Connects to the repository's store with the `-o` options.
+pub fn connect(g: &Global) -> Result<Connected> {
+    let location = repo_location(g)?;
+    let options = BackendOptions::parse(&g.options)?;
+    Ok(backend::connect(&location, &options)?)
+}
+
 /// An open repository with its synced catalog.
 pub struct Opened {
     pub repo: Repository,
     pub catalog: Arc<Catalog>,
+    /// What the catalog sync read.
+    pub sync: SyncStats,
+    /// Requests and bytes sent to the store.
+    pub metrics: Arc<Metrics>,
+    /// Concurrent uploads to use.
+    pub uploads: usize,
+    /// Concurrent ranged reads for restores (`None`: the engine default).
+    pub downloads: Option<usize>,
 }
 
 impl Opened {
@@ -90,15 +105,52 @@ impl Opened {
     }
 }
 
+/// Opens the repository (no catalog): for commands that only touch a few
+/// objects (`unlock`).
+pub fn open_repo(g: &Global) -> Result<(Repository, Connected)> {
+    let c = connect(g)?;
+    let password = password(g, false)?;
+    let repo = Repository::open(c.backend.clone(), &password)?;
+    Ok((repo, c))
+}
+
 /// Opens the repository and brings the catalog up to date.
 pub fn open(g: &Global) -> Result<Opened> {
-    let location = repo_location(g)?;
-    let be = backend::open(&location)?;
-    let password = password(g, false)?;
-    let repo = Repository::open(be, &password)?;
+    let (repo, c) = open_repo(g)?;
     let catalog = Arc::new(open_catalog(g, &repo)?);
-    catalog.sync(&repo)?;
-    Ok(Opened { repo, catalog })
+    let sync = catalog.sync(&repo)?;
+    Ok(Opened {
+        repo,
+        catalog,
+        sync,
+        metrics: c.metrics,
+        uploads: c.uploads,
+        downloads: c.downloads,
+    })
+}
+
+/// One line per operation that sent requests: "put: 12 requests, 190 MiB".
+pub fn metrics_lines(m: &Metrics) -> Vec<String> {
+    m.totals()
+        .into_iter()
+        .filter(|(_, t)| t.requests > 0)
+        .map(|(op, t)| {
+            format!(
+                "backend {op}: {} requests, {}{}",
+                t.requests,
+                if op == "list" {
+                    format!("{} objects", t.bytes)
+                } else {
+                    crate::output::size(t.bytes)
+                },
+                if t.errors > 0 {
+                    format!(", {} failed", t.errors)
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .collect()
 }
 
 /// The catalog for `repo` in the cache directory (or in memory).

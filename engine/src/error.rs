@@ -102,6 +102,31 @@ pub enum Error {
     #[error("interrupted: {0}")]
     Interrupted(String),
 
+    /// The object store failed in a way that may pass when tried again: a
+    /// timeout, a reset connection, throttling (HTTP 429, 503), a server
+    /// error. Retried with backoff before it reaches the caller.
+    #[error(
+        "object store: {op} {object}: {message} (a transient failure that persisted through retries: check the network and the store, then run the command again)"
+    )]
+    Transient {
+        op: &'static str,
+        object: String,
+        message: String,
+    },
+
+    /// Another operation holds a lock that conflicts with the one asked for.
+    #[error(
+        "the repository is locked: {holders}; wait for it to finish, or if it is no longer running, run `arca unlock` (stale locks only) once it is stale"
+    )]
+    Locked { holders: String },
+
+    /// The lock this operation held was lost (removed, or not refreshed in
+    /// time); it stopped rather than continue unprotected.
+    #[error(
+        "lost the repository lock: {0}; the operation stopped and committed nothing further; run it again"
+    )]
+    LockLost(String),
+
     /// Several restore failures, each naming its file.
     #[error("{} file(s) failed:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
     Many(Vec<Error>),
@@ -124,6 +149,16 @@ impl Error {
         }
     }
 
+    /// True for a failure worth retrying (see [`Error::Transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Transient { .. })
+    }
+
+    /// True for a conditional `put` that found the object already there.
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Error::Backend { message, .. } if message == ALREADY_EXISTS)
+    }
+
     /// True for a backend "object does not exist".
     pub fn is_not_found(&self) -> bool {
         matches!(
@@ -135,6 +170,10 @@ impl Error {
         )
     }
 }
+
+/// The message of an [`Error::Backend`] for a conditional `put` that found
+/// the object already there.
+pub const ALREADY_EXISTS: &str = "already exists";
 
 /// Adds the path to a bare `io::Error`.
 pub trait IoContext<T> {

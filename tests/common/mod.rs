@@ -1,10 +1,75 @@
 //! Helpers for the integration tests: a scratch repository and a way to run
 //! the real `arca` binary against it.
+//!
+//! The repository is a local directory, or, with `ARCA_TEST_BACKEND=garage`
+//! (and the exports of `scripts/garage start`), a fresh prefix in a Garage
+//! bucket on loopback: the same tests then run against a real S3 store.
+//! Tests that look at the repository's objects go through [`Env::objects`],
+//! [`Env::read_object`] and [`Env::write_object`], which work on both.
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::path::Path as StorePath;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt};
+
+/// An S3 bucket to test against, and the environment that reaches it.
+#[derive(Clone, Debug)]
+pub struct S3Target {
+    pub bucket: String,
+    /// `AWS_*` variables for the arca processes (and this test's client).
+    pub env: Vec<(String, String)>,
+}
+
+impl S3Target {
+    /// The target named by this process's environment when
+    /// `ARCA_TEST_BACKEND=garage` (set by `scripts/test`).
+    pub fn from_process_env() -> Option<Self> {
+        match std::env::var("ARCA_TEST_BACKEND").as_deref() {
+            Ok("garage") => {}
+            Ok("") | Ok("local") | Err(_) => return None,
+            Ok(other) => panic!("ARCA_TEST_BACKEND={other}: use garage or local"),
+        }
+        let bucket = std::env::var("ARCA_TEST_GARAGE_BUCKET")
+            .expect("ARCA_TEST_BACKEND=garage needs the exports of `scripts/garage start`");
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with("AWS_"))
+            .collect();
+        Some(Self { bucket, env })
+    }
+
+    /// A client for objects under `prefix` (for tests that inspect or
+    /// damage the repository's objects).
+    pub fn client(&self, prefix: &str) -> Arc<dyn ObjectStore> {
+        let mut b = AmazonS3Builder::new().with_bucket_name(&self.bucket);
+        for (k, v) in &self.env {
+            if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                b = b.with_config(key, v);
+            }
+        }
+        Arc::new(PrefixStore::new(b.build().unwrap(), prefix))
+    }
+}
+
+/// Where the repository lives, for looking at its objects.
+enum Store {
+    Dir(PathBuf),
+    S3(Arc<dyn ObjectStore>),
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
 
 /// A scratch directory with a repository, a cache and room for sources.
 pub struct Env {
@@ -12,23 +77,63 @@ pub struct Env {
     pub repo: String,
     pub cache: PathBuf,
     pub password: String,
+    /// Extra environment for every arca process (the S3 credentials).
+    pub env: Vec<(String, String)>,
+    store: Store,
 }
 
 impl Env {
-    /// A new, empty environment (no repository yet).
+    /// A new, empty environment (no repository yet): on the backend that
+    /// `ARCA_TEST_BACKEND` names (a local directory by default).
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("arca-it-")
-            .tempdir()
-            .unwrap();
+        match S3Target::from_process_env() {
+            Some(t) => Self::on_s3(&t),
+            None => Self::local(),
+        }
+    }
+
+    /// A new environment whose repository is a local directory.
+    pub fn local() -> Self {
+        let dir = scratch();
         let repo = dir.path().join("repo").display().to_string();
         let cache = dir.path().join("cache");
         Self {
+            store: Store::Dir(PathBuf::from(&repo)),
             dir,
             repo,
             cache,
             password: "correct horse battery staple".into(),
+            env: vec![],
         }
+    }
+
+    /// A new environment whose repository is a fresh prefix of `target`.
+    pub fn on_s3(target: &S3Target) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let prefix = format!(
+            "it-{}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let dir = scratch();
+        let cache = dir.path().join("cache");
+        Self {
+            store: Store::S3(target.client(&prefix)),
+            repo: format!("s3://{}/{prefix}", target.bucket),
+            dir,
+            cache,
+            password: "correct horse battery staple".into(),
+            env: target.env.clone(),
+        }
+    }
+
+    /// Whether the repository is in an object store rather than a directory.
+    pub fn is_remote(&self) -> bool {
+        matches!(self.store, Store::S3(_))
     }
 
     /// A new environment with an initialised repository.
@@ -52,6 +157,7 @@ impl Env {
             .env("ARCA_REPOSITORY", &self.repo)
             .env("ARCA_PASSWORD", &self.password)
             .env("ARCA_CACHE_DIR", &self.cache)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
@@ -80,7 +186,9 @@ impl Env {
     /// Runs arca with `--json` and parses stdout.
     pub fn json<S: AsRef<OsStr>>(&self, args: &[S]) -> serde_json::Value {
         let mut a: Vec<&OsStr> = args.iter().map(|s| s.as_ref()).collect();
-        a.push(OsStr::new("--json"));
+        // before a `--` (what follows it is a command's arguments)
+        let at = a.iter().position(|x| *x == "--").unwrap_or(a.len());
+        a.insert(at, OsStr::new("--json"));
         let out = self.ok(&a);
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON ({e}): {out}"))
     }
@@ -107,22 +215,184 @@ impl Env {
 
     /// Total bytes of all objects in the repository.
     pub fn repo_size(&self) -> u64 {
-        walkdir(Path::new(&self.repo))
+        self.objects("").iter().map(|(_, n)| n).sum()
+    }
+
+    /// Every object whose name starts with `prefix` (`packs/`, `index/`,
+    /// ...), with its size, sorted by name.
+    pub fn objects(&self, prefix: &str) -> Vec<(String, u64)> {
+        let mut out = match &self.store {
+            Store::Dir(root) => {
+                let mut v = vec![];
+                walk(root, root, &mut v);
+                v.retain(|(k, _)| k.starts_with(prefix));
+                v
+            }
+            Store::S3(s) => {
+                use futures::TryStreamExt;
+                let p = prefix.trim_end_matches('/');
+                let list = s.list((!p.is_empty()).then(|| StorePath::from(p)).as_ref());
+                block_on(list.try_collect::<Vec<_>>())
+                    .unwrap()
+                    .into_iter()
+                    .map(|m| (m.location.to_string(), m.size))
+                    .collect()
+            }
+        };
+        out.sort();
+        out
+    }
+
+    /// The bytes of one object.
+    pub fn read_object(&self, name: &str) -> Vec<u8> {
+        match &self.store {
+            Store::Dir(root) => std::fs::read(root.join(name)).unwrap(),
+            Store::S3(s) => block_on(async { s.get(&StorePath::from(name)).await?.bytes().await })
+                .unwrap()
+                .to_vec(),
+        }
+    }
+
+    /// Deletes every object whose name starts with `prefix` (`index/`).
+    pub fn delete_objects(&self, prefix: &str) {
+        for (name, _) in self.objects(prefix) {
+            match &self.store {
+                Store::Dir(root) => std::fs::remove_file(root.join(&name)).unwrap(),
+                Store::S3(s) => block_on(s.delete(&StorePath::from(name.as_str()))).unwrap(),
+            }
+        }
+    }
+
+    /// Replaces one object's bytes (to damage it).
+    pub fn write_object(&self, name: &str, data: &[u8]) {
+        match &self.store {
+            Store::Dir(root) => {
+                use std::os::unix::fs::PermissionsExt;
+                let p = root.join(name);
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+                std::fs::write(&p, data).unwrap();
+            }
+            Store::S3(s) => {
+                block_on(s.put(&StorePath::from(name), data.to_vec().into())).unwrap();
+            }
+        }
     }
 }
 
-fn walkdir(p: &Path) -> u64 {
-    let mut n = 0;
-    for e in std::fs::read_dir(p).unwrap() {
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("arca-it-")
+        .tempdir()
+        .unwrap()
+}
+
+fn walk(root: &Path, p: &Path, out: &mut Vec<(String, u64)>) {
+    let Ok(rd) = std::fs::read_dir(p) else {
+        return;
+    };
+    for e in rd {
         let e = e.unwrap();
         let md = e.metadata().unwrap();
-        n += if md.is_dir() {
-            walkdir(&e.path())
+        if md.is_dir() {
+            walk(root, &e.path(), out);
         } else {
-            md.len()
-        };
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            out.push((rel, md.len()));
+        }
     }
-    n
+}
+
+/// The project's root directory.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Whether the `garage` binary is on PATH.
+pub fn garage_installed() -> bool {
+    Command::new("garage")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A Garage started by `scripts/garage` in a scratch directory, stopped
+/// (and its data deleted) when dropped.
+pub struct Garage {
+    pub dir: PathBuf,
+    _scratch: tempfile::TempDir,
+    pub target: S3Target,
+}
+
+impl Garage {
+    /// One node (`cluster == false`) or three with replication factor 3.
+    pub fn start(cluster: bool) -> Self {
+        let scratch = tempfile::Builder::new()
+            .prefix("arca-garage-")
+            .tempdir()
+            .unwrap();
+        let dir = scratch.path().join("garage");
+        let out = Command::new(project_root().join("scripts/garage"))
+            .arg(if cluster { "cluster" } else { "start" })
+            .arg(&dir)
+            .output()
+            .expect("run scripts/garage");
+        assert!(
+            out.status.success(),
+            "scripts/garage failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut env = vec![];
+        let mut bucket = None;
+        for line in String::from_utf8(out.stdout).unwrap().lines() {
+            let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) else {
+                continue;
+            };
+            if k == "ARCA_TEST_GARAGE_BUCKET" {
+                bucket = Some(v.to_string());
+            } else if k.starts_with("AWS_") {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        Self {
+            dir,
+            _scratch: scratch,
+            target: S3Target {
+                bucket: bucket.expect("scripts/garage printed the bucket"),
+                env,
+            },
+        }
+    }
+
+    fn node(&self, what: &str, n: u32) {
+        let st = Command::new(project_root().join("scripts/garage"))
+            .args([what, self.dir.to_str().unwrap(), &n.to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/garage {what} {n}");
+    }
+
+    /// kill -9 node `n` (1-based; node 1 serves the S3 endpoint).
+    pub fn kill(&self, n: u32) {
+        self.node("kill", n)
+    }
+
+    /// Starts node `n` again on its data.
+    pub fn restart(&self, n: u32) {
+        self.node("restart", n)
+    }
+}
+
+impl Drop for Garage {
+    fn drop(&mut self) {
+        let _ = Command::new(project_root().join("scripts/garage"))
+            .args(["stop", self.dir.to_str().unwrap()])
+            .status();
+    }
 }
 
 /// Deterministic pseudo-random bytes.

@@ -3,6 +3,7 @@ use std::sync::atomic::Ordering;
 use anyhow::{Result, bail};
 use arca_engine::backup::{self, BackupOptions, Source};
 use arca_engine::compress::CompressionMode;
+use arca_engine::lock::Lock;
 use arca_engine::select;
 
 use crate::args::{BackupArgs, Global};
@@ -39,7 +40,21 @@ pub fn run(
     };
     let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
     let o = context::open(g)?;
+    // A shared lock: backups run side by side, never beside prune or repair.
+    let lock = Lock::shared(&o.repo, "backup")?;
+    // Under the lock, bring the catalog up to date again: a prune that
+    // finished between the first sync and the lock must not leave us
+    // deduplicating against packs it deleted.
+    o.catalog.sync(&o.repo)?;
+    for s in lock.stale_locks() {
+        out.note(format!(
+            "warning: stale {}: `arca unlock` removes it",
+            s.describe()
+        ));
+    }
     let mut opts = BackupOptions::new(source);
+    opts.uploaders = o.uploads;
+    opts.lock = Some(lock.watch());
     opts.compression = compression;
     opts.force = a.force;
     opts.with_atime = a.with_atime;
@@ -76,7 +91,18 @@ pub fn run(
     });
     let result = backup::backup(&o.repo, o.catalog.clone(), opts);
     drop(ticker);
+    let released = lock.release();
+    if out.verbose > 0 {
+        for l in context::metrics_lines(&o.metrics) {
+            out.note(l);
+        }
+    }
     let done = result?;
+    if let Err(e) = released {
+        out.note(format!(
+            "warning: could not remove this backup's lock ({e}); it goes stale by itself, or run `arca unlock`"
+        ));
+    }
     let s = &done.snapshot;
     let sm = &s.summary;
     if out.json {

@@ -1,5 +1,4 @@
 use anyhow::{Result, bail};
-use arca_engine::backend;
 use arca_engine::chunker::ChunkerParams;
 use arca_engine::crypto::KdfParams;
 use arca_engine::repo::{InitOptions, KeyOwner, Repository};
@@ -35,7 +34,7 @@ pub fn run(g: &Global, out: &Out, a: &InitArgs) -> Result<i32> {
     if let Some(p) = a.pack_size {
         opts.pack_size = p.saturating_mul(1 << 20);
     }
-    let be = backend::open(&location)?;
+    let be = context::connect(g)?.backend;
     let password = context::password(g, true)?;
     let repo = Repository::init(be, &password, &opts, &KeyOwner::current())?;
     let c = repo.config();

@@ -17,6 +17,9 @@ pub fn run(
     let (id, snap) = super::pick(&o, a.snapshot.as_deref(), a.at.as_deref(), &a.filter)?;
     let mut opts = RestoreOptions::new(a.target.clone());
     opts.include = a.include.clone();
+    if let Some(n) = o.downloads {
+        opts.fetchers = n;
+    }
     opts.cancel = cancel;
     let p = opts.progress.clone();
     let ticker = Ticker::start(out, move || {
@@ -30,6 +33,11 @@ pub fn run(
     let reader = o.reader();
     let r = restore::restore(&reader, &snap, &opts);
     drop(ticker);
+    if out.verbose > 0 {
+        for l in context::metrics_lines(&o.metrics) {
+            out.note(l);
+        }
+    }
     let sum = r?;
     if out.verbose > 0 || !out.json {
         for w in &sum.warnings {

@@ -7,6 +7,17 @@ use crate::output::{self, Out};
 
 pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
     let o = context::open(g)?;
+    if out.verbose > 0 {
+        // what the catalog sync read: only what it had not seen before
+        let st = &o.sync;
+        out.note(format!(
+            "catalog sync: segments_read={} snapshots_read={} rebuilt={}",
+            st.segments_read, st.snapshots_read, st.rebuilt
+        ));
+        for w in &st.warnings {
+            out.note(format!("warning: {w}"));
+        }
+    }
     let f = super::filter(&a.filter);
     let all = o.catalog.snapshots()?;
     let list: Vec<_> = match &a.at {

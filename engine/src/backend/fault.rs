@@ -1,15 +1,23 @@
 //! A backend wrapper that injects faults, for tests.
 //!
-//! Each [`Fault`] applies to the n-th matching call (counting from 0) or to
-//! every call after it, so a test can say "the third pack upload fails" or
-//! "every upload from now on is truncated but reported as a success".
+//! Counted faults apply to the n-th matching call of a kind (counting from
+//! 0) and every call after it, so a test can say "the third pack upload
+//! fails" or "every upload from now on is truncated but reported as a
+//! success". Transient faults (timeouts, throttling) apply to the first
+//! tries of each object, so that a retry passes whatever the threads do:
+//! "every pack's first upload times out after storing it".
+//!
+//! Injected transient failures are [`Error::Transient`], as the real store
+//! reports them; permanent ones are [`Error::Backend`].
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
+use super::metrics::Op;
 use super::{Backend, Listed, ObjectKey, ObjectKind, PutMode};
 use crate::error::{Error, Result};
 
@@ -25,6 +33,22 @@ pub enum Fault {
     GetError { kind: ObjectKind, nth: u64 },
     /// Listing returns only every other object (a lost LIST page).
     ShortList { kind: ObjectKind },
+    /// The first `tries` puts of each object of `kind` time out: the
+    /// store keeps the object when `stored` (only the answer was lost) or
+    /// not; either way the caller gets a transient error.
+    PutTimeout {
+        kind: ObjectKind,
+        stored: bool,
+        tries: u32,
+    },
+    /// The first `tries` calls of `op` on each object of `kind` (on the
+    /// kind, for `list`) fail with a transient error (throttling, a reset
+    /// connection) and change nothing.
+    Transient {
+        kind: ObjectKind,
+        op: Op,
+        tries: u32,
+    },
 }
 
 /// Wraps a backend and applies faults.
@@ -33,6 +57,9 @@ pub struct FaultyBackend<B> {
     faults: Mutex<Vec<Fault>>,
     puts: [AtomicU64; 8],
     gets: [AtomicU64; 8],
+    /// Calls so far per (op, object) for the per-object faults.
+    tries: Mutex<HashMap<(u8, ObjectKey), u32>>,
+    injected: AtomicU64,
 }
 
 fn slot(kind: ObjectKind) -> usize {
@@ -47,6 +74,8 @@ impl<B: Backend> FaultyBackend<B> {
             faults: Mutex::new(vec![]),
             puts: Default::default(),
             gets: Default::default(),
+            tries: Mutex::new(HashMap::new()),
+            injected: AtomicU64::new(0),
         }
     }
 
@@ -60,7 +89,19 @@ impl<B: Backend> FaultyBackend<B> {
         self.faults.lock().unwrap().clear();
     }
 
-    fn injected(op: &'static str, key: &ObjectKey) -> Error {
+    /// How many faults were injected so far (a test that expects faults
+    /// checks that some actually happened).
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::Relaxed)
+    }
+
+    /// The wrapped backend.
+    pub fn inner(&self) -> &B {
+        &self.inner
+    }
+
+    fn injected_error(&self, op: &'static str, key: &ObjectKey) -> Error {
+        self.injected.fetch_add(1, Ordering::Relaxed);
         Error::Backend {
             op,
             object: key.path(),
@@ -69,15 +110,51 @@ impl<B: Backend> FaultyBackend<B> {
         }
     }
 
-    fn check_get(&self, key: &ObjectKey) -> Result<()> {
-        let n = self.gets[slot(key.kind)].fetch_add(1, Ordering::SeqCst);
-        for f in self.faults.lock().unwrap().iter() {
-            if let Fault::GetError { kind, nth } = f
-                && *kind == key.kind
-                && n >= *nth
-            {
-                return Err(Self::injected("get", key));
+    fn transient(&self, op: &'static str, key: &ObjectKey, what: &str) -> Error {
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        Error::Transient {
+            op,
+            object: key.path(),
+            message: format!("injected {what}"),
+        }
+    }
+
+    /// Counts a call of `op` on `key`; returns the count before it.
+    fn tried(&self, op: Op, key: &ObjectKey) -> u32 {
+        let mut t = self.tries.lock().unwrap();
+        let n = t.entry((op as u8, *key)).or_insert(0);
+        *n += 1;
+        *n - 1
+    }
+
+    /// A transient fault for this call, if one applies.
+    fn flaky(&self, op: Op, key: &ObjectKey) -> Option<u32> {
+        self.faults.lock().unwrap().iter().find_map(|f| match f {
+            Fault::Transient { kind, op: o, tries } if *kind == key.kind && *o == op => {
+                Some(*tries)
             }
+            _ => None,
+        })
+    }
+
+    fn check_flaky(&self, op: Op, key: &ObjectKey) -> Result<()> {
+        if let Some(tries) = self.flaky(op, key)
+            && self.tried(op, key) < tries
+        {
+            return Err(self.transient(op.name(), key, "throttling (HTTP 503 SlowDown)"));
+        }
+        Ok(())
+    }
+
+    fn check_get(&self, op: Op, key: &ObjectKey) -> Result<()> {
+        self.check_flaky(op, key)?;
+        let n = self.gets[slot(key.kind)].fetch_add(1, Ordering::SeqCst);
+        let hit =
+            self.faults.lock().unwrap().iter().any(
+                |f| matches!(f, Fault::GetError { kind, nth } if *kind == key.kind && n >= *nth),
+            );
+        if hit {
+            return Err(self.injected_error("get", key));
         }
         Ok(())
     }
@@ -88,33 +165,59 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.inner.location()
     }
     fn get(&self, key: &ObjectKey) -> Result<Bytes> {
-        self.check_get(key)?;
+        self.check_get(Op::Get, key)?;
         self.inner.get(key)
     }
     fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes> {
-        self.check_get(key)?;
+        self.check_get(Op::GetRange, key)?;
         self.inner.get_range(key, range)
     }
     fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
+        self.check_flaky(Op::Put, key)?;
         let n = self.puts[slot(key.kind)].fetch_add(1, Ordering::SeqCst);
         let mut data = data;
-        for f in self.faults.lock().unwrap().iter() {
+        let mut timeout = None;
+        let faults = self.faults.lock().unwrap().clone();
+        for f in &faults {
             match f {
                 Fault::PutError { kind, nth } if *kind == key.kind && n >= *nth => {
-                    return Err(Self::injected("put", key));
+                    return Err(self.injected_error("put", key));
                 }
                 Fault::PutTruncated { kind, nth } if *kind == key.kind && n >= *nth => {
+                    self.injected.fetch_add(1, Ordering::Relaxed);
                     data = data.slice(..data.len() / 2);
+                }
+                Fault::PutTimeout {
+                    kind,
+                    stored,
+                    tries,
+                } if *kind == key.kind && timeout.is_none() => {
+                    // counted separately from the throttling tries
+                    let mut t = self.tries.lock().unwrap();
+                    let c = t.entry((u8::MAX, *key)).or_insert(0);
+                    *c += 1;
+                    if *c <= *tries {
+                        timeout = Some(*stored);
+                    }
                 }
                 _ => {}
             }
         }
-        self.inner.put(key, data, mode)
+        match timeout {
+            Some(true) => {
+                self.inner.put(key, data, mode)?;
+                Err(self.transient("put", key, "timeout after the object was stored"))
+            }
+            Some(false) => Err(self.transient("put", key, "timeout before the object was stored")),
+            None => self.inner.put(key, data, mode),
+        }
     }
     fn head(&self, key: &ObjectKey) -> Result<u64> {
+        self.check_flaky(Op::Head, key)?;
         self.inner.head(key)
     }
     fn list(&self, kind: ObjectKind) -> Result<Vec<Listed>> {
+        self.check_flaky(Op::List, &ObjectKey::new(kind, [0; 32]))?;
         let mut all = self.inner.list(kind)?;
         let short = self
             .faults
@@ -122,12 +225,14 @@ impl<B: Backend> Backend for FaultyBackend<B> {
             .unwrap()
             .iter()
             .any(|f| matches!(f, Fault::ShortList { kind: k } if *k == kind));
-        if short {
+        if short && all.len() > 1 {
+            self.injected.fetch_add(1, Ordering::Relaxed);
             all = all.into_iter().step_by(2).collect();
         }
         Ok(all)
     }
     fn delete(&self, key: &ObjectKey) -> Result<()> {
+        self.check_flaky(Op::Delete, key)?;
         self.inner.delete(key)
     }
 }

@@ -2,15 +2,25 @@
 //!
 //! The engine sees only [`Backend`]: six blocking calls on whole objects or
 //! byte ranges, addressed by typed [`ObjectKey`]s. The object_store crate
-//! supplies the real stores (a local directory today; S3, GCS and Azure plug
-//! in behind the same trait). Wrappers that add behaviour (verification of
-//! uploads, fault injection for tests) implement the same trait.
+//! supplies the real stores (a local directory, S3 and S3-compatible stores,
+//! GCS, Azure: [`ObjectStoreBackend`]). Behaviour is added by wrappers that
+//! implement the same trait: [`RetryBackend`] (transient failures, with
+//! backoff and jitter), [`MetricsBackend`] (requests and bytes per
+//! operation), [`FaultyBackend`] (fault injection, for tests). [`open`]
+//! stacks them: retry over metrics over the store.
 //!
 //! Contract: `put` is atomic (readers see the whole object or nothing);
-//! `list` sees every object whose `put` returned; `get_range` returns
-//! exactly the bytes asked for or an error.
+//! `list` sees every object whose `put` returned (a store whose listing
+//! misses objects is survived, not trusted: see `Catalog::sync`);
+//! `get_range` returns exactly the bytes asked for or an error; a call that
+//! failed transiently returns [`crate::Error::Transient`], and an ambiguous
+//! `put` (the store may have kept it) is never reported as a success
+//! without confirmation.
 
 mod fault;
+mod metrics;
+mod options;
+mod retry;
 mod store;
 
 use std::ops::Range;
@@ -18,6 +28,11 @@ use std::ops::Range;
 use bytes::Bytes;
 
 pub use fault::{Fault, FaultyBackend};
+pub use metrics::{Metrics, MetricsBackend, Op, OpTotals};
+pub use options::{
+    AzureOptions, BackendOptions, GcsOptions, Location, OPTION_KEYS, S3Options, parse_duration,
+};
+pub use retry::{RetryBackend, RetryPolicy};
 pub use store::ObjectStoreBackend;
 
 use crate::error::Result;
@@ -154,9 +169,69 @@ pub trait Backend: Send + Sync + 'static {
     fn delete(&self, key: &ObjectKey) -> Result<()>;
 }
 
-/// Opens the store named by `location`: a plain path or `file:///path`.
-pub fn open(location: &str) -> Result<std::sync::Arc<dyn Backend>> {
-    Ok(std::sync::Arc::new(ObjectStoreBackend::open(location)?))
+impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
+    fn location(&self) -> String {
+        (**self).location()
+    }
+    fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        (**self).get(key)
+    }
+    fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes> {
+        (**self).get_range(key, range)
+    }
+    fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
+        (**self).put(key, data, mode)
+    }
+    fn head(&self, key: &ObjectKey) -> Result<u64> {
+        (**self).head(key)
+    }
+    fn list(&self, kind: ObjectKind) -> Result<Vec<Listed>> {
+        (**self).list(kind)
+    }
+    fn delete(&self, key: &ObjectKey) -> Result<()> {
+        (**self).delete(key)
+    }
+}
+
+/// A store, connected: the backend stack and what the caller tunes by it.
+pub struct Connected {
+    /// Retry over metrics over the store.
+    pub backend: std::sync::Arc<dyn Backend>,
+    /// Requests and bytes per operation, as sent to the store.
+    pub metrics: std::sync::Arc<Metrics>,
+    /// Where it is.
+    pub location: Location,
+    /// Concurrent uploads to use (packs in flight).
+    pub uploads: usize,
+    /// Concurrent ranged reads for a restore (`None`: the engine default).
+    pub downloads: Option<usize>,
+}
+
+/// Connects to the store at `location` (`s3://bucket/prefix`,
+/// `gs://bucket/prefix`, `az://container/prefix`, `file:///path` or a
+/// path) with `options`: the store, counted by [`MetricsBackend`], retried
+/// by [`RetryBackend`].
+pub fn connect(location: &str, options: &BackendOptions) -> Result<Connected> {
+    let loc = Location::parse(location)?;
+    let store = ObjectStoreBackend::connect(&loc, options)?;
+    let metrics = std::sync::Arc::new(Metrics::default());
+    let policy = RetryPolicy {
+        retries: options.retries(),
+        ..RetryPolicy::default()
+    };
+    let backend = RetryBackend::new(MetricsBackend::new(store, metrics.clone()), policy);
+    Ok(Connected {
+        backend: std::sync::Arc::new(backend),
+        metrics,
+        uploads: options.uploads(&loc),
+        downloads: options.downloads(&loc),
+        location: loc,
+    })
+}
+
+/// Opens the store named by `location` with `options` (see [`connect`]).
+pub fn open(location: &str, options: &BackendOptions) -> Result<std::sync::Arc<dyn Backend>> {
+    Ok(connect(location, options)?.backend)
 }
 
 #[cfg(test)]
