@@ -44,9 +44,8 @@ fn incremental_backup_reads_only_changed_files() {
     assert_eq!(v2["summary"]["bytes_read"], 1 << 20);
     let v3 = e.json(&["backup", src.to_str().unwrap(), "--force"]);
     assert_eq!(v3["summary"]["bytes_read"], 10 << 20);
-    assert_eq!(
+    assert!(
         v3["summary"]["blobs_added"].as_u64().unwrap() <= 2,
-        true,
         "{}",
         v3["summary"]
     );

@@ -46,11 +46,18 @@ impl BlobReader {
     }
 
     /// Where a blob is; an error naming `needed_by` if it is not indexed.
-    pub fn locate(&self, id: &BlobId, needed_by: &dyn Fn() -> String) -> Result<BlobLocation> {
-        self.catalog.lookup(id)?.ok_or_else(|| Error::MissingBlob {
-            blob: id.to_hex(),
-            needed_by: needed_by(),
-        })
+    pub fn locate(
+        &self,
+        kind: BlobKind,
+        id: &BlobId,
+        needed_by: &dyn Fn() -> String,
+    ) -> Result<BlobLocation> {
+        self.catalog
+            .lookup(kind, id)?
+            .ok_or_else(|| Error::MissingBlob {
+                blob: id.to_hex(),
+                needed_by: needed_by(),
+            })
     }
 
     /// Reads one blob's plaintext, verified.
@@ -60,17 +67,7 @@ impl BlobReader {
         kind: BlobKind,
         needed_by: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
-        let loc = self.locate(id, needed_by)?;
-        if loc.entry.kind != kind {
-            return Err(Error::damaged(
-                format!("blob {id}"),
-                format!(
-                    "indexed as {} but needed as {}",
-                    loc.entry.kind.name(),
-                    kind.name()
-                ),
-            ));
-        }
+        let loc = self.locate(kind, id, needed_by)?;
         let key = ObjectKey::new(ObjectKind::Pack, loc.pack.0);
         let sealed = self.repo.backend().get_range(&key, loc.entry.range())?;
         pack::open_blob(self.repo.key(), &loc.entry, &sealed).map_err(|e| {

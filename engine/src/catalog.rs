@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::backend::ObjectKind;
+use crate::backend::{ObjectKey, ObjectKind};
 use crate::compress::Compression;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
@@ -40,7 +40,7 @@ pub struct BlobLocation {
 }
 
 /// What a sync did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncStats {
     /// Index segments read.
     pub segments_read: usize,
@@ -48,12 +48,15 @@ pub struct SyncStats {
     pub snapshots_read: usize,
     /// Whether the index part was rebuilt from scratch.
     pub rebuilt: bool,
+    /// Objects that could not be loaded (damaged), for the user to see.
+    pub warnings: Vec<String>,
 }
 
 /// The catalog of one repository.
 pub struct Catalog {
     conn: Mutex<Connection>,
     path: PathBuf,
+    recreated: bool,
 }
 
 impl Catalog {
@@ -71,7 +74,9 @@ impl Catalog {
                     let p = PathBuf::from(format!("{}{suffix}", path.display()));
                     let _ = std::fs::remove_file(p);
                 }
-                Self::open_file(&path, repo_id)
+                let mut c = Self::open_file(&path, repo_id)?;
+                c.recreated = true;
+                Ok(c)
             }
         }
     }
@@ -82,6 +87,7 @@ impl Catalog {
         let c = Self {
             conn: Mutex::new(conn),
             path: PathBuf::from(":memory:"),
+            recreated: false,
         };
         c.init_schema(repo_id)?;
         Ok(c)
@@ -95,15 +101,25 @@ impl Catalog {
             .map_err(|e| cat_err(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| cat_err(path, e))?;
-        let c = Self {
+        // A file that is not a database fails here rather than later.
+        let ok: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(|e| cat_err(path, e))?;
+        if ok != "ok" {
+            return Err(catalog_damaged(path, "database page"));
+        }
+        let mut c = Self {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),
+            recreated: false,
         };
-        c.init_schema(repo_id)?;
+        c.recreated = c.init_schema(repo_id)?;
         Ok(c)
     }
 
-    fn init_schema(&self, repo_id: &RepoId) -> Result<()> {
+    /// Creates the tables; clears them if they belong to another repository
+    /// or schema. Returns whether an existing catalog was cleared.
+    fn init_schema(&self, repo_id: &RepoId) -> Result<bool> {
         let conn = self.conn.lock().unwrap();
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -125,6 +141,8 @@ impl Catalog {
         };
         let schema = get("schema")?;
         let repo = get("repository")?;
+        let mismatch = schema.is_some()
+            && (schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()));
         if schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()) {
             conn.execute_batch(
                 "DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs; DELETE FROM snapshots;",
@@ -136,7 +154,7 @@ impl Catalog {
             )
             .map_err(|e| cat_err(&self.path, e))?;
         }
-        Ok(())
+        Ok(mismatch)
     }
 
     /// The database file.
@@ -144,45 +162,124 @@ impl Catalog {
         &self.path
     }
 
+    /// Whether opening found an unusable file and started over.
+    pub fn recreated(&self) -> bool {
+        self.recreated
+    }
+
+    /// Forgets everything and reads the repository again.
+    pub fn rebuild(&self, repo: &Repository) -> Result<SyncStats> {
+        {
+            let conn = self.conn.lock().unwrap();
+            conn.execute_batch(
+                "DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs; DELETE FROM snapshots;",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        }
+        let mut s = self.sync(repo)?;
+        s.rebuilt = true;
+        Ok(s)
+    }
+
+    /// Every (blob, pack, entry) row, for comparison with the repository.
+    pub fn blob_locations(&self) -> Result<Vec<(BlobId, PackId, PackEntry)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare(
+                "SELECT b.id, p.id, b.kind, b.compression, b.offset, b.length, b.raw_length
+                 FROM blobs b JOIN packs p ON p.pk = b.pack",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, u8>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            })
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let (b, p, kind, comp, offset, length, raw_length) =
+                r.map_err(|e| cat_err(&self.path, e))?;
+            let bad = || catalog_damaged(&self.path, "blob row");
+            let id = BlobId::from_slice(&b).ok_or_else(bad)?;
+            out.push((
+                id,
+                PackId::from_slice(&p).ok_or_else(bad)?,
+                PackEntry {
+                    kind: BlobKind::from_byte(kind).ok_or_else(bad)?,
+                    compression: Compression::from_byte(comp).ok_or_else(bad)?,
+                    id,
+                    offset: u64::try_from(offset).map_err(|_| bad())?,
+                    length,
+                    raw_length,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
     /// Brings the catalog up to date with the repository's `index/` and
-    /// `snapshots/`. Reads only objects it has not seen; if a segment it
-    /// knew has disappeared (prune, repair), the index part is rebuilt.
+    /// `snapshots/`. Reads only objects it has not seen. If a segment it
+    /// knew has disappeared, or a new segment supersedes others (repair,
+    /// prune), the index part is rebuilt from every listed segment that is
+    /// not superseded. Objects that fail to load are skipped and named in
+    /// the returned warnings (`check` reports them as damage); they are
+    /// tried again on the next sync.
     pub fn sync(&self, repo: &Repository) -> Result<SyncStats> {
         let mut stats = SyncStats::default();
-        let listed: HashSet<IndexId> = repo
-            .list_ids(ObjectKind::Index)?
+        let listed: HashSet<IndexId> = self
+            .list_confirmed(repo, ObjectKind::Index, "segments", &mut stats)?
             .into_iter()
             .map(IndexId)
             .collect();
-        let known: HashSet<IndexId> = self.known_ids("segments")?.into_iter().map(IndexId).collect();
-        let mut to_read: Vec<IndexId> = if known.is_subset(&listed) {
-            listed.difference(&known).copied().collect()
-        } else {
+        let known: HashSet<IndexId> = self
+            .known_ids("segments")?
+            .into_iter()
+            .map(IndexId)
+            .collect();
+        let mut new: Vec<IndexId> = listed.difference(&known).copied().collect();
+        new.sort();
+        let mut loaded = self.load_segments(repo, &new, &mut stats)?;
+        let supersedes: HashSet<IndexId> = loaded
+            .iter()
+            .flat_map(|(_, s)| s.supersedes.iter().copied())
+            .collect();
+        let rebuild = !known.is_subset(&listed)
+            || supersedes
+                .iter()
+                .any(|id| known.contains(id) || listed.contains(id));
+        if rebuild {
             self.clear_index()?;
             stats.rebuilt = true;
-            listed.iter().copied().collect()
-        };
-        to_read.sort();
-        // Decrypting and decompressing runs in parallel, in batches so that
-        // memory stays bounded; inserting is one transaction per batch.
-        for batch in to_read.chunks(64) {
-            let segs: Vec<(IndexId, IndexSegment)> = batch
-                .par_iter()
-                .map(|id| repo.load_index(id).map(|s| (*id, s)))
-                .collect::<Result<_>>()?;
-            for (id, seg) in &segs {
-                self.add_segment(id, seg)?;
-            }
-            stats.segments_read += segs.len();
+            let rest: Vec<IndexId> = known.intersection(&listed).copied().collect();
+            loaded.extend(self.load_segments(repo, &rest, &mut stats)?);
+            let superseded: HashSet<IndexId> = loaded
+                .iter()
+                .flat_map(|(_, s)| s.supersedes.iter().copied())
+                .collect();
+            loaded.retain(|(id, _)| !superseded.contains(id));
+        }
+        for (id, seg) in &loaded {
+            self.add_segment(id, seg)?;
         }
 
-        let listed: HashSet<SnapshotId> = repo
-            .list_ids(ObjectKind::Snapshot)?
+        let listed: HashSet<SnapshotId> = self
+            .list_confirmed(repo, ObjectKind::Snapshot, "snapshots", &mut stats)?
             .into_iter()
             .map(SnapshotId)
             .collect();
-        let known: HashSet<SnapshotId> =
-            self.known_ids("snapshots")?.into_iter().map(SnapshotId).collect();
+        let known: HashSet<SnapshotId> = self
+            .known_ids("snapshots")?
+            .into_iter()
+            .map(SnapshotId)
+            .collect();
         {
             let conn = self.conn.lock().unwrap();
             for gone in known.difference(&listed) {
@@ -191,15 +288,96 @@ impl Catalog {
             }
         }
         let new: Vec<SnapshotId> = listed.difference(&known).copied().collect();
-        let loaded: Vec<(SnapshotId, Snapshot)> = new
+        let results: Vec<(SnapshotId, Result<Snapshot>)> = new
             .par_iter()
-            .map(|id| repo.load_snapshot(id).map(|s| (*id, s)))
-            .collect::<Result<_>>()?;
-        for (id, s) in &loaded {
-            self.add_snapshot(id, s)?;
+            .map(|id| (*id, repo.load_snapshot(id)))
+            .collect();
+        for (id, r) in results {
+            match r {
+                Ok(s) => {
+                    self.add_snapshot(&id, &s)?;
+                    stats.snapshots_read += 1;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) if matches!(e, Error::Damaged { .. }) => stats.warnings.push(e.to_string()),
+                Err(e) => return Err(e),
+            }
         }
-        stats.snapshots_read = loaded.len();
         Ok(stats)
+    }
+
+    /// Loads segments in parallel batches (bounded memory), skipping
+    /// damaged ones with a warning.
+    fn load_segments(
+        &self,
+        repo: &Repository,
+        ids: &[IndexId],
+        stats: &mut SyncStats,
+    ) -> Result<Vec<(IndexId, IndexSegment)>> {
+        let mut out = vec![];
+        for batch in ids.chunks(64) {
+            let results: Vec<(IndexId, Result<IndexSegment>)> = batch
+                .par_iter()
+                .map(|id| (*id, repo.load_index(id)))
+                .collect();
+            for (id, r) in results {
+                match r {
+                    Ok(seg) => {
+                        stats.segments_read += 1;
+                        out.push((id, seg));
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) if matches!(e, Error::Damaged { .. }) => {
+                        stats.warnings.push(e.to_string())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists `kind`, and never lets a short listing look like a deletion:
+    /// every object this catalog knows (in `table`) that the listing does
+    /// not show is checked with `head`, and the ones that exist are added
+    /// back (with a warning: the store's listing is incomplete). Only what
+    /// `head` confirms gone counts as gone. Costs nothing extra when the
+    /// listing shows everything known; one `head` per missing object
+    /// otherwise (after prune, say).
+    fn list_confirmed(
+        &self,
+        repo: &Repository,
+        kind: ObjectKind,
+        table: &str,
+        stats: &mut SyncStats,
+    ) -> Result<Vec<[u8; 32]>> {
+        let mut listed = repo.list_ids(kind)?;
+        let shown: HashSet<[u8; 32]> = listed.iter().copied().collect();
+        let missing: Vec<[u8; 32]> = self
+            .known_ids(table)?
+            .into_iter()
+            .filter(|id| !shown.contains(id))
+            .collect();
+        let present: Vec<[u8; 32]> = missing
+            .par_iter()
+            .map(|id| match repo.backend().head(&ObjectKey::new(kind, *id)) {
+                Ok(_) => Ok(Some(*id)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        if !present.is_empty() {
+            stats.warnings.push(format!(
+                "the store's listing of {}/ left out {} object(s) that exist; they were kept (a short LIST page?)",
+                kind.prefix(),
+                present.len()
+            ));
+            listed.extend(present);
+        }
+        Ok(listed)
     }
 
     fn known_ids(&self, table: &str) -> Result<Vec<[u8; 32]>> {
@@ -262,8 +440,11 @@ impl Catalog {
                         .map_err(|e| cat_err(&self.path, e))?;
                 }
             }
-            tx.execute("INSERT OR IGNORE INTO segments(id) VALUES (?1)", [&id.0[..]])
-                .map_err(|e| cat_err(&self.path, e))?;
+            tx.execute(
+                "INSERT OR IGNORE INTO segments(id) VALUES (?1)",
+                [&id.0[..]],
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
         }
         tx.commit().map_err(|e| cat_err(&self.path, e))
     }
@@ -299,7 +480,9 @@ impl Catalog {
             .prepare("SELECT id, json FROM snapshots ORDER BY time, id")
             .map_err(|e| cat_err(&self.path, e))?;
         let rows = st
-            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(|e| cat_err(&self.path, e))?;
         let mut out = vec![];
         for r in rows {
@@ -313,16 +496,17 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Where a blob is stored, if anywhere.
-    pub fn lookup(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+    /// Where a blob of `kind` is stored, if anywhere. (A data blob and a
+    /// tree blob may have the same id: ids are keyed hashes of plaintext.)
+    pub fn lookup(&self, kind: BlobKind, id: &BlobId) -> Result<Option<BlobLocation>> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
             .prepare_cached(
                 "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length
-                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 LIMIT 1",
+                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2 LIMIT 1",
             )
             .map_err(|e| cat_err(&self.path, e))?;
-        st.query_row([&id.0[..]], |r| {
+        st.query_row(params![&id.0[..], kind as u8], |r| {
             Ok((
                 r.get::<_, Vec<u8>>(0)?,
                 r.get::<_, u8>(1)?,
@@ -351,13 +535,14 @@ impl Catalog {
         .transpose()
     }
 
-    /// Whether a blob is stored.
-    pub fn contains(&self, id: &BlobId) -> Result<bool> {
+    /// Whether a blob of `kind` is stored.
+    pub fn contains(&self, kind: BlobKind, id: &BlobId) -> Result<bool> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
-            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 LIMIT 1")
+            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1")
             .map_err(|e| cat_err(&self.path, e))?;
-        st.exists([&id.0[..]]).map_err(|e| cat_err(&self.path, e))
+        st.exists(params![&id.0[..], kind as u8])
+            .map_err(|e| cat_err(&self.path, e))
     }
 
     /// Every pack the index knows, with its size.
@@ -383,9 +568,11 @@ impl Catalog {
     /// Number of distinct blobs indexed.
     pub fn blob_count(&self) -> Result<u64> {
         let conn = self.conn.lock().unwrap();
-        conn.query_row("SELECT COUNT(DISTINCT id) FROM blobs", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(|e| cat_err(&self.path, e))
+        conn.query_row("SELECT COUNT(DISTINCT id) FROM blobs", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(|e| cat_err(&self.path, e))
     }
 }
 

@@ -141,6 +141,21 @@ pub fn decompress(stored: Vec<u8>, how: Compression, raw_len: usize) -> Result<V
     }
 }
 
+/// Decompresses a zstd frame of unknown size, failing past `limit` bytes.
+/// Memory grows with the output, not with a claimed size.
+pub fn decompress_bounded(z: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let dec = zstd::stream::read::Decoder::new(z).map_err(|e| format!("zstd: {e}"))?;
+    let mut out = Vec::new();
+    dec.take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("zstd: {e}"))?;
+    if out.len() > limit {
+        return Err(format!("decompresses to more than {limit} bytes"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

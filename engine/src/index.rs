@@ -6,9 +6,12 @@
 //! pack    = pack_id[32] pack_size:u64le entry_count:u32le entry*   (entry as in a pack header)
 //! ```
 //! A backup writes one segment per batch of packs it uploaded, after the
-//! packs and before the snapshot. A segment may name older segments it
-//! supersedes (written by `repair index`, and later by prune), so that
-//! readers can drop those once the new one exists.
+//! packs and before the snapshot. A segment lists a pack's blobs in pack
+//! order; it may leave some out (a repair drops blobs that do not verify).
+//! A segment may name older segments it supersedes (written by `repair
+//! index`, and later by prune): readers ignore a superseded segment when a
+//! segment superseding it exists, so a crash between writing the new
+//! segment and deleting the old ones leaves a consistent index.
 
 use crate::crypto::{MasterKey, label};
 use crate::id::{IndexId, PackId};
@@ -70,11 +73,24 @@ impl IndexSegment {
             let size = r.u64()?;
             let entries =
                 pack::decode_entries(&mut r).map_err(|e| format!("pack {}: {e}", id.short()))?;
-            let end = entries.last().map_or(0, |l| l.offset + l.length as u64);
+            // An index may list a subset of a pack's blobs (repair leaves out
+            // damaged ones), but in pack order, without overlap, inside it.
+            let mut end = 0u64;
+            for e in &entries {
+                if e.offset < end {
+                    return Err(format!(
+                        "pack {}: blobs out of order or overlapping",
+                        id.short()
+                    ));
+                }
+                end = e
+                    .offset
+                    .checked_add(e.length as u64)
+                    .ok_or_else(|| format!("pack {}: blob offset overflows", id.short()))?;
+            }
             if end > size {
                 return Err(format!("pack {}: blobs beyond the pack's size", id.short()));
             }
-            pack::check_layout(&entries, end).map_err(|e| format!("pack {}: {e}", id.short()))?;
             packs.push(IndexedPack { id, size, entries });
         }
         let n = r.u32()?;
@@ -102,7 +118,7 @@ impl IndexSegment {
             .strip_prefix(&label::INDEX[..])
             .ok_or("not an index segment (bad magic)")?;
         let z = key.open(label::INDEX, body).map_err(|e| e.to_string())?;
-        let plain = zstd::bulk::decompress(&z, MAX_PLAIN).map_err(|e| format!("zstd: {e}"))?;
+        let plain = crate::compress::decompress_bounded(&z, MAX_PLAIN)?;
         Self::decode_plain(&plain)
     }
 }

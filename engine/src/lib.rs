@@ -8,7 +8,7 @@
 //!   are specified in `format-spec/`);
 //! - storage: [`backend`] (object stores behind one trait), [`repo`] (an
 //!   unlocked repository: named, verified objects), [`catalog`] (the local
-//!   SQLite cache of index and snapshots);
+//!   SQLite cache of index and snapshots), [`lock`] (who is using it);
 //! - operations: [`backup`], [`restore`], [`dump`], [`ls`], [`select`].
 //!
 //! The engine never prints and never exits: it returns values and
@@ -18,9 +18,11 @@ pub mod backend;
 pub mod backup;
 pub mod blobs;
 pub mod catalog;
+pub mod check;
 pub mod chunker;
 pub mod compress;
 pub mod config;
+pub mod coverage;
 pub mod crypto;
 pub mod dump;
 pub mod error;
@@ -30,8 +32,10 @@ pub mod fuzzing;
 pub mod id;
 pub mod index;
 pub mod keyfile;
+pub mod lock;
 pub mod ls;
 pub mod pack;
+pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod select;

@@ -5,7 +5,7 @@
 //! blob    = seal(label DATA_BLOB | TREE_BLOB, maybe-zstd(plaintext))
 //! header  = seal(label PACK_HEADER, count:u32le entry*count)
 //! entry   = kind:u8 compression:u8 id:[32] offset:u64le length:u32le raw_length:u32le
-//! trailer = header_length:u32le "AP01"
+//! trailer = header_length:u32le "APK\x01"
 //! ```
 //! The pack id is the plain BLAKE3 of all its bytes. A pack holds one kind
 //! of blob (data or tree), so that restoring metadata never reads data.
@@ -19,7 +19,7 @@ use crate::id::{BlobId, PackId, content_hash};
 use crate::wire::{Put, Reader};
 
 /// Trailer magic: pack format version 1.
-pub const TRAILER_MAGIC: &[u8; 4] = b"AP01";
+pub const TRAILER_MAGIC: &[u8; 4] = b"APK\x01";
 /// Trailer length in bytes.
 pub const TRAILER_LEN: usize = 8;
 /// Bytes per header entry.
@@ -170,7 +170,9 @@ pub fn check_layout(entries: &[PackEntry], data_end: u64) -> std::result::Result
         pos += e.length as u64;
     }
     if pos != data_end {
-        return Err(format!("blobs end at {pos} but the header starts at {data_end}"));
+        return Err(format!(
+            "blobs end at {pos} but the header starts at {data_end}"
+        ));
     }
     Ok(())
 }
@@ -204,7 +206,10 @@ pub fn decode_header(
 
 /// Decodes a header's plaintext and checks that its entries tile
 /// `0..data_end` (the bytes before the sealed header).
-pub fn decode_header_plain(plain: &[u8], data_end: u64) -> std::result::Result<Vec<PackEntry>, String> {
+pub fn decode_header_plain(
+    plain: &[u8],
+    data_end: u64,
+) -> std::result::Result<Vec<PackEntry>, String> {
     let mut r = Reader::new(plain);
     let entries = decode_entries(&mut r)?;
     r.finish()?;
@@ -213,28 +218,54 @@ pub fn decode_header_plain(plain: &[u8], data_end: u64) -> std::result::Result<V
 }
 
 /// Reads the header out of a whole pack in memory, checking the pack's id.
-pub fn read_header_from_bytes(key: &MasterKey, id: &PackId, bytes: &[u8]) -> Result<Vec<PackEntry>> {
+pub fn read_header_from_bytes(
+    key: &MasterKey,
+    id: &PackId,
+    bytes: &[u8],
+) -> Result<Vec<PackEntry>> {
     let object = format!("pack {id}");
     if content_hash(bytes) != id.0 {
-        return Err(Error::damaged(&object, "content does not match its name (BLAKE3)"));
+        return Err(Error::damaged(
+            &object,
+            "content does not match its name (BLAKE3)",
+        ));
     }
+    read_header_from_bytes_unchecked(key, bytes).map_err(|e| Error::damaged(&object, e))
+}
+
+/// Reads the header out of a whole pack in memory, without checking the
+/// pack's name (for salvaging what a damaged pack still holds).
+pub fn read_header_from_bytes_unchecked(
+    key: &MasterKey,
+    bytes: &[u8],
+) -> std::result::Result<Vec<PackEntry>, String> {
     let n = bytes.len();
     if n < TRAILER_LEN {
-        return Err(Error::damaged(&object, "shorter than a pack trailer"));
+        return Err("shorter than a pack trailer".into());
     }
-    let hlen = parse_trailer(&bytes[n - TRAILER_LEN..]).map_err(|e| Error::damaged(&object, e))? as usize;
+    let hlen = parse_trailer(&bytes[n - TRAILER_LEN..])? as usize;
     let hstart = n
         .checked_sub(TRAILER_LEN + hlen)
-        .ok_or_else(|| Error::damaged(&object, "header length exceeds the pack"))?;
-    decode_header(key, n as u64, &bytes[hstart..n - TRAILER_LEN]).map_err(|e| Error::damaged(&object, e))
+        .ok_or("header length exceeds the pack")?;
+    decode_header(key, n as u64, &bytes[hstart..n - TRAILER_LEN])
 }
 
 /// Opens one sealed blob and returns its plaintext, checking its id.
-pub fn open_blob(key: &MasterKey, entry: &PackEntry, sealed: &[u8]) -> std::result::Result<Vec<u8>, String> {
+pub fn open_blob(
+    key: &MasterKey,
+    entry: &PackEntry,
+    sealed: &[u8],
+) -> std::result::Result<Vec<u8>, String> {
     if sealed.len() != entry.length as usize {
-        return Err(format!("blob is {} bytes, index says {}", sealed.len(), entry.length));
+        return Err(format!(
+            "blob is {} bytes, index says {}",
+            sealed.len(),
+            entry.length
+        ));
     }
-    let stored = key.open(entry.kind.label(), sealed).map_err(|e| e.to_string())?;
+    let stored = key
+        .open(entry.kind.label(), sealed)
+        .map_err(|e| e.to_string())?;
     let plain = crate::compress::decompress(stored, entry.compression, entry.raw_length as usize)?;
     if key.blob_id(&plain) != entry.id {
         return Err("content does not match the blob id".into());
@@ -298,7 +329,8 @@ impl PackBuilder {
     pub fn finish(mut self, key: &MasterKey) -> FinishedPack {
         let header = key.seal(label::PACK_HEADER, &encode_entries(&self.entries));
         self.buf.extend_from_slice(&header);
-        self.buf.extend_from_slice(&(header.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(header.len() as u32).to_le_bytes());
         self.buf.extend_from_slice(TRAILER_MAGIC);
         FinishedPack {
             id: PackId(content_hash(&self.buf)),

@@ -73,6 +73,9 @@ pub struct KeyInfo {
     pub host: String,
     /// User that added it.
     pub username: String,
+    /// Why the key file is unusable, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// An open, unlocked repository. Cheap to clone.
@@ -119,9 +122,10 @@ impl Repository {
         let key = MasterKey::generate();
         let config = Config::new(opts.chunker, opts.pack_size);
         let config_bytes = config.to_object(&key);
-        // The key file carries a copy of the config; write the key first so
-        // that a crash leaves either nothing usable or a complete repository
-        // (the config is the marker that the repository exists).
+        // The key file carries a copy of the config. It is written first: a
+        // crash before the config leaves a repository that opens from the
+        // key's copy (and `init` refuses to run over it; `repair index`
+        // writes the missing config).
         let kf = KeyFile::create(
             &key,
             password,
@@ -171,11 +175,10 @@ impl Repository {
         let mut damaged_keys = vec![];
         for listed in &keys {
             let bytes = backend.get(&listed.key)?;
-            let kid = KeyId(listed.key.id);
-            if content_hash(&bytes) != kid.0 {
-                damaged_keys.push(format!("key {kid}: content does not match its name"));
-                continue;
-            }
+            // A key file stored under the wrong name (swapped, copied) is
+            // still tried: the password authenticates it. `check` reports
+            // the name and `repair index` re-files it.
+            let kid = KeyId(content_hash(&bytes));
             let kf = match KeyFile::parse(&bytes) {
                 Ok(k) => k,
                 Err(e) => {
@@ -324,11 +327,45 @@ impl Repository {
             .collect())
     }
 
+    /// Every pack with its size: the listing, plus any of `expected` that
+    /// the listing left out but `head` finds (a store's listing may be
+    /// short; what check and repair conclude from "missing" must not rest
+    /// on it). Returns the packs and how many the listing had left out.
+    pub fn list_packs_confirmed(
+        &self,
+        expected: impl Iterator<Item = PackId>,
+    ) -> Result<(std::collections::HashMap<PackId, u64>, usize)> {
+        let mut packs: std::collections::HashMap<PackId, u64> = self
+            .inner
+            .backend
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .map(|l| (PackId(l.key.id), l.size))
+            .collect();
+        let missing: Vec<PackId> = expected.filter(|p| !packs.contains_key(p)).collect();
+        let mut found = 0;
+        for p in missing {
+            match self
+                .inner
+                .backend
+                .head(&ObjectKey::new(ObjectKind::Pack, p.0))
+            {
+                Ok(size) => {
+                    packs.insert(p, size);
+                    found += 1;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((packs, found))
+    }
+
     /// Loads a snapshot manifest.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
         let key = ObjectKey::new(ObjectKind::Snapshot, id.0);
         let b = self.read_object(&key)?;
-        Snapshot::from_object(self.key(), &b).map_err(|e| Error::damaged(&key, e))
+        Snapshot::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
     }
 
     /// Writes a snapshot manifest (the commit point of a backup).
@@ -343,7 +380,7 @@ impl Repository {
     pub fn load_index(&self, id: &IndexId) -> Result<IndexSegment> {
         let key = ObjectKey::new(ObjectKind::Index, id.0);
         let b = self.read_object(&key)?;
-        IndexSegment::from_object(self.key(), &b).map_err(|e| Error::damaged(&key, e))
+        IndexSegment::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
     }
 
     /// Writes an index segment.
@@ -358,35 +395,47 @@ impl Repository {
     pub fn read_pack_header(&self, id: &PackId, size: u64) -> Result<Vec<PackEntry>> {
         let key = ObjectKey::new(ObjectKind::Pack, id.0);
         if size < pack::TRAILER_LEN as u64 {
-            return Err(Error::damaged(&key, "shorter than a pack trailer"));
+            return Err(Error::damaged(key, "shorter than a pack trailer"));
         }
         let t = self
             .inner
             .backend
             .get_range(&key, size - pack::TRAILER_LEN as u64..size)?;
-        let hlen = pack::parse_trailer(&t).map_err(|e| Error::damaged(&key, e))? as u64;
+        let hlen = pack::parse_trailer(&t).map_err(|e| Error::damaged(key, e))? as u64;
         let start = size
             .checked_sub(pack::TRAILER_LEN as u64 + hlen)
-            .ok_or_else(|| Error::damaged(&key, "header length exceeds the pack"))?;
+            .ok_or_else(|| Error::damaged(key, "header length exceeds the pack"))?;
         let h = self
             .inner
             .backend
             .get_range(&key, start..size - pack::TRAILER_LEN as u64)?;
-        pack::decode_header(self.key(), size, &h).map_err(|e| Error::damaged(&key, e))
+        pack::decode_header(self.key(), size, &h).map_err(|e| Error::damaged(key, e))
     }
 
-    /// Every key file.
+    /// Every key file. A damaged one is listed with why (so that it can
+    /// be removed), never skipped.
     pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
         let mut out = vec![];
         for l in self.inner.backend.list(ObjectKind::Key)? {
-            let b = self.read_object(&l.key)?;
-            let kf = KeyFile::parse(&b).map_err(|e| Error::damaged(l.key, e))?;
+            let r = self
+                .read_object(&l.key)
+                .and_then(|b| KeyFile::parse(&b).map_err(|e| Error::damaged(l.key, e)));
+            let (created, host, username, damaged) = match r {
+                Ok(kf) => (kf.created, kf.host, kf.username, None),
+                Err(e) => (
+                    chrono::DateTime::UNIX_EPOCH,
+                    String::new(),
+                    String::new(),
+                    Some(e.to_string()),
+                ),
+            };
             out.push(KeyInfo {
                 id: KeyId(l.key.id),
                 current: l.key.id == self.inner.key_id.0,
-                created: kf.created,
-                host: kf.host,
-                username: kf.username,
+                created,
+                host,
+                username,
+                damaged,
             });
         }
         out.sort_by_key(|k| k.created);

@@ -22,7 +22,7 @@ pub struct Filter {
 impl Filter {
     /// Whether a snapshot passes.
     pub fn matches(&self, s: &Snapshot) -> bool {
-        (self.hosts.is_empty() || self.hosts.iter().any(|h| *h == s.host))
+        (self.hosts.is_empty() || self.hosts.contains(&s.host))
             && (self.tags.is_empty()
                 || self.tags.iter().any(|set| {
                     set.split(',')

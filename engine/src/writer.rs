@@ -2,10 +2,13 @@
 //!
 //! [`BlobWriter::add`] may be called from many threads at once. A blob
 //! already in the catalog, or already added in this session, costs one
-//! keyed hash and one lookup. A new blob is compressed and sealed by the
+//! keyed hash and one lookup (by kind and id: a data blob and a tree blob
+//! with the same plaintext are different blobs). A new blob is compressed and sealed by the
 //! calling thread and appended to the open pack of its kind; a full pack is
-//! handed to the uploader threads through a bounded queue (so memory is
-//! bounded by `queue + uploaders + 2` packs).
+//! handed to the uploader threads through a bounded queue of one
+//! pack (so memory is bounded by `1 + uploaders + 2` packs, whatever the
+//! number of uploaders: a remote store gets more uploaders to hide latency,
+//! not a longer queue).
 //!
 //! Write order (the safety rules of DESIGN.md): a pack is uploaded, its size
 //! checked and its header read back and compared before its entries may go
@@ -60,7 +63,7 @@ struct Shared {
 pub struct BlobWriter {
     shared: Arc<Shared>,
     compression: CompressionMode,
-    seen: Mutex<HashSet<BlobId>>,
+    seen: Mutex<HashSet<(BlobKind, BlobId)>>,
     open: [Mutex<PackBuilder>; 2],
     queue: Mutex<Option<Sender<FinishedPack>>>,
     uploaders: Mutex<Vec<JoinHandle<()>>>,
@@ -83,7 +86,7 @@ impl BlobWriter {
             error: Mutex::new(None),
             stats: WriterStats::default(),
         });
-        let (tx, rx) = bounded::<FinishedPack>(uploaders.max(1));
+        let (tx, rx) = bounded::<FinishedPack>(1);
         let handles = (0..uploaders.max(1))
             .map(|i| {
                 let rx: Receiver<FinishedPack> = rx.clone();
@@ -142,7 +145,9 @@ impl BlobWriter {
                 plain.len()
             )));
         }
-        if !self.seen.lock().unwrap().insert(id) || self.shared.catalog.contains(&id)? {
+        if !self.seen.lock().unwrap().insert((kind, id))
+            || self.shared.catalog.contains(kind, &id)?
+        {
             self.shared
                 .stats
                 .blobs_deduped
@@ -236,7 +241,7 @@ fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
     let back = shared.repo.read_pack_header(&pack.id, size)?;
     if back != pack.entries {
         return Err(Error::damaged(
-            &key,
+            key,
             "header read back differs from what was written",
         ));
     }

@@ -1,8 +1,94 @@
-use anyhow::{Result, bail};
+use std::sync::atomic::Ordering;
+
+use anyhow::Result;
+use arca_engine::check::{self, CheckOptions, DataSelection};
 
 use crate::args::{CheckArgs, Global};
-use crate::output::Out;
+use crate::context;
+use crate::output::{self, Out, Ticker};
 
-pub fn run(_g: &Global, _out: &Out, _a: &CheckArgs) -> Result<i32> {
-    bail!("check is being built")
+/// Exit codes: 0 clean, 1 damage found, 2 could not run (any error).
+pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
+    let data = if a.read_data {
+        DataSelection::All
+    } else if let Some(s) = &a.read_data_subset {
+        DataSelection::parse_subset(s)?
+    } else if let Some(r) = &a.rolling {
+        DataSelection::parse_rolling(r)?
+    } else {
+        DataSelection::None
+    };
+    let opts = CheckOptions {
+        data,
+        ..CheckOptions::default()
+    };
+    let o = context::open(g)?;
+    let p = opts.progress.clone();
+    let ticker = Ticker::start(out, move || {
+        (
+            p.bytes_done.load(Ordering::Relaxed),
+            p.bytes_total.load(Ordering::Relaxed),
+            "verifying packs".into(),
+        )
+    });
+    let started = std::time::Instant::now();
+    let report = check::check(&o.repo, Some(&o.catalog), &opts);
+    drop(ticker);
+    let report = report?;
+    if out.json {
+        output::json(&serde_json::json!({
+            "clean": report.is_clean(),
+            "seconds": started.elapsed().as_secs_f64(),
+            "report": report,
+        }));
+    } else {
+        for w in &report.warnings {
+            out.note(format!("warning: {w}"));
+        }
+        for p in &report.problems {
+            eprintln!("damaged {} {}: {}", p.object_kind, p.object, p.detail);
+            for a in p
+                .affects
+                .iter()
+                .take(if out.verbose > 0 { usize::MAX } else { 20 })
+            {
+                eprintln!("    needed by snapshot {} {}", a.snapshot.short(), a.path);
+            }
+            if out.verbose == 0 && p.affects.len() > 20 {
+                eprintln!("    ... and {} more (-v lists all)", p.affects.len() - 20);
+            }
+        }
+        let c = &report.coverage;
+        out.say(format!(
+            "{} snapshots, {} trees, {} packs, {} blobs checked",
+            report.snapshots, report.trees, report.packs, report.blobs
+        ));
+        if let Some(d) = &report.data {
+            out.say(format!(
+                "read {} packs ({}), {} blobs verified in {:.2} s ({}/s)",
+                d.packs,
+                output::size(d.bytes),
+                d.blobs,
+                d.seconds,
+                output::size((d.bytes as f64 / d.seconds.max(1e-9)) as u64)
+            ));
+        }
+        out.say(format!(
+            "data verified: {}/{} packs ({:.1}%){}",
+            c.packs_verified,
+            c.packs_total,
+            c.percent,
+            match (c.oldest, c.newest) {
+                (Some(a), Some(b)) =>
+                    format!(", between {} and {}", output::time(&a), output::time(&b)),
+                _ => String::new(),
+            }
+        ));
+        if report.is_clean() {
+            out.say("no damage found");
+        } else {
+            eprintln!("{} problem(s) found", report.problems.len());
+        }
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
 }

@@ -37,7 +37,10 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
                             format!("{}{}", if k.current { "*" } else { " " }, k.id.short()),
                             k.username.clone(),
                             k.host.clone(),
-                            output::time(&k.created),
+                            match &k.damaged {
+                                Some(d) => format!("DAMAGED: {d}"),
+                                None => output::time(&k.created),
+                            },
                         ]
                     })
                     .collect();

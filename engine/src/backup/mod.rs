@@ -17,6 +17,13 @@
 //! pack and index segment: a snapshot never refers to anything that is not
 //! durable. An interrupted or failed backup leaves no snapshot; what it
 //! uploaded is indexed and dedups the next run.
+//!
+//! Locking: the caller takes a shared lock and passes its watch in
+//! [`BackupOptions::lock`]. A watcher thread stops the pipeline as soon as
+//! the lock is lost, and the lock is checked again before the index is
+//! flushed and before the snapshot is written: a backup whose lock expired
+//! (so that a prune may have deleted what it deduplicated against) never
+//! commits a snapshot.
 
 mod read;
 mod walk;
@@ -39,6 +46,7 @@ use crate::catalog::Catalog;
 use crate::compress::CompressionMode;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, SnapshotId};
+use crate::lock::LockWatch;
 use crate::pack::BlobKind;
 use crate::repo::Repository;
 use crate::snapshot::{Snapshot, SourceError, Summary};
@@ -49,7 +57,7 @@ use crate::writer::BlobWriter;
 /// Walker look-ahead, in entries.
 const EVENTS: usize = 8192;
 /// Chunk bytes between readers and packs.
-const IN_FLIGHT: u64 = 64 << 20;
+const IN_FLIGHT: u64 = 32 << 20;
 
 /// What to back up.
 pub enum Source {
@@ -110,8 +118,11 @@ pub struct BackupOptions {
     pub time: Option<DateTime<Utc>>,
     /// Reader threads.
     pub readers: usize,
-    /// Upload threads.
+    /// Upload threads (concurrent pack uploads; memory holds about
+    /// `uploaders + 4` packs).
     pub uploaders: usize,
+    /// The lock held for this backup, checked at the commit points.
+    pub lock: Option<LockWatch>,
     /// Set to stop the backup (Ctrl-C).
     pub cancel: Arc<AtomicBool>,
     /// Counters for a progress display.
@@ -134,6 +145,7 @@ impl BackupOptions {
             time: None,
             readers: cores.clamp(2, 8),
             uploaders: 2,
+            lock: None,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Arc::new(Progress::default()),
         }
@@ -216,6 +228,17 @@ pub fn backup(
             .cloned(),
     };
 
+    // With a lock, the pipeline watches a flag that a watcher thread sets
+    // on Ctrl-C or when the lock is lost.
+    let watcher = opts.lock.clone().map(|lock| {
+        let user = std::mem::replace(&mut opts.cancel, Arc::new(AtomicBool::new(false)));
+        LockWatcher::start(lock, user, opts.cancel.clone())
+    });
+    let check_lock = || match &opts.lock {
+        Some(l) => l.check(),
+        None => Ok(()),
+    };
+
     let writer = Arc::new(BlobWriter::new(
         repo.clone(),
         catalog.clone(),
@@ -251,9 +274,14 @@ pub fn backup(
             backup_command(&writer, &reader, &opts, &name, &argv, time)
         }
     };
-    let built = match built {
-        Ok(b) => b,
-        Err(e) => {
+    drop(watcher);
+    let built = match (built, check_lock()) {
+        (Ok(b), Ok(())) => b,
+        (_, Err(lost)) => {
+            writer.abandon();
+            return Err(lost);
+        }
+        (Err(e), _) => {
             writer.abandon();
             return Err(e);
         }
@@ -289,9 +317,46 @@ pub fn backup(
         warnings: built.warnings,
         summary,
     };
+    // The commit point: only under a lock that is still held.
+    check_lock()?;
     let id = repo.save_snapshot(&snapshot)?;
     catalog.add_snapshot(&id, &snapshot)?;
     Ok(BackupOutcome { id, snapshot })
+}
+
+/// Sets `stop` when the user cancels or the lock is lost; stops watching
+/// when dropped.
+struct LockWatcher {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LockWatcher {
+    fn start(lock: LockWatch, user: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let thread = std::thread::Builder::new()
+            .name("arca-lock-watch".into())
+            .spawn(move || {
+                while !d.load(Ordering::Relaxed) {
+                    if user.load(Ordering::Relaxed) || lock.check().is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            })
+            .ok();
+        Self { done, thread }
+    }
+}
+
+impl Drop for LockWatcher {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// What the tree builder produced.

@@ -23,6 +23,7 @@ use crate::blobs::BlobReader;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fsmeta::{self, NameCache};
+use crate::pack::BlobKind;
 use crate::snapshot::SourceError;
 use crate::sync::Pending;
 use crate::tree::{Content, Node, NodeKind, Tree};
@@ -348,7 +349,7 @@ impl<'a> Walker<'a> {
     /// read again, which heals a repository that lost data).
     fn all_indexed(&self, p: &Node) -> Result<bool> {
         for e in p.extents() {
-            if !self.catalog.contains(&e.blob)? {
+            if !self.catalog.contains(BlobKind::Data, &e.blob)? {
                 return Ok(false);
             }
         }
