@@ -212,3 +212,34 @@ fn excludes_tags_and_host() {
     let none = e.json(&["snapshots", "--host", "other"]);
     assert_eq!(none.as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn restore_over_existing_data_reuses_what_is_in_place() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/same.bin"), noise(3_000_000, 1)).unwrap();
+    std::fs::write(src.join("d/grows.log"), "x".repeat(500_000)).unwrap();
+    std::fs::write(src.join("d/shrinks.bin"), noise(2_000_000, 2)).unwrap();
+    std::fs::write(src.join("d/changes.bin"), noise(1_000_000, 3)).unwrap();
+    let v1 = e.backup(&[&src]);
+    std::fs::write(src.join("d/grows.log"), "x".repeat(900_000)).unwrap();
+    std::fs::write(src.join("d/shrinks.bin"), noise(500_000, 2)).unwrap();
+    std::fs::write(src.join("d/changes.bin"), noise(1_000_000, 4)).unwrap();
+    std::fs::write(src.join("d/new.txt"), b"new").unwrap();
+    let v2 = e.backup(&[&src]);
+    // restore v1, then v2 over it: the result is v2 exactly
+    let t = e.path("target");
+    e.ok(&["restore", &v1, "--target", t.to_str().unwrap()]);
+    let base = t.join(src.strip_prefix("/").unwrap());
+    // something the snapshot has as a file is a directory in the target
+    std::fs::remove_file(base.join("d/changes.bin")).unwrap();
+    std::fs::create_dir_all(base.join("d/changes.bin/x")).unwrap();
+    let v = e.json(&["restore", &v2, "--target", t.to_str().unwrap()]);
+    compare_trees(&src, &base);
+    let fetched = v["summary"]["bytes_fetched"].as_u64().unwrap();
+    assert!(
+        fetched < 2_500_000,
+        "reused files were fetched again: {fetched} bytes"
+    );
+}

@@ -15,7 +15,23 @@ use clap::Parser;
 
 use args::{Cli, Command};
 
+/// The pipelines allocate and free multi-megabyte buffers constantly. By
+/// default glibc serves those with mmap and returns them with munmap, so
+/// every buffer is faulted in again (measured: a third of backup's system
+/// time). Serving them from the heap, keeping freed memory for reuse and
+/// capping the number of arenas keeps both the faults and the RSS down.
+fn tune_allocator() {
+    // SAFETY: mallopt only adjusts allocator parameters; called before any
+    // thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_ARENA_MAX, 4);
+    }
+}
+
 fn main() {
+    tune_allocator();
     let cli = Cli::parse();
     let out = output::Out {
         json: cli.global.json,

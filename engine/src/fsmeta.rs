@@ -240,7 +240,7 @@ pub fn data_regions(file: &std::fs::File, len: u64) -> io::Result<Vec<std::ops::
             match e.raw_os_error() {
                 Some(libc::ENXIO) => break, // only a hole is left
                 Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) => {
-                    return Ok(vec![0..len]);
+                    return Ok(std::iter::once(0..len).collect());
                 }
                 _ => return Err(e),
             }

@@ -28,10 +28,11 @@ use crate::blobs::BlobReader;
 use crate::error::{Error, IoContext, Result};
 use crate::fsmeta;
 use crate::id::{BlobId, PackId};
-use crate::pack::{self, PackEntry};
+use crate::pack::{self, BlobKind, PackEntry};
 use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeKind};
 use crate::util::hash_zeros;
+use rayon::prelude::*;
 
 /// Blobs closer than this in a pack are fetched in one read.
 const COALESCE_GAP: u64 = 256 << 10;
@@ -138,9 +139,10 @@ struct Plan {
     others: Vec<(PathBuf, Node)>,
     /// (link path, index of the file it is a hard link of)
     links: Vec<(PathBuf, usize)>,
-    /// Ranged reads, each with its blobs and where they go.
-    reads: Vec<RangeRead>,
 }
+
+/// A blob and every (file index, offset) it is written to.
+type BlobTargets = (PackEntry, Vec<(usize, u64)>);
 
 struct RangeRead {
     pack: PackId,
@@ -197,11 +199,8 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
         files: vec![],
         others: vec![],
         links: vec![],
-        reads: vec![],
     };
     let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
-    // blob -> every (file, offset) it goes to
-    let mut needs: HashMap<BlobId, Vec<(usize, u64)>> = HashMap::new();
     let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> =
         vec![(snapshot.tree, opts.target.clone(), vec![])];
     let mut matched = vec![false; includes.len()];
@@ -250,9 +249,6 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                     if node.nlink > 1 {
                         hardlinks.insert(key, idx);
                     }
-                    for e in node.extents() {
-                        needs.entry(e.blob).or_default().push((idx, e.offset));
-                    }
                     opts.progress
                         .bytes_total
                         .fetch_add(node.size, Ordering::Relaxed);
@@ -275,18 +271,49 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
             snapshot: snapshot.tree.short(),
         });
     }
-    // Group the needed blobs by pack, in pack order, and coalesce.
-    let mut by_pack: BTreeMap<PackId, Vec<(PackEntry, Vec<(usize, u64)>)>> = BTreeMap::new();
-    for (blob, targets) in needs {
-        let loc = reader.locate(&blob, &|| {
-            let f = &plan.files[targets[0].0];
-            format!("{}", f.path.display())
-        })?;
-        by_pack
-            .entry(loc.pack)
-            .or_default()
-            .push((loc.entry, targets));
+    Ok(plan)
+}
+
+/// The ranged reads for every extent not already in place, grouped by pack
+/// in pack order, neighbours coalesced. A blob missing from the index fails
+/// the files that need it (named), not the whole restore.
+fn plan_reads(reader: &BlobReader, plan: &Plan) -> Vec<RangeRead> {
+    // blob -> every (file, offset) it goes to
+    let mut needs: HashMap<BlobId, Vec<(usize, u64)>> = HashMap::new();
+    for (idx, f) in plan.files.iter().enumerate() {
+        if f.failed.lock().unwrap().is_some() {
+            continue;
+        }
+        let done = f.cursor.lock().unwrap().written.clone();
+        for (i, e) in f.node.extents().iter().enumerate() {
+            if !done[i] {
+                needs.entry(e.blob).or_default().push((idx, e.offset));
+            }
+        }
     }
+    let mut by_pack: BTreeMap<PackId, Vec<BlobTargets>> = BTreeMap::new();
+    for (blob, targets) in needs {
+        match reader.catalog().lookup(BlobKind::Data, &blob) {
+            Ok(Some(loc)) => by_pack
+                .entry(loc.pack)
+                .or_default()
+                .push((loc.entry, targets)),
+            other => {
+                let why = match other {
+                    Err(e) => e.to_string(),
+                    _ => format!("blob {blob} is not in the index (run `arca check`)"),
+                };
+                for (idx, _) in targets {
+                    plan.files[idx]
+                        .failed
+                        .lock()
+                        .unwrap()
+                        .get_or_insert_with(|| why.clone());
+                }
+            }
+        }
+    }
+    let mut reads = vec![];
     for (pack, mut blobs) in by_pack {
         blobs.sort_by_key(|(e, _)| e.offset);
         let mut cur: Option<RangeRead> = None;
@@ -299,7 +326,7 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                 }
                 _ => {
                     if let Some(c) = cur.take() {
-                        plan.reads.push(c);
+                        reads.push(c);
                     }
                     cur = Some(RangeRead {
                         pack,
@@ -310,9 +337,109 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
                 }
             }
         }
-        plan.reads.extend(cur);
+        reads.extend(cur);
     }
-    Ok(plan)
+    reads
+}
+
+/// Makes the target file ready: a new file preallocated as holes, or an
+/// existing one reused: every extent whose bytes are already in place (same
+/// keyed id) is kept and needs no fetch; gaps are punched back into holes.
+/// Returns how many extents still need writing.
+fn prepare_file(
+    f: &PlannedFile,
+    key: &crate::crypto::MasterKey,
+) -> std::result::Result<usize, String> {
+    use std::os::unix::fs::MetadataExt;
+    let existing = std::fs::symlink_metadata(&f.path);
+    // A file with other hard links is replaced, not written through (that
+    // would change the other names too).
+    let reuse = matches!(&existing, Ok(md) if md.is_file() && md.len() > 0 && md.nlink() == 1);
+    match existing {
+        Ok(md) if md.is_dir() => {
+            std::fs::remove_dir_all(&f.path).map_err(|e| format!("replace directory: {e}"))?
+        }
+        Ok(_) if !reuse => std::fs::remove_file(&f.path).map_err(|e| format!("replace: {e}"))?,
+        _ => {}
+    }
+    let h = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(!reuse)
+        .open(&f.path)
+        .map_err(|e| format!("create: {e}"))?;
+    let old_len = if reuse {
+        h.metadata().map(|m| m.len()).unwrap_or(0)
+    } else {
+        0
+    };
+    h.set_len(f.node.size)
+        .map_err(|e| format!("set size: {e}"))?;
+    let ext = f.node.extents();
+    let mut todo = ext.len();
+    if reuse {
+        use std::os::unix::fs::FileExt;
+        let mut c = f.cursor.lock().unwrap();
+        let mut buf = vec![];
+        let mut pos = 0u64;
+        for (i, e) in ext.iter().enumerate() {
+            // what was between extents must read back as zeros (a hole)
+            if e.offset > pos && pos < old_len {
+                punch_hole(&h, pos, e.offset - pos);
+            }
+            pos = e.offset + e.length as u64;
+            if pos > old_len {
+                continue;
+            }
+            buf.resize(e.length as usize, 0);
+            if h.read_exact_at(&mut buf, e.offset).is_err() || key.blob_id(&buf) != e.blob {
+                continue;
+            }
+            c.written[i] = true;
+            todo -= 1;
+            if c.next == i {
+                let gap = e.offset - c.pos;
+                hash_zeros(&mut c.hasher, gap);
+                c.hasher.update(&buf);
+                c.pos = pos;
+                c.next += 1;
+            }
+        }
+        if f.node.size > pos && pos < old_len {
+            punch_hole(&h, pos, f.node.size - pos);
+        }
+    }
+    f.remaining.store(todo, Ordering::Relaxed);
+    Ok(todo)
+}
+
+/// Turns a byte range of a file into a hole (zeros, no blocks).
+fn punch_hole(h: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fallocate on a file descriptor we own; failure leaves data
+    // that the file hash check then reports.
+    let rc = unsafe {
+        libc::fallocate(
+            h.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if rc != 0 {
+        // no hole punching (some filesystems): write zeros instead
+        use std::os::unix::fs::FileExt;
+        let zeros = vec![0u8; 1 << 16];
+        let mut at = offset;
+        while at < offset + len {
+            let n = (offset + len - at).min(zeros.len() as u64) as usize;
+            if h.write_all_at(&zeros[..n], at).is_err() {
+                return;
+            }
+            at += n as u64;
+        }
+    }
 }
 
 fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<RestoreSummary> {
@@ -322,19 +449,16 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     for (path, _) in &plan.dirs {
         std::fs::create_dir_all(path).at(path)?;
     }
-    // Files: create and preallocate (as holes) before any data arrives;
-    // they are reopened while their blobs are written.
-    for f in &plan.files {
-        let r = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&f.path)
-            .and_then(|h| h.set_len(f.node.size));
-        if let Err(e) = r {
-            *f.failed.lock().unwrap() = Some(format!("create: {e}"));
+    // Files: create and preallocate (as holes), or reuse what an existing
+    // file already holds, before any data is fetched (in parallel: this
+    // reads existing files).
+    let key = reader.repo().key();
+    plan.files.par_iter().for_each(|f| {
+        if let Err(e) = prepare_file(f, key) {
+            *f.failed.lock().unwrap() = Some(e);
         }
-    }
+    });
+    let reads = plan_reads(reader, &plan);
     let completed = AtomicU64::new(0);
     let finish = |idx: usize| {
         let f = &plan.files[idx];
@@ -351,9 +475,19 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
             }
         }
     };
-    // Files with no data (empty, all holes) are complete already.
+    // Files with nothing left to write (empty, all holes, or already in
+    // place) are complete: verify them now.
     for (i, f) in plan.files.iter().enumerate() {
-        if f.node.extents().is_empty() && f.failed.lock().unwrap().is_none() {
+        if f.remaining.load(Ordering::Relaxed) == 0 && f.failed.lock().unwrap().is_none() {
+            if f.node
+                .extents()
+                .iter()
+                .enumerate()
+                .any(|(k, _)| !f.cursor.lock().unwrap().written[k])
+            {
+                continue;
+            }
+            catch_up_hash(f);
             finish(i);
         }
     }
@@ -369,7 +503,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(read) = plan.reads.get(i) else {
+                    let Some(read) = reads.get(i) else {
                         return;
                     };
                     if let Err(e) = do_read(reader, &plan, read, &finish, opts, &fetched) {
@@ -441,7 +575,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     }
     summary.warnings = warnings;
     summary.bytes_fetched = fetched.load(Ordering::Relaxed);
-    summary.reads = plan.reads.len() as u64;
+    summary.reads = reads.len() as u64;
     if !failures.is_empty() {
         return Err(Error::Many(failures));
     }
@@ -564,6 +698,28 @@ fn advance_hash(
         c.next += 1;
     }
     Ok(())
+}
+
+/// Hashes every extent that is written but not yet hashed, reading it back
+/// (for files whose extents were all found in place).
+fn catch_up_hash(f: &PlannedFile) {
+    use std::os::unix::fs::FileExt;
+    let ext = f.node.extents();
+    let mut c = f.cursor.lock().unwrap();
+    let Ok(h) = File::open(&f.path) else { return };
+    let mut buf = vec![];
+    while c.next < ext.len() && c.written[c.next] {
+        let e = ext[c.next];
+        let gap = e.offset - c.pos;
+        hash_zeros(&mut c.hasher, gap);
+        buf.resize(e.length as usize, 0);
+        if h.read_exact_at(&mut buf, e.offset).is_err() {
+            return;
+        }
+        c.hasher.update(&buf);
+        c.pos = e.offset + e.length as u64;
+        c.next += 1;
+    }
 }
 
 /// Marks a file failed; it counts its blob as done so the count still ends.

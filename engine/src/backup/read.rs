@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use super::Progress;
 use crate::chunker::Chunker;
@@ -29,10 +29,13 @@ use crate::tree::Extent;
 use crate::util::hash_zeros;
 use crate::writer::BlobWriter;
 
-/// Bytes read per block (plus up to one chunk carried over).
-const BLOCK: usize = 8 << 20;
-/// Blocks at least this large are chunked by all threads at once.
-const PARALLEL_CHUNKING_MIN: usize = 4 << 20;
+/// Bytes read per block (plus up to one chunk carried over): 8 MiB, or
+/// 4 MiB per thread up to 64 MiB, so that a block holds a slice per thread
+/// for parallel chunking (see `Chunker::boundaries_parallel`, which chunks
+/// sequentially when a block is too small to split).
+fn block_size() -> usize {
+    (rayon::current_num_threads() * (4 << 20)).clamp(8 << 20, 64 << 20)
+}
 
 /// A file's stored content.
 #[derive(Debug, Clone)]
@@ -58,12 +61,16 @@ pub enum FileOutcome {
     Fatal(Arc<Error>),
 }
 
+/// What the reader learned by the end of a file: content hash, logical
+/// size, and whether the file changed while it was read.
+type ReadEnd = ([u8; 32], u64, bool);
+
 /// Per-file bookkeeping shared by the reader and the chunk tasks.
 struct FileState {
     chunks: Mutex<Vec<(u64, u32, Option<BlobId>)>>,
     outstanding: AtomicUsize,
     fatal: Mutex<Option<Arc<Error>>>,
-    end: Mutex<Option<Result<([u8; 32], u64, bool), String>>>,
+    end: Mutex<Option<Result<ReadEnd, String>>>,
     pending: Arc<Pending<FileOutcome>>,
 }
 
@@ -125,7 +132,7 @@ impl ContentReader {
         let state = self.new_state(pending);
         let mut hasher = blake3::Hasher::new();
         let r = self
-            .chunk_region(src, 0, None, &state, &mut hasher)
+            .chunk_region(src, 0, None, block_size() as u64, &state, &mut hasher)
             .map(|n| (*hasher.finalize().as_bytes(), n, false));
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
         state.done_one();
@@ -156,7 +163,7 @@ impl ContentReader {
         let regions = if md.blocks() * 512 < size {
             fsmeta::data_regions(&f, size)?
         } else {
-            vec![0..size]
+            std::iter::once(0..size).collect()
         };
         let mut hasher = blake3::Hasher::new();
         let mut logical = 0u64;
@@ -166,7 +173,14 @@ impl ContentReader {
             // A region that reaches the end of the file is read to EOF:
             // the file may have grown since it was opened.
             let limit = (region.end < size).then(|| region.end - region.start);
-            let n = self.chunk_region(&mut f, region.start, limit, state, &mut hasher)?;
+            let n = self.chunk_region(
+                &mut f,
+                region.start,
+                limit,
+                region.end - region.start,
+                state,
+                &mut hasher,
+            )?;
             logical = region.start + n;
         }
         let after = f.metadata()?;
@@ -183,12 +197,15 @@ impl ContentReader {
     }
 
     /// Reads from `src` (positioned at `start`) until `limit` bytes or EOF,
-    /// dispatching chunks. Returns the bytes read.
+    /// dispatching chunks. `expect` is how many bytes are likely to come
+    /// (it sizes the buffers; more are read if they come). Returns the bytes
+    /// read.
     fn chunk_region(
         &self,
         src: &mut dyn Read,
         start: u64,
         limit: Option<u64>,
+        expect: u64,
         state: &Arc<FileState>,
         hasher: &mut blake3::Hasher,
     ) -> io::Result<u64> {
@@ -198,30 +215,29 @@ impl ContentReader {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
             }
-            let mut buf = BytesMut::with_capacity(carry.len() + BLOCK);
-            buf.extend_from_slice(&carry);
             let want = match limit {
-                Some(l) => (l - total).min(BLOCK as u64) as usize,
-                None => BLOCK,
+                Some(l) => (l - total).min(block_size() as u64) as usize,
+                None => block_size(),
             };
+            // Sized for what is expected (plus one page to see EOF), so a
+            // small file costs a small buffer.
+            let likely = (expect.saturating_sub(total) as usize + 4096).min(want);
+            let mut buf = Vec::with_capacity(carry.len() + likely);
+            buf.extend_from_slice(&carry);
             let got = read_full(src, &mut buf, want)?;
             total += got as u64;
             self.progress
                 .bytes_read
                 .fetch_add(got as u64, Ordering::Relaxed);
             let eof = got < want || limit == Some(total);
-            let data = buf.freeze();
+            let data = Bytes::from(buf);
             let new = &data[carry.len()..];
             if new.len() >= 1 << 20 {
                 hasher.update_rayon(new);
             } else {
                 hasher.update(new);
             }
-            let ends = if data.len() >= PARALLEL_CHUNKING_MIN {
-                self.chunker.boundaries_parallel(&data, eof)
-            } else {
-                self.chunker.boundaries(&data, eof)
-            };
+            let ends = self.chunker.boundaries_parallel(&data, eof);
             let base = start + total - data.len() as u64;
             let mut s = 0;
             for e in ends {
@@ -275,19 +291,21 @@ fn open_noatime(path: &Path) -> io::Result<File> {
     }
 }
 
-/// Reads up to `want` bytes into `buf`, stopping early only at EOF.
-fn read_full(src: &mut dyn Read, buf: &mut BytesMut, want: usize) -> io::Result<usize> {
-    let start = buf.len();
-    buf.resize(start + want, 0);
-    let mut got = 0;
-    while got < want {
-        match src.read(&mut buf[start + got..start + want]) {
+/// Appends up to `want` bytes to `buf`, stopping early only at EOF. (No
+/// zero-filling: the buffer grows as data arrives.)
+fn read_full(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    let before = buf.len();
+    loop {
+        let left = want - (buf.len() - before);
+        if left == 0 {
+            break;
+        }
+        match src.take(left as u64).read_to_end(buf) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(start + got);
-    Ok(got)
+    Ok(buf.len() - before)
 }
