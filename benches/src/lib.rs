@@ -1,1 +1,54 @@
-//! Benchmarks live in benches/.
+//! Shared inputs for the benchmarks: compressible and incompressible data,
+//! taken from the benchmark corpus when it exists (so the figures describe
+//! what users back up), synthetic otherwise.
+
+use std::path::Path;
+
+/// Deterministic incompressible bytes.
+pub fn random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Compressible bytes: a PostgreSQL dump from the corpus if built
+/// (`target/bench-corpus/s1/v1/pg/dump.sql`), else SQL-like text.
+pub fn compressible(n: usize) -> Vec<u8> {
+    let corpus =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus/s1/v1/pg/dump.sql");
+    if let Ok(mut b) = std::fs::read(&corpus)
+        && b.len() >= n
+    {
+        b.truncate(n);
+        return b;
+    }
+    let mut s = String::with_capacity(n + 100);
+    let mut i = 0u64;
+    while s.len() < n {
+        s.push_str(&format!("{i}\t{}\t{}\t                                                                                    \n", i % 10, (i * 7919) % 100_000 - 50_000));
+        i += 1;
+    }
+    s.truncate(n);
+    s.into_bytes()
+}
+
+/// The benchmark corpus's vector segments if built (float32 embeddings: what
+/// users' vector stores hold), else random bytes.
+pub fn embeddings(n: usize) -> Vec<u8> {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-corpus/s1/v1/vectors/segment-0000.vec");
+    match std::fs::read(&corpus) {
+        Ok(mut b) if b.len() >= n => {
+            b.truncate(n);
+            b
+        }
+        _ => random(n, 99),
+    }
+}
