@@ -121,6 +121,22 @@ impl BlobWriter {
         &self.shared.stats
     }
 
+    /// The repository key (for callers that compute ids themselves).
+    pub fn key(&self) -> &crate::crypto::MasterKey {
+        self.shared.repo.key()
+    }
+
+    /// Whether a blob is stored or was added in this session (a catalog
+    /// lookup; counts as deduplicated when true).
+    pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
+        let known = self.seen.lock().unwrap().contains(&(kind, *id))
+            || self.shared.catalog.contains(kind, id).unwrap_or(false);
+        if known {
+            self.shared.stats.blobs_deduped.fetch_add(1, Ordering::Relaxed);
+        }
+        known
+    }
+
     /// Stores a blob unless it is already stored. Returns its id.
     pub fn add(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
         let id = self.shared.repo.key().blob_id(plain);

@@ -247,7 +247,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_RETRIES: u32 = 5;
 /// Default concurrent uploads to a local directory (the disk, not the
 /// number of requests, is what limits it).
-pub const DEFAULT_LOCAL_UPLOADS: usize = 2;
+pub const DEFAULT_LOCAL_UPLOADS: usize = 1;
 /// Default concurrent uploads and downloads to a remote store: enough to
 /// hide request latency, while memory stays bounded (each upload holds one
 /// pack, 16 MiB by default; each ranged read at most 8 MiB). On Garage on

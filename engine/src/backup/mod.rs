@@ -57,7 +57,7 @@ use crate::writer::BlobWriter;
 /// Walker look-ahead, in entries.
 const EVENTS: usize = 8192;
 /// Chunk bytes between readers and packs.
-const IN_FLIGHT: u64 = 32 << 20;
+const IN_FLIGHT: u64 = 16 << 20;
 
 /// What to back up.
 pub enum Source {
@@ -391,7 +391,7 @@ fn backup_paths(
                 .name(format!("arca-read-{i}"))
                 .spawn(move || {
                     for job in rx {
-                        reader.read_file(&job.path, job.pending);
+                        reader.read_file(&job.path, job.pending, job.parent.as_deref());
                     }
                 })
                 .expect("spawn reader thread")

@@ -8,6 +8,15 @@
 //! for its chunks: the file is complete when the last of them is stored,
 //! and whoever finishes last fills in the file's [`Pending`] outcome. Bytes
 //! in flight are bounded by a [`Budget`].
+//!
+//! A changed file is read whole, but where its content did not move (an
+//! image with a few rewritten blocks, a database file with a few changed
+//! pages, an appended log) the parent snapshot's chunks are recognised by
+//! their keyed ids at their old offsets and their boundaries reused, which
+//! skips the boundary search. A parent chunk is accepted only when the
+//! chunk after it also matches: the cut at a boundary depends on the byte
+//! that follows it. The boundaries are therefore exactly those a search
+//! would find.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -34,7 +43,7 @@ use crate::writer::BlobWriter;
 /// for parallel chunking (see `Chunker::boundaries_parallel`, which chunks
 /// sequentially when a block is too small to split).
 fn block_size() -> usize {
-    (rayon::current_num_threads() * (4 << 20)).clamp(8 << 20, 64 << 20)
+    (rayon::current_num_threads() * (2 << 20)).clamp(4 << 20, 64 << 20)
 }
 
 /// A file's stored content.
@@ -120,9 +129,10 @@ pub struct ContentReader {
 
 impl ContentReader {
     /// Reads the file at `path` and sets `pending` when it is stored.
-    pub fn read_file(&self, path: &Path, pending: Arc<Pending<FileOutcome>>) {
+    /// `parent` are the file's chunks in the parent snapshot, if any.
+    pub fn read_file(&self, path: &Path, pending: Arc<Pending<FileOutcome>>, parent: Option<&[Extent]>) {
         let state = self.new_state(pending);
-        let r = self.read_file_inner(path, &state);
+        let r = self.read_file_inner(path, &state, parent);
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
         state.done_one();
     }
@@ -132,7 +142,7 @@ impl ContentReader {
         let state = self.new_state(pending);
         let mut hasher = blake3::Hasher::new();
         let r = self
-            .chunk_region(src, 0, None, block_size() as u64, &state, &mut hasher)
+            .chunk_region(src, 0, None, block_size() as u64, &state, &mut hasher, None)
             .map(|n| (*hasher.finalize().as_bytes(), n, false));
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
         state.done_one();
@@ -152,6 +162,7 @@ impl ContentReader {
         &self,
         path: &Path,
         state: &Arc<FileState>,
+        parent: Option<&[Extent]>,
     ) -> io::Result<([u8; 32], u64, bool)> {
         let mut f = open_noatime(path)?;
         let md = f.metadata()?;
@@ -180,6 +191,7 @@ impl ContentReader {
                 region.end - region.start,
                 state,
                 &mut hasher,
+                parent,
             )?;
             logical = region.start + n;
         }
@@ -208,9 +220,12 @@ impl ContentReader {
         expect: u64,
         state: &Arc<FileState>,
         hasher: &mut blake3::Hasher,
+        parent: Option<&[Extent]>,
     ) -> io::Result<u64> {
         let mut carry = Bytes::new();
         let mut total = 0u64;
+        // an id computed ahead for the parent chunk at this offset
+        let mut ahead: Option<(u64, BlobId)> = None;
         loop {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
@@ -237,12 +252,27 @@ impl ContentReader {
             } else {
                 hasher.update(new);
             }
-            let ends = self.chunker.boundaries_parallel(&data, eof);
             let base = start + total - data.len() as u64;
             let mut s = 0;
-            for e in ends {
-                self.dispatch(state, base + s as u64, data.slice(s..e));
-                s = e;
+            match parent {
+                None => {
+                    for e in self.chunker.boundaries_parallel(&data, eof) {
+                        self.dispatch(state, base + s as u64, data.slice(s..e), None);
+                        s = e;
+                    }
+                }
+                Some(p) => {
+                    let max = self.chunker.max_size();
+                    while s < data.len() && (eof || s + max <= data.len()) {
+                        let at = base + s as u64;
+                        let (n, id) = match self.reuse(p, &data[s..], at, &mut ahead) {
+                            Some((n, id)) => (n, Some(id)),
+                            None => (self.chunker.cut(&data[s..]), None),
+                        };
+                        self.dispatch(state, at, data.slice(s..s + n), id);
+                        s += n;
+                    }
+                }
             }
             carry = data.slice(s..);
             if eof {
@@ -252,9 +282,47 @@ impl ContentReader {
         }
     }
 
-    /// Queues one chunk for storing.
-    fn dispatch(&self, state: &Arc<FileState>, offset: u64, chunk: Bytes) {
+    /// If the parent's chunk at `at` and the one after it are both still
+    /// there, byte for byte, the first one's length and id.
+    fn reuse(&self, parent: &[Extent], data: &[u8], at: u64, ahead: &mut Option<(u64, BlobId)>) -> Option<(usize, BlobId)> {
+        let find = |off: u64| {
+            parent
+                .binary_search_by_key(&off, |e| e.offset)
+                .ok()
+                .map(|i| parent[i])
+        };
+        let e1 = find(at)?;
+        let e2 = find(at + e1.length as u64)?;
+        let (l1, l2) = (e1.length as usize, e2.length as usize);
+        if data.len() < l1 + l2 {
+            return None;
+        }
+        let key = self.writer.key();
+        let id1 = match ahead.take() {
+            Some((off, id)) if off == at => id,
+            _ => key.blob_id(&data[..l1]),
+        };
+        if id1 != e1.blob {
+            return None;
+        }
+        let id2 = key.blob_id(&data[l1..l1 + l2]);
+        if id2 != e2.blob {
+            return None;
+        }
+        *ahead = Some((at + l1 as u64, id2));
+        Some((l1, id1))
+    }
+
+    /// Queues one chunk for storing (`id`: already computed). A chunk whose
+    /// id is known and indexed needs nothing more.
+    fn dispatch(&self, state: &Arc<FileState>, offset: u64, chunk: Bytes, id: Option<BlobId>) {
         let len = chunk.len() as u64;
+        if let Some(id) = id
+            && self.writer.is_stored(BlobKind::Data, &id)
+        {
+            state.chunks.lock().unwrap().push((offset, len as u32, Some(id)));
+            return;
+        }
         let slot = {
             let mut c = state.chunks.lock().unwrap();
             c.push((offset, len as u32, None));
@@ -266,7 +334,11 @@ impl ContentReader {
         let writer = self.writer.clone();
         let budget = self.budget.clone();
         rayon::spawn(move || {
-            match writer.add(BlobKind::Data, &chunk) {
+            let r = match id {
+                Some(id) => writer.add_with_id(BlobKind::Data, id, &chunk).map(|_| id),
+                None => writer.add(BlobKind::Data, &chunk),
+            };
+            match r {
                 Ok(id) => state.chunks.lock().unwrap()[slot].2 = Some(id),
                 Err(e) => {
                     state.fatal.lock().unwrap().get_or_insert(Arc::new(e));

@@ -26,7 +26,7 @@ use crate::fsmeta::{self, NameCache};
 use crate::pack::BlobKind;
 use crate::snapshot::SourceError;
 use crate::sync::Pending;
-use crate::tree::{Content, Node, NodeKind, Tree};
+use crate::tree::{Content, Extent, Node, NodeKind, Tree};
 
 /// What the tree builder receives.
 pub enum Event {
@@ -55,6 +55,9 @@ pub struct FileJob {
     pub path: PathBuf,
     /// Where to put the outcome.
     pub pending: Arc<Pending<FileOutcome>>,
+    /// The parent snapshot's chunks of this file, if it had one (a changed
+    /// file): where content did not move, its boundaries are reused.
+    pub parent: Option<Arc<[Extent]>>,
 }
 
 /// Exclusion patterns: a pattern with a `/` matches the absolute path, one
@@ -298,10 +301,14 @@ impl<'a> Walker<'a> {
                 if node.nlink > 1 {
                     self.hardlinks.insert(link_key, pending.clone());
                 }
+                let hints = parent
+                    .filter(|p| p.kind == NodeKind::File && p.flags == 0 && !p.extents().is_empty())
+                    .map(|p| Arc::from(p.extents()));
                 self.jobs
                     .send(FileJob {
                         path: path.to_path_buf(),
                         pending: pending.clone(),
+                        parent: hints,
                     })
                     .map_err(|_| Error::Interrupted("the readers stopped".into()))?;
                 self.emit(Event::Leaf(
