@@ -107,7 +107,7 @@ impl Default for CheckOptions {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             data: DataSelection::None,
-            fetchers: (cores * 2).clamp(4, 16),
+            fetchers: (cores + 1).clamp(3, 16),
             progress: Arc::new(CheckProgress::default()),
             cancel: Arc::new(AtomicBool::new(false)),
         }

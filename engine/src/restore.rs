@@ -62,7 +62,7 @@ impl RestoreOptions {
         Self {
             target,
             include: vec![],
-            fetchers: (cores * 2).clamp(4, 16),
+            fetchers: (cores + 1).clamp(3, 16),
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Arc::new(RestoreProgress::default()),
         }

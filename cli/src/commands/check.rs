@@ -18,11 +18,14 @@ pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
     } else {
         DataSelection::None
     };
-    let opts = CheckOptions {
+    let o = context::open(g)?;
+    let mut opts = CheckOptions {
         data,
         ..CheckOptions::default()
     };
-    let o = context::open(g)?;
+    if let Some(n) = o.downloads {
+        opts.fetchers = n;
+    }
     let p = opts.progress.clone();
     let ticker = Ticker::start(out, move || {
         (
