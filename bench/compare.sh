@@ -141,9 +141,18 @@ measure() { # $1 tool $2 rep $3 step $4 target
   case $step in backup1|backup2) size=$(du -sb "$WORK/repo-$t" | cut -f1) ;; esac
   local verified=""
   case $step in
-    restore|restore_over)
+    restore)
       local rel=${DATA#/}
       if diff -r "$V2" "$target/$rel" >/dev/null 2>&1; then verified=identical; else verified=DIFFERENT; echo "RESTORE DIFFERS: $t $step" >&2; fi ;;
+    restore_over)
+      # every file of v2 must be identical; files only v1 had may remain
+      # (no tool here deletes what the snapshot lacks by default)
+      local rel=${DATA#/}
+      if diff -rq "$V2" "$target/$rel" 2>&1 | grep -v "^Only in $target/$rel" | grep -q .; then
+        verified=DIFFERENT; echo "RESTORE DIFFERS: $t $step" >&2
+      else
+        verified=identical
+      fi ;;
   esac
   echo "$t,$rep,$step,$wall,$cpu,$rss,$size,$verified" >>"$CSV"
   printf '%-7s rep %s %-13s %7ss wall %7ss cpu %8s KB %s %s\n' "$t" "$rep" "$step" "$wall" "$cpu" "$rss" "$size" "$verified" >&2

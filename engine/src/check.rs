@@ -814,10 +814,9 @@ fn subtree_bad(
                             bad = true;
                         }
                     }
-                    NodeKind::File
-                        if n.extents().iter().any(|e| !available(&e.blob)) => {
-                            bad = true;
-                        }
+                    NodeKind::File if n.extents().iter().any(|e| !available(&e.blob)) => {
+                        bad = true;
+                    }
                     _ => {}
                 }
             }

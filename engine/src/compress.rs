@@ -118,27 +118,40 @@ pub fn decompress(stored: Vec<u8>, how: Compression, raw_len: usize) -> Result<V
             Ok(stored)
         }
         Compression::Zstd => {
-            thread_local! {
-                static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-                    const { std::cell::RefCell::new(None) };
-            }
-            DCTX.with(|cell| {
-                let mut slot = cell.borrow_mut();
-                if slot.is_none() {
-                    *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
-                }
-                let d = slot.as_mut().expect("set above");
-                let mut out = Vec::with_capacity(raw_len);
-                let n = d
-                    .decompress_to_buffer(&stored[..], &mut out)
-                    .map_err(|e| format!("zstd: {e}"))?;
-                if n != raw_len {
-                    return Err(format!("decompressed to {n} bytes, expected {raw_len}"));
-                }
-                Ok(out)
-            })
+            let mut out = Vec::with_capacity(raw_len);
+            decompress_zstd_into(&stored, raw_len, &mut out)?;
+            Ok(out)
         }
     }
+}
+
+/// Decompresses one zstd frame into `out` (capacity reused), requiring
+/// exactly `raw_len` bytes.
+pub fn decompress_zstd_into(
+    stored: &[u8],
+    raw_len: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    DCTX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+        }
+        let d = slot.as_mut().expect("set above");
+        out.clear();
+        out.reserve(raw_len);
+        let n = d
+            .decompress_to_buffer(stored, out)
+            .map_err(|e| format!("zstd: {e}"))?;
+        if n != raw_len {
+            return Err(format!("decompressed to {n} bytes, expected {raw_len}"));
+        }
+        Ok(())
+    })
 }
 
 /// Decompresses a zstd frame of unknown size, failing past `limit` bytes.

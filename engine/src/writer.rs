@@ -132,7 +132,10 @@ impl BlobWriter {
         let known = self.seen.lock().unwrap().contains(&(kind, *id))
             || self.shared.catalog.contains(kind, id).unwrap_or(false);
         if known {
-            self.shared.stats.blobs_deduped.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .stats
+                .blobs_deduped
+                .fetch_add(1, Ordering::Relaxed);
         }
         known
     }

@@ -95,6 +95,10 @@ pub mod nonce {
     pub const INDEX: [u8; 24] = [0x09; 24];
     /// The snapshot manifest.
     pub const SNAPSHOT: [u8; 24] = [0x0a; 24];
+    /// The check record.
+    pub const CHECK: [u8; 24] = [0x0b; 24];
+    /// The lock.
+    pub const LOCK: [u8; 24] = [0x0c; 24];
 }
 
 /// Plaintext of data blob 1: a line repeated 16 times (compresses well).
@@ -203,6 +207,8 @@ pub struct Frames {
     pub empty_tree: Stored,
     /// The index segment's zstd frame.
     pub index: Vec<u8>,
+    /// The check record's zstd frame.
+    pub check_record: Vec<u8>,
 }
 
 impl Frames {
@@ -216,11 +222,45 @@ impl Frames {
             root_tree: Stored::compute(&root_tree().encode()),
             empty_tree: Stored::compute(&Tree::default().encode()),
             index: vec![],
+            check_record: zstd::bulk::compress(&check_record().encode_plain(), 3)
+                .expect("in-memory zstd"),
         };
         // The index plaintext depends on the blobs' frames, not on its own.
         f.index =
             zstd::bulk::compress(&index_segment(&f).encode_plain(), 3).expect("in-memory zstd");
         f
+    }
+}
+
+/// The check record: both packs verified, at the snapshot's end time and
+/// one day before it.
+pub fn check_record() -> arca_engine::coverage::Coverage {
+    let f = Frames {
+        data_1: Stored::compute(&data_blob_1()),
+        data_2: Stored::compute(&data_blob_2()),
+        root_tree: Stored::compute(&root_tree().encode()),
+        empty_tree: Stored::compute(&Tree::default().encode()),
+        index: vec![],
+        check_record: vec![],
+    };
+    let mut c = arca_engine::coverage::Coverage::default();
+    c.verified
+        .insert(data_pack(&f).id, backup_end().timestamp());
+    c.verified
+        .insert(tree_pack(&f).id, backup_end().timestamp() - 86_400);
+    c
+}
+
+/// The lock: a shared lock held by a backup.
+pub fn lock() -> arca_engine::lock::LockInfo {
+    arca_engine::lock::LockInfo {
+        kind: arca_engine::lock::LockKind::Shared,
+        host: "db-1".into(),
+        pid: 4242,
+        username: "backup".into(),
+        operation: "backup".into(),
+        created: snapshot_time(),
+        refreshed: backup_end(),
     }
 }
 
@@ -555,6 +595,10 @@ pub struct Vectors {
     pub snapshot_id: SnapshotId,
     /// The chunker vector (JSON).
     pub chunker: Vec<u8>,
+    /// `checks/<id>`: a check record.
+    pub check_record: Vec<u8>,
+    /// `locks/<random id>`: a lock.
+    pub lock: Vec<u8>,
 }
 
 /// Builds every vector.
@@ -586,6 +630,13 @@ pub fn build(frames: &Frames) -> Vectors {
         snapshot_id: SnapshotId(content_hash(&snapshot)),
         snapshot,
         chunker: chunker_json(),
+        check_record: magic_object(&key, label::COVERAGE, &frames.check_record, nonce::CHECK),
+        lock: magic_object(
+            &key,
+            label::LOCK,
+            &serde_json::to_vec(&lock()).expect("lock serializes"),
+            nonce::LOCK,
+        ),
     }
 }
 
@@ -646,6 +697,8 @@ impl Vectors {
             ("tree-plain.hex", &self.tree_plain[..]),
             ("tree-sealed.hex", &self.tree_sealed[..]),
             ("snapshot.hex", &self.snapshot[..]),
+            ("check-record.hex", &self.check_record[..]),
+            ("lock.hex", &self.lock[..]),
         ]
     }
 }
@@ -824,6 +877,18 @@ pub fn readme(v: &Vectors) -> String {
             "snapshot manifest".into(),
             format!("`snapshots/{}`", v.snapshot_id),
             v.snapshot.len(),
+        ),
+        (
+            "check-record.hex",
+            "check record: both packs verified (data pack at the snapshot's end time, tree pack one day earlier)".into(),
+            format!("`checks/{}`", blake3::hash(&v.check_record).to_hex()),
+            v.check_record.len(),
+        ),
+        (
+            "lock.hex",
+            "a shared lock: host `db-1`, pid 4242, user `backup`, operation `backup`".into(),
+            "`locks/<random id>`".into(),
+            v.lock.len(),
         ),
     ];
     for (f, what, at, n) in rows {

@@ -929,7 +929,46 @@ fn frames_from_vectors() -> spec::Frames {
         root_tree: blob("pack-tree.hex", t1),
         empty_tree: blob("pack-tree.hex", t2),
         index: k.open(label::INDEX, &load("index.hex")[4..]).unwrap(),
+        check_record: k
+            .open(label::COVERAGE, &load("check-record.hex")[4..])
+            .unwrap(),
     }
+}
+
+#[test]
+fn check_record_decodes() {
+    let c =
+        arca_engine::coverage::Coverage::from_object(&key(), &load("check-record.hex")).unwrap();
+    assert_eq!(c.verified.len(), 2);
+    let end = spec::backup_end().timestamp();
+    assert_eq!(c.verified[&id::<PackId>(DATA_PACK_ID)], end);
+    assert_eq!(c.verified[&id::<PackId>(TREE_PACK_ID)], end - 86_400);
+    // Independently: magic, sealed zstd of count:u32le (pack_id[32] time:i64le)* sorted by id.
+    let bytes = load("check-record.hex");
+    assert_eq!(&bytes[..4], b"ACV\x01");
+    let z = key().open(label::COVERAGE, &bytes[4..]).unwrap();
+    let plain = zstd::bulk::decompress(&z, 1 << 20).unwrap();
+    assert_eq!(plain.len(), 4 + 2 * 40);
+    assert_eq!(u32::from_le_bytes(plain[..4].try_into().unwrap()), 2);
+    let first = &plain[4..36];
+    assert!(first < &plain[44..76], "entries are sorted by pack id");
+    let mut damaged = bytes.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    assert!(arca_engine::coverage::Coverage::from_object(&key(), &damaged).is_err());
+}
+
+#[test]
+fn lock_decodes() {
+    let l = arca_engine::lock::LockInfo::from_object(&key(), &load("lock.hex")).unwrap();
+    assert_eq!(l.kind, arca_engine::lock::LockKind::Shared);
+    assert_eq!(
+        (l.host.as_str(), l.pid, l.operation.as_str()),
+        ("db-1", 4242, "backup")
+    );
+    assert_eq!(l.refreshed, spec::backup_end());
+    let json = key().open(label::LOCK, &load("lock.hex")[4..]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["kind"], "shared");
 }
 
 #[test]

@@ -130,7 +130,12 @@ pub struct ContentReader {
 impl ContentReader {
     /// Reads the file at `path` and sets `pending` when it is stored.
     /// `parent` are the file's chunks in the parent snapshot, if any.
-    pub fn read_file(&self, path: &Path, pending: Arc<Pending<FileOutcome>>, parent: Option<&[Extent]>) {
+    pub fn read_file(
+        &self,
+        path: &Path,
+        pending: Arc<Pending<FileOutcome>>,
+        parent: Option<&[Extent]>,
+    ) {
         let state = self.new_state(pending);
         let r = self.read_file_inner(path, &state, parent);
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
@@ -284,7 +289,13 @@ impl ContentReader {
 
     /// If the parent's chunk at `at` and the one after it are both still
     /// there, byte for byte, the first one's length and id.
-    fn reuse(&self, parent: &[Extent], data: &[u8], at: u64, ahead: &mut Option<(u64, BlobId)>) -> Option<(usize, BlobId)> {
+    fn reuse(
+        &self,
+        parent: &[Extent],
+        data: &[u8],
+        at: u64,
+        ahead: &mut Option<(u64, BlobId)>,
+    ) -> Option<(usize, BlobId)> {
         let find = |off: u64| {
             parent
                 .binary_search_by_key(&off, |e| e.offset)
@@ -320,7 +331,11 @@ impl ContentReader {
         if let Some(id) = id
             && self.writer.is_stored(BlobKind::Data, &id)
         {
-            state.chunks.lock().unwrap().push((offset, len as u32, Some(id)));
+            state
+                .chunks
+                .lock()
+                .unwrap()
+                .push((offset, len as u32, Some(id)));
             return;
         }
         let slot = {
