@@ -118,6 +118,16 @@ impl FileState {
     }
 }
 
+/// A stretch of a source to read: from `start`, at most `limit` bytes (to
+/// EOF when `None`); `expect` bytes are likely (it sizes the buffers; more
+/// are read if they come).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    limit: Option<u64>,
+    expect: u64,
+}
+
 /// Reads sources and feeds chunks to the blob writer.
 pub struct ContentReader {
     pub(super) writer: Arc<BlobWriter>,
@@ -147,7 +157,17 @@ impl ContentReader {
         let state = self.new_state(pending);
         let mut hasher = blake3::Hasher::new();
         let r = self
-            .chunk_region(src, 0, None, block_size() as u64, &state, &mut hasher, None)
+            .chunk_region(
+                src,
+                Span {
+                    start: 0,
+                    limit: None,
+                    expect: block_size() as u64,
+                },
+                &state,
+                &mut hasher,
+                None,
+            )
             .map(|n| (*hasher.finalize().as_bytes(), n, false));
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
         state.done_one();
@@ -191,9 +211,11 @@ impl ContentReader {
             let limit = (region.end < size).then(|| region.end - region.start);
             let n = self.chunk_region(
                 &mut f,
-                region.start,
-                limit,
-                region.end - region.start,
+                Span {
+                    start: region.start,
+                    limit,
+                    expect: region.end - region.start,
+                },
                 state,
                 &mut hasher,
                 parent,
@@ -213,20 +235,21 @@ impl ContentReader {
         Ok((*hasher.finalize().as_bytes(), logical, changed))
     }
 
-    /// Reads from `src` (positioned at `start`) until `limit` bytes or EOF,
-    /// dispatching chunks. `expect` is how many bytes are likely to come
-    /// (it sizes the buffers; more are read if they come). Returns the bytes
-    /// read.
+    /// Reads `region` from `src` (positioned at its start) until its limit
+    /// or EOF, dispatching chunks. Returns the bytes read.
     fn chunk_region(
         &self,
         src: &mut dyn Read,
-        start: u64,
-        limit: Option<u64>,
-        expect: u64,
+        region: Span,
         state: &Arc<FileState>,
         hasher: &mut blake3::Hasher,
         parent: Option<&[Extent]>,
     ) -> io::Result<u64> {
+        let Span {
+            start,
+            limit,
+            expect,
+        } = region;
         let mut carry = Bytes::new();
         let mut total = 0u64;
         // an id computed ahead for the parent chunk at this offset
