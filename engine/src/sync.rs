@@ -6,6 +6,8 @@ use std::sync::{Condvar, Mutex};
 pub struct Pending<T> {
     slot: Mutex<Option<T>>,
     cv: Condvar,
+    /// Threads blocked in `wait` (so `set` wakes only when someone waits).
+    waiters: std::sync::atomic::AtomicUsize,
 }
 
 impl<T: Clone> Pending<T> {
@@ -14,26 +16,34 @@ impl<T: Clone> Pending<T> {
         Self {
             slot: Mutex::new(None),
             cv: Condvar::new(),
+            waiters: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Sets the value (the first set wins) and wakes the waiters.
     pub fn set(&self, v: T) {
+        use std::sync::atomic::Ordering;
         let mut s = self.slot.lock().unwrap();
         if s.is_none() {
             *s = Some(v);
         }
-        self.cv.notify_all();
+        // waiters only change under the lock, so this read is exact
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            self.cv.notify_all();
+        }
     }
 
     /// Blocks until the value is set, then returns a copy.
     pub fn wait(&self) -> T {
+        use std::sync::atomic::Ordering;
         let mut s = self.slot.lock().unwrap();
         loop {
             if let Some(v) = s.as_ref() {
                 return v.clone();
             }
+            self.waiters.fetch_add(1, Ordering::Relaxed);
             s = self.cv.wait(s).unwrap();
+            self.waiters.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }

@@ -488,7 +488,10 @@ mod tests {
         assert!(BackendOptions::parse(&["timeout=5 parsecs"]).is_err());
 
         let d = BackendOptions::default();
-        assert_eq!(d.uploads(&Location::parse("/x").unwrap()), 2);
+        assert_eq!(
+            d.uploads(&Location::parse("/x").unwrap()),
+            DEFAULT_LOCAL_UPLOADS
+        );
         assert_eq!(d.uploads(&s3), DEFAULT_REMOTE_CONNECTIONS);
         assert_eq!(d.downloads(&Location::parse("/x").unwrap()), None);
     }

@@ -382,16 +382,18 @@ fn backup_paths(
         None => None,
     };
     let (ev_tx, ev_rx) = bounded::<Event>(EVENTS);
-    let (job_tx, job_rx) = bounded::<FileJob>(opts.readers * 4);
+    let (job_tx, job_rx) = bounded::<Vec<FileJob>>(opts.readers * 2);
     let readers: Vec<_> = (0..opts.readers.max(1))
         .map(|i| {
-            let rx: Receiver<FileJob> = job_rx.clone();
+            let rx: Receiver<Vec<FileJob>> = job_rx.clone();
             let reader = reader.clone();
             std::thread::Builder::new()
                 .name(format!("arca-read-{i}"))
                 .spawn(move || {
-                    for job in rx {
-                        reader.read_file(&job.path, job.pending, job.parent.as_deref());
+                    for batch in rx {
+                        for job in batch {
+                            reader.read_file(&job.path, job.pending, job.parent.as_deref());
+                        }
                     }
                 })
                 .expect("spawn reader thread")
@@ -420,7 +422,9 @@ fn backup_paths(
             opts.progress.clone(),
         );
         let trie = SourceTrie::new(paths);
-        walker.walk_trie(Path::new("/"), &trie, parent_root)
+        walker
+            .walk_trie(Path::new("/"), &trie, parent_root)
+            .and_then(|()| walker.flush_jobs())
         // the walker drops its channel ends here, which ends the readers and the builder
     };
     for r in readers {

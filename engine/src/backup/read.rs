@@ -118,6 +118,9 @@ impl FileState {
     }
 }
 
+/// Chunks up to this size are stored by the reader thread itself.
+const INLINE_MAX: u64 = 64 << 10;
+
 /// A stretch of a source to read: from `start`, at most `limit` bytes (to
 /// EOF when `None`); `expect` bytes are likely (it sizes the buffers; more
 /// are read if they come).
@@ -361,6 +364,34 @@ impl ContentReader {
                 .push((offset, len as u32, Some(id)));
             return;
         }
+        // A small chunk (a small file, a file's tail) is cheaper to store
+        // here than to hand over: with many small files, waking a worker
+        // per file costs more than the work.
+        if len <= INLINE_MAX {
+            let r = match id {
+                Some(id) => self
+                    .writer
+                    .add_with_id(BlobKind::Data, id, &chunk)
+                    .map(|_| id),
+                None => self.writer.add(BlobKind::Data, &chunk),
+            };
+            match r {
+                Ok(id) => state
+                    .chunks
+                    .lock()
+                    .unwrap()
+                    .push((offset, len as u32, Some(id))),
+                Err(e) => {
+                    state
+                        .chunks
+                        .lock()
+                        .unwrap()
+                        .push((offset, len as u32, None));
+                    state.fatal.lock().unwrap().get_or_insert(Arc::new(e));
+                }
+            }
+            return;
+        }
         let slot = {
             let mut c = state.chunks.lock().unwrap();
             c.push((offset, len as u32, None));
@@ -404,18 +435,6 @@ fn open_noatime(path: &Path) -> io::Result<File> {
 /// Appends up to `want` bytes to `buf`, stopping early only at EOF. (No
 /// zero-filling: the buffer grows as data arrives.)
 fn read_full(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
-    let before = buf.len();
-    loop {
-        let left = want - (buf.len() - before);
-        if left == 0 {
-            break;
-        }
-        match src.take(left as u64).read_to_end(buf) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(buf.len() - before)
+    // read_to_end on a Take stops at the limit or at EOF, retrying EINTR
+    src.take(want as u64).read_to_end(buf)
 }

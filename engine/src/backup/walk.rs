@@ -60,6 +60,11 @@ pub struct FileJob {
     pub parent: Option<Arc<[Extent]>>,
 }
 
+/// Files per batch handed to a reader.
+const BATCH_FILES: usize = 64;
+/// Bytes per batch: a batch with a large file goes at once.
+const BATCH_BYTES: u64 = 4 << 20;
+
 /// Exclusion patterns: a pattern with a `/` matches the absolute path, one
 /// without matches the file name wherever it is.
 pub struct Excludes {
@@ -134,7 +139,10 @@ impl SourceTrie {
 /// The walker's state.
 pub struct Walker<'a> {
     pub(super) events: Sender<Event>,
-    pub(super) jobs: Sender<FileJob>,
+    pub(super) jobs: Sender<Vec<FileJob>>,
+    /// Files to read not yet handed over (see [`Walker::queue`]).
+    batch: Vec<FileJob>,
+    batch_bytes: u64,
     pub(super) parents: Option<&'a BlobReader>,
     pub(super) catalog: &'a Catalog,
     pub(super) excludes: Excludes,
@@ -151,7 +159,7 @@ impl<'a> Walker<'a> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         events: Sender<Event>,
-        jobs: Sender<FileJob>,
+        jobs: Sender<Vec<FileJob>>,
         parents: Option<&'a BlobReader>,
         catalog: &'a Catalog,
         excludes: Excludes,
@@ -172,13 +180,47 @@ impl<'a> Walker<'a> {
             cancel,
             progress,
             hardlinks: HashMap::new(),
+            batch: Vec::new(),
+            batch_bytes: 0,
         }
     }
 
-    fn emit(&self, e: Event) -> Result<()> {
-        self.events
-            .send(e)
-            .map_err(|_| Error::Interrupted("the tree builder stopped".into()))
+    /// Hands an event to the tree builder. If the channel is full, the
+    /// builder may be waiting for a file still in our batch: hand that
+    /// over first, then wait.
+    fn emit(&mut self, e: Event) -> Result<()> {
+        let gone = || Error::Interrupted("the tree builder stopped".into());
+        match self.events.try_send(e) {
+            Ok(()) => Ok(()),
+            Err(crossbeam_channel::TrySendError::Full(e)) => {
+                self.flush_jobs()?;
+                self.events.send(e).map_err(|_| gone())
+            }
+            Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(gone()),
+        }
+    }
+
+    /// Queues a file for the readers. Small files go in batches (a reader
+    /// takes a batch at a time): with many small files, waking a reader per
+    /// file costs more than reading it.
+    fn queue(&mut self, job: FileJob, size: u64) -> Result<()> {
+        self.batch.push(job);
+        self.batch_bytes += size;
+        if self.batch.len() >= BATCH_FILES || self.batch_bytes >= BATCH_BYTES {
+            self.flush_jobs()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the queued files to the readers.
+    pub fn flush_jobs(&mut self) -> Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.batch_bytes = 0;
+        self.jobs
+            .send(std::mem::take(&mut self.batch))
+            .map_err(|_| Error::Interrupted("the readers stopped".into()))
     }
 
     fn node(&self, name: &OsStr, path: &Path, md: &std::fs::Metadata) -> std::io::Result<Node> {
@@ -189,7 +231,7 @@ impl<'a> Walker<'a> {
         Ok(n)
     }
 
-    fn error(&self, path: &Path, e: impl std::fmt::Display) -> Result<()> {
+    fn error(&mut self, path: &Path, e: impl std::fmt::Display) -> Result<()> {
         self.progress.errors.fetch_add(1, Ordering::Relaxed);
         self.emit(Event::Error(SourceError {
             path: path.display().to_string(),
@@ -304,13 +346,15 @@ impl<'a> Walker<'a> {
                 let hints = parent
                     .filter(|p| p.kind == NodeKind::File && p.flags == 0 && !p.extents().is_empty())
                     .map(|p| Arc::from(p.extents()));
-                self.jobs
-                    .send(FileJob {
+                let size = node.size;
+                self.queue(
+                    FileJob {
                         path: path.to_path_buf(),
                         pending: pending.clone(),
                         parent: hints,
-                    })
-                    .map_err(|_| Error::Interrupted("the readers stopped".into()))?;
+                    },
+                    size,
+                )?;
                 self.emit(Event::Leaf(
                     node,
                     Leaf::Reading(pending, is_new, path.to_path_buf()),
