@@ -118,7 +118,10 @@ fn changed_files_reuse_parent_boundaries_exactly() {
         }
         h.seek(SeekFrom::End(0)).unwrap();
         h.write_all(&noise(1 << 20, 200)).unwrap();
-        let mut l = std::fs::OpenOptions::new().append(true).open(src.join("log")).unwrap();
+        let mut l = std::fs::OpenOptions::new()
+            .append(true)
+            .open(src.join("log"))
+            .unwrap();
         l.write_all("more\n".repeat(50_000).as_bytes()).unwrap();
     }
     let with_parent = e.json(&["backup", src.to_str().unwrap()]);
@@ -137,5 +140,8 @@ fn changed_files_reuse_parent_boundaries_exactly() {
         "reusing the parent's boundaries must give the chunks a search gives"
     );
     let out = e.restore(with_parent["snapshot_id"].as_str().unwrap(), &src, "out");
-    assert_eq!(std::fs::read(out.join("image.bin")).unwrap(), std::fs::read(&f).unwrap());
+    assert_eq!(
+        std::fs::read(out.join("image.bin")).unwrap(),
+        std::fs::read(&f).unwrap()
+    );
 }
