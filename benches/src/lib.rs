@@ -52,3 +52,35 @@ pub fn embeddings(n: usize) -> Vec<u8> {
         _ => random(n, 99),
     }
 }
+
+/// The data of the benchmark corpus's v1 generation (`target/bench-corpus/
+/// s1/v1`), every file's data regions concatenated (holes skipped, as
+/// backup skips them), if the corpus was built; `None` otherwise.
+pub fn corpus_v1() -> Option<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus/s1/v1");
+    let mut files = vec![];
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).ok()? {
+            let p = e.ok()?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let h = std::fs::File::open(&f).ok()?;
+        let len = h.metadata().ok()?.len();
+        for r in arca_engine::fsmeta::data_regions(&h, len).ok()? {
+            use std::os::unix::fs::FileExt;
+            let start = out.len();
+            out.resize(start + (r.end - r.start) as usize, 0);
+            h.read_exact_at(&mut out[start..], r.start).ok()?;
+        }
+    }
+    Some(out)
+}

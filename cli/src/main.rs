@@ -16,17 +16,18 @@ use clap::Parser;
 use args::{Cli, Command};
 
 /// The pipelines allocate and free multi-megabyte buffers constantly.
-/// Measured on the benchmark corpus (2 cores): glibc's defaults let freed
-/// memory pile up in per-thread arenas (backup peaked near 200 MB); serving
-/// buffers of 4 MiB and more (read blocks, packs) straight from mmap, with
-/// two arenas and a 32 MiB trim threshold for the rest, keeps backup near
-/// 90 MB and restore near 75 MB for about 10% more system time.
+/// Measured on the benchmark corpus (2 cores, SCALE 1 and 4): with glibc's
+/// defaults freed memory piles up in per-thread arenas (backup peaked near
+/// 200 MB and grew with the input). Buffers of 4 MiB and more (packs, large
+/// chunks) come straight from mmap, the rest from two arenas trimmed above
+/// 16 MiB: backup peaks near 95 MB at SCALE 1 and 115 MB at SCALE 4, at
+/// the same speed.
 fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; called before any
     // thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 16 << 20);
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -5,8 +5,8 @@
 //! keyed hash and one lookup (by kind and id: a data blob and a tree blob
 //! with the same plaintext are different blobs). A new blob is compressed and sealed by the
 //! calling thread and appended to the open pack of its kind; a full pack is
-//! handed to the uploader threads through a bounded queue of one
-//! pack (so memory is bounded by `1 + uploaders + 2` packs, whatever the
+//! handed to an idle uploader thread (a rendezvous: no queue)
+//! (so memory is bounded by `uploaders + 2` packs, whatever the
 //! number of uploaders: a remote store gets more uploaders to hide latency,
 //! not a longer queue).
 //!
@@ -86,7 +86,7 @@ impl BlobWriter {
             error: Mutex::new(None),
             stats: WriterStats::default(),
         });
-        let (tx, rx) = bounded::<FinishedPack>(1);
+        let (tx, rx) = bounded::<FinishedPack>(0);
         let handles = (0..uploaders.max(1))
             .map(|i| {
                 let rx: Receiver<FinishedPack> = rx.clone();
