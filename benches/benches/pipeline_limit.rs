@@ -55,6 +55,22 @@ fn limit(c: &mut Criterion) {
         );
     }
     g.finish();
+    // The corpus itself (what bench/compare.sh backs up), when it is built:
+    // the limit that backup v1 is measured against.
+    let Some(corpus) = arca_benches::corpus_v1() else {
+        eprintln!(
+            "no corpus at target/bench-corpus/s1/v1: skipping the corpus case (bench/compare.sh builds it)"
+        );
+        return;
+    };
+    let mut g = c.benchmark_group("pipeline-limit-corpus");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(corpus.len() as u64));
+    g.bench_function(
+        format!("corpus-v1-{}-threads", rayon::current_num_threads()),
+        |b| b.iter(|| black_box(pipeline(&key, &chunker, &corpus))),
+    );
+    g.finish();
 }
 
 criterion_group!(benches, limit);

@@ -58,14 +58,18 @@ pub fn embeddings(n: usize) -> Vec<u8> {
 /// backup skips them), if the corpus was built; `None` otherwise.
 pub fn corpus_v1() -> Option<Vec<u8>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-corpus/s1/v1");
+    if !root.is_dir() {
+        return None;
+    }
     let mut files = vec![];
     let mut stack = vec![root.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).ok()? {
             let p = e.ok()?.path();
-            if p.is_dir() {
+            let ft = std::fs::symlink_metadata(&p).ok()?.file_type();
+            if ft.is_dir() {
                 stack.push(p);
-            } else if p.is_file() {
+            } else if ft.is_file() {
                 files.push(p);
             }
         }
@@ -79,7 +83,10 @@ pub fn corpus_v1() -> Option<Vec<u8>> {
             use std::os::unix::fs::FileExt;
             let start = out.len();
             out.resize(start + (r.end - r.start) as usize, 0);
-            h.read_exact_at(&mut out[start..], r.start).ok()?;
+            if let Err(e) = h.read_exact_at(&mut out[start..], r.start) {
+                eprintln!("{}: {e}", f.display());
+                return None;
+            }
         }
     }
     Some(out)

@@ -293,6 +293,16 @@ pub struct FinishedPack {
 }
 
 impl PackBuilder {
+    /// An empty pack that fills `buf` (cleared; its capacity is reused).
+    pub fn with_buffer(kind: BlobKind, mut buf: Vec<u8>) -> Self {
+        buf.clear();
+        Self {
+            kind,
+            buf,
+            entries: Vec::new(),
+        }
+    }
+
     /// An empty pack for blobs of one kind, with room for `capacity` bytes.
     pub fn new(kind: BlobKind, capacity: usize) -> Self {
         Self {

@@ -38,10 +38,11 @@ use crate::tree::Extent;
 use crate::util::hash_zeros;
 use crate::writer::BlobWriter;
 
-/// Bytes read per block (plus up to one chunk carried over): 8 MiB, or
-/// 4 MiB per thread up to 64 MiB, so that a block holds a slice per thread
-/// for parallel chunking (see `Chunker::boundaries_parallel`, which chunks
-/// sequentially when a block is too small to split).
+/// Bytes read per block (plus up to one chunk carried over): 2 MiB per
+/// thread, at least 4 MiB and at most 64 MiB, so that on many cores a block
+/// holds a slice per thread for parallel chunking (see
+/// `Chunker::boundaries_parallel`, which chunks sequentially when a block
+/// is too small to split, as on 2 cores).
 fn block_size() -> usize {
     (rayon::current_num_threads() * (2 << 20)).clamp(4 << 20, 64 << 20)
 }
