@@ -129,6 +129,9 @@ cmd_for() { # $1 tool $2 step $3 target -> prints the command
 measure() { # $1 tool $2 rep $3 step $4 target
   local t=$1 rep=$2 step=$3 target=${4:-} tf=$WORK/time.txt
   local c; c=$(cmd_for "$t" "$step" "$target")
+  # start every step with no dirty pages left by the previous one, so that
+  # no tool pays for another's writeback
+  sync
   if ! /usr/bin/time -f "%e %U %S %M" -o "$tf" sh -c "$c" >"$WORK/$t-$step.log" 2>&1; then
     echo "FAILED: $t $step ($c); see $WORK/$t-$step.log" >&2
     tail -5 "$WORK/$t-$step.log" >&2
