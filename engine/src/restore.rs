@@ -112,8 +112,12 @@ struct PlannedFile {
 }
 
 /// A file's BLAKE3, advanced over its extents in order as they complete.
+///
+/// The hasher (about 2 KiB) exists only from a file's first hashed byte
+/// until it is finished, so a plan of many small files costs a few dozen
+/// bytes per file that is not being written.
 struct HashCursor {
-    hasher: blake3::Hasher,
+    hasher: Option<Box<blake3::Hasher>>,
     /// Index of the first extent not yet hashed.
     next: usize,
     /// Bytes hashed so far.
@@ -124,11 +128,26 @@ struct HashCursor {
 impl HashCursor {
     fn new(extents: usize) -> Self {
         Self {
-            hasher: blake3::Hasher::new(),
+            hasher: None,
             next: 0,
             pos: 0,
             written: vec![false; extents],
         }
+    }
+
+    fn hasher(&mut self) -> &mut blake3::Hasher {
+        self.hasher.get_or_insert_with(Default::default)
+    }
+
+    /// Hashes the zeros between what is hashed and `offset`, then `data`,
+    /// which is the extent at `offset`.
+    fn extend(&mut self, offset: u64, data: &[u8]) {
+        let gap = offset - self.pos;
+        let h = self.hasher();
+        hash_zeros(h, gap);
+        h.update(data);
+        self.pos = offset + data.len() as u64;
+        self.next += 1;
     }
 }
 
@@ -399,11 +418,7 @@ fn prepare_file(
             c.written[i] = true;
             todo -= 1;
             if c.next == i {
-                let gap = e.offset - c.pos;
-                hash_zeros(&mut c.hasher, gap);
-                c.hasher.update(&buf);
-                c.pos = pos;
-                c.next += 1;
+                c.extend(e.offset, &buf);
             }
         }
         if f.node.size > pos && pos < old_len {
@@ -684,18 +699,14 @@ fn advance_hash(
     let mut buf = vec![];
     while c.next < ext.len() && c.written[c.next] {
         let e = ext[c.next];
-        let gap = e.offset - c.pos;
-        hash_zeros(&mut c.hasher, gap);
         if e.offset == offset {
-            c.hasher.update(plain);
+            c.extend(e.offset, plain);
         } else {
             buf.resize(e.length as usize, 0);
             h.read_exact_at(&mut buf, e.offset)
                 .map_err(|e| format!("read back: {e}"))?;
-            c.hasher.update(&buf);
+            c.extend(e.offset, &buf);
         }
-        c.pos = e.offset + e.length as u64;
-        c.next += 1;
     }
     Ok(())
 }
@@ -710,15 +721,11 @@ fn catch_up_hash(f: &PlannedFile) {
     let mut buf = vec![];
     while c.next < ext.len() && c.written[c.next] {
         let e = ext[c.next];
-        let gap = e.offset - c.pos;
-        hash_zeros(&mut c.hasher, gap);
         buf.resize(e.length as usize, 0);
         if h.read_exact_at(&mut buf, e.offset).is_err() {
             return;
         }
-        c.hasher.update(&buf);
-        c.pos = e.offset + e.length as u64;
-        c.next += 1;
+        c.extend(e.offset, &buf);
     }
 }
 
@@ -745,8 +752,9 @@ fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String
             return Err("not every extent was written".into());
         }
         let tail = f.node.size - c.pos;
-        hash_zeros(&mut c.hasher, tail);
-        *c.hasher.finalize().as_bytes()
+        let mut h = c.hasher.take().unwrap_or_default();
+        hash_zeros(&mut h, tail);
+        *h.finalize().as_bytes()
     };
     if actual != expected {
         return Err(format!(
