@@ -381,7 +381,7 @@ fn backup_paths(
         Some((id, s)) => blob_reader.tree(&s.tree, &|| format!("snapshot {id}")).ok(),
         None => None,
     };
-    let (ev_tx, ev_rx) = bounded::<Event>(EVENTS);
+    let (ev_tx, ev_rx) = bounded::<Vec<Event>>(EVENTS / walk::EVENT_BATCH);
     let (job_tx, job_rx) = bounded::<Vec<FileJob>>(opts.readers * 2);
     let readers: Vec<_> = (0..opts.readers.max(1))
         .map(|i| {
@@ -424,7 +424,7 @@ fn backup_paths(
         let trie = SourceTrie::new(paths);
         walker
             .walk_trie(Path::new("/"), &trie, parent_root)
-            .and_then(|()| walker.flush_jobs())
+            .and_then(|()| walker.finish())
         // the walker drops its channel ends here, which ends the readers and the builder
     };
     for r in readers {
@@ -440,7 +440,7 @@ fn backup_paths(
 /// Consumes walker events in order, waits for file contents, and stores
 /// each directory as a tree blob. Returns the root tree.
 fn build_trees(
-    events: Receiver<Event>,
+    events: Receiver<Vec<Event>>,
     writer: &BlobWriter,
     cancel: &AtomicBool,
     progress: &Progress,
@@ -451,7 +451,7 @@ fn build_trees(
     let mut errors = vec![];
     let mut warnings = vec![];
     let mut failed: Option<Error> = None;
-    for ev in events {
+    for ev in events.into_iter().flatten() {
         if failed.is_some() {
             continue; // drain so the walker can finish
         }

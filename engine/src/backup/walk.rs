@@ -62,6 +62,8 @@ pub struct FileJob {
 
 /// Files per batch handed to a reader.
 const BATCH_FILES: usize = 64;
+/// Events per hand-over to the tree builder.
+pub(super) const EVENT_BATCH: usize = 256;
 /// Bytes per batch: a batch with a large file goes at once.
 const BATCH_BYTES: u64 = 4 << 20;
 
@@ -138,7 +140,9 @@ impl SourceTrie {
 
 /// The walker's state.
 pub struct Walker<'a> {
-    pub(super) events: Sender<Event>,
+    pub(super) events: Sender<Vec<Event>>,
+    /// Events not yet handed over (see [`Walker::emit`]).
+    pending_events: Vec<Event>,
     pub(super) jobs: Sender<Vec<FileJob>>,
     /// Files to read not yet handed over (see [`Walker::queue`]).
     batch: Vec<FileJob>,
@@ -158,7 +162,7 @@ impl<'a> Walker<'a> {
     /// A walker that sends to the given channels.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        events: Sender<Event>,
+        events: Sender<Vec<Event>>,
         jobs: Sender<Vec<FileJob>>,
         parents: Option<&'a BlobReader>,
         catalog: &'a Catalog,
@@ -170,6 +174,7 @@ impl<'a> Walker<'a> {
     ) -> Self {
         Self {
             events,
+            pending_events: Vec::with_capacity(EVENT_BATCH),
             jobs,
             parents,
             catalog,
@@ -185,19 +190,42 @@ impl<'a> Walker<'a> {
         }
     }
 
-    /// Hands an event to the tree builder. If the channel is full, the
-    /// builder may be waiting for a file still in our batch: hand that
-    /// over first, then wait.
+    /// Queues an event for the tree builder. Events go in batches: the
+    /// builder usually keeps up and sleeps on the channel, and waking it per
+    /// unchanged file (a futex wake and two context switches) cost more
+    /// than the walk itself on a tree of many small files.
     fn emit(&mut self, e: Event) -> Result<()> {
+        self.pending_events.push(e);
+        if self.pending_events.len() >= EVENT_BATCH {
+            self.flush_events()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the queued events to the tree builder. If the channel is full,
+    /// the builder may be waiting for a file still in our job batch: hand
+    /// that over first, then wait.
+    fn flush_events(&mut self) -> Result<()> {
+        if self.pending_events.is_empty() {
+            return Ok(());
+        }
         let gone = || Error::Interrupted("the tree builder stopped".into());
-        match self.events.try_send(e) {
+        let batch = std::mem::replace(&mut self.pending_events, Vec::with_capacity(EVENT_BATCH));
+        match self.events.try_send(batch) {
             Ok(()) => Ok(()),
-            Err(crossbeam_channel::TrySendError::Full(e)) => {
+            Err(crossbeam_channel::TrySendError::Full(batch)) => {
                 self.flush_jobs()?;
-                self.events.send(e).map_err(|_| gone())
+                self.events.send(batch).map_err(|_| gone())
             }
             Err(crossbeam_channel::TrySendError::Disconnected(_)) => Err(gone()),
         }
+    }
+
+    /// Hands over everything queued: files to the readers, then events to
+    /// the tree builder. Called once the walk is done.
+    pub fn finish(&mut self) -> Result<()> {
+        self.flush_jobs()?;
+        self.flush_events()
     }
 
     /// Queues a file for the readers. Small files go in batches (a reader
