@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::backend::{ObjectKey, ObjectKind};
 use crate::compress::Compression;
@@ -35,6 +35,8 @@ const SCHEMA: &str = "arca-catalog-1";
 pub struct BlobLocation {
     /// The pack holding it.
     pub pack: PackId,
+    /// That pack's size in bytes, as indexed.
+    pub pack_size: u64,
     /// Its entry in that pack.
     pub entry: PackEntry,
 }
@@ -54,10 +56,21 @@ pub struct SyncStats {
 
 /// The catalog of one repository.
 pub struct Catalog {
+    /// Read-only connections for the hot lookups (`contains`, `lookup`),
+    /// so that readers, the tree builder and the walker do not queue
+    /// behind one mutex: on a backup of many small files they ask once per
+    /// chunk. In WAL mode they see every committed write. Empty for an
+    /// in-memory catalog, which uses `conn`. Declared before `conn` so
+    /// that they close first: the last connection to close checkpoints
+    /// the WAL into the database file, and only `conn` can write.
+    readers: Vec<Mutex<Connection>>,
     conn: Mutex<Connection>,
     path: PathBuf,
     recreated: bool,
 }
+
+/// Read-only connections per catalog file.
+const READERS: usize = 4;
 
 impl Catalog {
     /// Opens (or creates) the catalog for `repo_id` under `cache_dir`.
@@ -86,6 +99,7 @@ impl Catalog {
         let conn = Connection::open_in_memory().map_err(|e| cat_err(Path::new(":memory:"), e))?;
         let c = Self {
             conn: Mutex::new(conn),
+            readers: vec![],
             path: PathBuf::from(":memory:"),
             recreated: false,
         };
@@ -110,11 +124,37 @@ impl Catalog {
         }
         let mut c = Self {
             conn: Mutex::new(conn),
+            readers: vec![],
             path: path.to_path_buf(),
             recreated: false,
         };
         c.recreated = c.init_schema(repo_id)?;
+        // after the schema exists, so that a read-only open sees it
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| cat_err(path, e))?;
+            r.busy_timeout(std::time::Duration::from_secs(60))
+                .map_err(|e| cat_err(path, e))?;
+            c.readers.push(Mutex::new(r));
+        }
         Ok(c)
+    }
+
+    /// Runs `f` on a free read-only connection (the main one when there
+    /// are none, or all are busy).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        for r in &self.readers {
+            if let Ok(c) = r.try_lock() {
+                return f(&c);
+            }
+        }
+        match self.readers.first() {
+            Some(r) => f(&r.lock().unwrap()),
+            None => f(&self.conn.lock().unwrap()),
+        }
     }
 
     /// Creates the tables; clears them if they belong to another repository
@@ -499,10 +539,18 @@ impl Catalog {
     /// Where a blob of `kind` is stored, if anywhere. (A data blob and a
     /// tree blob may have the same id: ids are keyed hashes of plaintext.)
     pub fn lookup(&self, kind: BlobKind, id: &BlobId) -> Result<Option<BlobLocation>> {
-        let conn = self.conn.lock().unwrap();
+        self.read(|conn| self.lookup_on(conn, kind, id))
+    }
+
+    fn lookup_on(
+        &self,
+        conn: &Connection,
+        kind: BlobKind,
+        id: &BlobId,
+    ) -> Result<Option<BlobLocation>> {
         let mut st = conn
             .prepare_cached(
-                "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length
+                "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length, p.size
                  FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2 LIMIT 1",
             )
             .map_err(|e| cat_err(&self.path, e))?;
@@ -514,14 +562,16 @@ impl Catalog {
                 r.get::<_, i64>(3)?,
                 r.get::<_, u32>(4)?,
                 r.get::<_, u32>(5)?,
+                r.get::<_, i64>(6)?,
             ))
         })
         .optional()
         .map_err(|e| cat_err(&self.path, e))?
-        .map(|(pack, kind, comp, offset, length, raw_length)| {
+        .map(|(pack, kind, comp, offset, length, raw_length, size)| {
             let bad = || catalog_damaged(&self.path, "blob row");
             Ok(BlobLocation {
                 pack: PackId::from_slice(&pack).ok_or_else(bad)?,
+                pack_size: u64::try_from(size).map_err(|_| bad())?,
                 entry: PackEntry {
                     kind: BlobKind::from_byte(kind).ok_or_else(bad)?,
                     compression: Compression::from_byte(comp).ok_or_else(bad)?,
@@ -537,12 +587,13 @@ impl Catalog {
 
     /// Whether a blob of `kind` is stored.
     pub fn contains(&self, kind: BlobKind, id: &BlobId) -> Result<bool> {
-        let conn = self.conn.lock().unwrap();
-        let mut st = conn
-            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1")
-            .map_err(|e| cat_err(&self.path, e))?;
-        st.exists(params![&id.0[..], kind as u8])
-            .map_err(|e| cat_err(&self.path, e))
+        self.read(|conn| {
+            let mut st = conn
+                .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1")
+                .map_err(|e| cat_err(&self.path, e))?;
+            st.exists(params![&id.0[..], kind as u8])
+                .map_err(|e| cat_err(&self.path, e))
+        })
     }
 
     /// Every pack the index knows, with its size.
@@ -587,5 +638,60 @@ fn catalog_damaged(path: &Path, what: &str) -> Error {
     Error::Catalog {
         path: path.to_path_buf(),
         message: format!("a {what} is malformed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::IndexedPack;
+    use crate::pack::PackEntry;
+
+    fn segment(blob: BlobId) -> IndexSegment {
+        IndexSegment {
+            packs: vec![IndexedPack {
+                id: PackId([7; 32]),
+                size: 4096,
+                entries: vec![PackEntry {
+                    kind: BlobKind::Tree,
+                    compression: Compression::None,
+                    id: blob,
+                    offset: 0,
+                    length: 100,
+                    raw_length: 60,
+                }],
+            }],
+            supersedes: vec![],
+        }
+    }
+
+    #[test]
+    fn lookups_see_committed_writes_and_close_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = RepoId([1; 32]);
+        let blob = BlobId([9; 32]);
+        {
+            let c = Catalog::open(dir.path(), &repo).unwrap();
+            // warm every read connection before the write
+            for _ in 0..READERS {
+                assert!(!c.contains(BlobKind::Tree, &blob).unwrap());
+            }
+            c.add_segment(&IndexId([2; 32]), &segment(blob)).unwrap();
+            assert!(c.contains(BlobKind::Tree, &blob).unwrap());
+            assert!(!c.contains(BlobKind::Data, &blob).unwrap());
+            let loc = c.lookup(BlobKind::Tree, &blob).unwrap().unwrap();
+            assert_eq!((loc.pack, loc.pack_size), (PackId([7; 32]), 4096));
+        }
+        // the read-write connection closed last: the WAL is folded into
+        // the database file, which a copy of the file alone then carries
+        let db = dir.path().join(repo.to_hex()).join("catalog.sqlite");
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        assert!(!wal.exists(), "WAL left behind");
+        let copy = tempfile::tempdir().unwrap();
+        let to = copy.path().join(repo.to_hex());
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(&db, to.join("catalog.sqlite")).unwrap();
+        let c = Catalog::open(copy.path(), &repo).unwrap();
+        assert!(c.contains(BlobKind::Tree, &blob).unwrap());
     }
 }
