@@ -213,13 +213,17 @@ impl CheckReport {
     }
 }
 
+/// The copies of one blob: (pack, entry).
+pub type Copies = smallvec::SmallVec<[(PackId, PackEntry); 1]>;
+
 /// The repository's index, built from `index/` (not from the catalog).
 #[derive(Debug, Default)]
 pub struct RepoIndex {
     /// Every indexed pack: size, entries, and the segment that listed it.
     pub packs: HashMap<PackId, (u64, Vec<PackEntry>)>,
-    /// Every blob and each of its copies.
-    pub blobs: HashMap<BlobId, Vec<(PackId, PackEntry)>>,
+    /// Every blob and each of its copies (one, almost always: kept inline,
+    /// as a separate allocation per blob tripled the index's memory).
+    pub blobs: HashMap<BlobId, Copies>,
     /// Segments that load.
     pub segments: Vec<IndexId>,
     /// Segments that do not, with why.
@@ -256,6 +260,16 @@ impl RepoIndex {
             .collect();
         idx.damaged_segments
             .retain(|(id, _)| !superseded.contains(id));
+        // sized once: growing a table of a million blobs holds the old
+        // and the new table at once
+        let entries: usize = good
+            .iter()
+            .filter(|(id, _)| !superseded.contains(id))
+            .flat_map(|(_, s)| s.packs.iter().map(|p| p.entries.len()))
+            .sum();
+        idx.blobs.reserve(entries);
+        idx.packs
+            .reserve(good.iter().map(|(_, s)| s.packs.len()).sum());
         for (id, seg) in good {
             if superseded.contains(&id) {
                 idx.superseded.push(id);
