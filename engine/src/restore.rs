@@ -464,16 +464,6 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     for (path, _) in &plan.dirs {
         std::fs::create_dir_all(path).at(path)?;
     }
-    // Files: create and preallocate (as holes), or reuse what an existing
-    // file already holds, before any data is fetched (in parallel: this
-    // reads existing files).
-    let key = reader.repo().key();
-    plan.files.par_iter().for_each(|f| {
-        if let Err(e) = prepare_file(f, key) {
-            *f.failed.lock().unwrap() = Some(e);
-        }
-    });
-    let reads = plan_reads(reader, &plan);
     let completed = AtomicU64::new(0);
     let finish = |idx: usize| {
         let f = &plan.files[idx];
@@ -490,22 +480,28 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
             }
         }
     };
-    // Files with nothing left to write (empty, all holes, or already in
-    // place) are complete: verify them now.
-    for (i, f) in plan.files.iter().enumerate() {
-        if f.remaining.load(Ordering::Relaxed) == 0 && f.failed.lock().unwrap().is_none() {
-            if f.node
-                .extents()
-                .iter()
-                .enumerate()
-                .any(|(k, _)| !f.cursor.lock().unwrap().written[k])
-            {
-                continue;
+    // Files: create and preallocate (as holes), or reuse what an existing
+    // file already holds, before any data is fetched (in parallel: this
+    // reads existing files). A file with nothing left to write (empty, all
+    // holes, or already in place) is complete: it is verified at once, so
+    // that its hasher is gone before the next file's is made (restoring
+    // over 200,000 files in place otherwise held 200,000 hashers).
+    let key = reader.repo().key();
+    plan.files
+        .par_iter()
+        .enumerate()
+        .for_each(|(i, f)| match prepare_file(f, key) {
+            Err(e) => *f.failed.lock().unwrap() = Some(e),
+            Ok(0) => {
+                let all = f.cursor.lock().unwrap().written.iter().all(|w| *w);
+                if all {
+                    catch_up_hash(f);
+                    finish(i);
+                }
             }
-            catch_up_hash(f);
-            finish(i);
-        }
-    }
+            Ok(_) => {}
+        });
+    let reads = plan_reads(reader, &plan);
     // Fetch and write, `fetchers` ranges at a time.
     let next = AtomicUsize::new(0);
     let fetched = AtomicU64::new(0);
