@@ -190,9 +190,14 @@ impl BlobWriter {
             open.add(id, how, plain.len() as u32, &sealed);
             if open.len() >= self.shared.repo.config().pack_size as usize {
                 let cap = self.shared.repo.config().pack_size as usize + (1 << 20);
-                let next = match self.shared.spare.lock().unwrap().pop() {
-                    Some(buf) if kind == BlobKind::Data => PackBuilder::with_buffer(kind, buf),
-                    _ => PackBuilder::new(kind, cap),
+                // only data packs return their buffers (see `upload`)
+                let spare = match kind {
+                    BlobKind::Data => self.shared.spare.lock().unwrap().pop(),
+                    BlobKind::Tree => None,
+                };
+                let next = match spare {
+                    Some(buf) => PackBuilder::with_buffer(kind, buf),
+                    None => PackBuilder::new(kind, cap),
                 };
                 Some(std::mem::replace(&mut *open, next))
             } else {
