@@ -4,46 +4,43 @@ use std::sync::{Condvar, Mutex};
 
 /// A value that one thread sets once and any number of threads wait for.
 pub struct Pending<T> {
-    slot: Mutex<Option<T>>,
+    /// The value, and how many threads are blocked in `wait` (so that
+    /// `set` wakes only when someone waits: with many small files most
+    /// values are set before anyone asks).
+    slot: Mutex<(Option<T>, usize)>,
     cv: Condvar,
-    /// Threads blocked in `wait` (so `set` wakes only when someone waits).
-    waiters: std::sync::atomic::AtomicUsize,
 }
 
 impl<T: Clone> Pending<T> {
     /// Not set yet.
     pub fn new() -> Self {
         Self {
-            slot: Mutex::new(None),
+            slot: Mutex::new((None, 0)),
             cv: Condvar::new(),
-            waiters: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Sets the value (the first set wins) and wakes the waiters.
     pub fn set(&self, v: T) {
-        use std::sync::atomic::Ordering;
         let mut s = self.slot.lock().unwrap();
-        if s.is_none() {
-            *s = Some(v);
+        if s.0.is_none() {
+            s.0 = Some(v);
         }
-        // waiters only change under the lock, so this read is exact
-        if self.waiters.load(Ordering::Relaxed) > 0 {
+        if s.1 > 0 {
             self.cv.notify_all();
         }
     }
 
     /// Blocks until the value is set, then returns a copy.
     pub fn wait(&self) -> T {
-        use std::sync::atomic::Ordering;
         let mut s = self.slot.lock().unwrap();
         loop {
-            if let Some(v) = s.as_ref() {
+            if let Some(v) = s.0.as_ref() {
                 return v.clone();
             }
-            self.waiters.fetch_add(1, Ordering::Relaxed);
+            s.1 += 1;
             s = self.cv.wait(s).unwrap();
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
+            s.1 -= 1;
         }
     }
 }

@@ -85,6 +85,25 @@ struct FileState {
 }
 
 impl FileState {
+    /// Appends the chunk at `offset`, with its id if already known, and
+    /// returns its slot for [`FileState::fill`].
+    fn record(&self, offset: u64, len: u64, id: Option<BlobId>) -> usize {
+        let mut c = self.chunks.lock().unwrap();
+        c.push((offset, len as u32, id));
+        c.len() - 1
+    }
+
+    /// Sets the outcome of storing the chunk in `slot`; a failure fails
+    /// the backup.
+    fn fill(&self, slot: usize, r: crate::error::Result<BlobId>) {
+        match r {
+            Ok(id) => self.chunks.lock().unwrap()[slot].2 = Some(id),
+            Err(e) => {
+                self.fatal.lock().unwrap().get_or_insert(Arc::new(e));
+            }
+        }
+    }
+
     fn done_one(&self) {
         if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.pending.set(self.outcome());
@@ -358,66 +377,38 @@ impl ContentReader {
         if let Some(id) = id
             && self.writer.is_stored(BlobKind::Data, &id)
         {
-            state
-                .chunks
-                .lock()
-                .unwrap()
-                .push((offset, len as u32, Some(id)));
+            state.record(offset, len, Some(id));
             return;
         }
         // A small chunk (a small file, a file's tail) is cheaper to store
         // here than to hand over: with many small files, waking a worker
         // per file costs more than the work.
         if len <= INLINE_MAX {
-            let r = match id {
-                Some(id) => self
-                    .writer
-                    .add_with_id(BlobKind::Data, id, &chunk)
-                    .map(|_| id),
-                None => self.writer.add(BlobKind::Data, &chunk),
-            };
-            match r {
-                Ok(id) => state
-                    .chunks
-                    .lock()
-                    .unwrap()
-                    .push((offset, len as u32, Some(id))),
-                Err(e) => {
-                    state
-                        .chunks
-                        .lock()
-                        .unwrap()
-                        .push((offset, len as u32, None));
-                    state.fatal.lock().unwrap().get_or_insert(Arc::new(e));
-                }
-            }
+            let slot = state.record(offset, len, None);
+            state.fill(slot, store(&self.writer, id, &chunk));
             return;
         }
-        let slot = {
-            let mut c = state.chunks.lock().unwrap();
-            c.push((offset, len as u32, None));
-            c.len() - 1
-        };
+        let slot = state.record(offset, len, None);
         self.budget.acquire(len);
         state.outstanding.fetch_add(1, Ordering::AcqRel);
         let state = state.clone();
         let writer = self.writer.clone();
         let budget = self.budget.clone();
         rayon::spawn(move || {
-            let r = match id {
-                Some(id) => writer.add_with_id(BlobKind::Data, id, &chunk).map(|_| id),
-                None => writer.add(BlobKind::Data, &chunk),
-            };
-            match r {
-                Ok(id) => state.chunks.lock().unwrap()[slot].2 = Some(id),
-                Err(e) => {
-                    state.fatal.lock().unwrap().get_or_insert(Arc::new(e));
-                }
-            }
+            let r = store(&writer, id, &chunk);
             drop(chunk);
             budget.release(len);
+            state.fill(slot, r);
             state.done_one();
         });
+    }
+}
+
+/// Stores a data chunk whose id may already be known; returns the id.
+fn store(writer: &BlobWriter, id: Option<BlobId>, chunk: &[u8]) -> crate::error::Result<BlobId> {
+    match id {
+        Some(id) => writer.add_with_id(BlobKind::Data, id, chunk).map(|_| id),
+        None => writer.add(BlobKind::Data, chunk),
     }
 }
 
