@@ -20,8 +20,9 @@ use args::{Cli, Command};
 /// defaults freed memory piles up in per-thread arenas (backup peaked near
 /// 200 MB and grew with the input). Buffers of 4 MiB and more (packs, large
 /// chunks) come straight from mmap, the rest from two arenas trimmed above
-/// 16 MiB: backup peaks near 95 MB at SCALE 1 and 115 MB at SCALE 4, at
-/// the same speed.
+/// 16 MiB: in the benchmark runs in docs/, backup peaks at 100-117 MB at
+/// SCALE 1 and 133 MB at SCALE 4 (restic: 128 and 135 MB), at the same
+/// speed.
 fn tune_allocator() {
     // SAFETY: mallopt only adjusts allocator parameters; called before any
     // thread starts.

@@ -262,14 +262,13 @@ impl RepoIndex {
             .retain(|(id, _)| !superseded.contains(id));
         // sized once: growing a table of a million blobs holds the old
         // and the new table at once
-        let entries: usize = good
-            .iter()
-            .filter(|(id, _)| !superseded.contains(id))
-            .flat_map(|(_, s)| s.packs.iter().map(|p| p.entries.len()))
-            .sum();
-        idx.blobs.reserve(entries);
-        idx.packs
-            .reserve(good.iter().map(|(_, s)| s.packs.len()).sum());
+        let kept = || good.iter().filter(|(id, _)| !superseded.contains(id));
+        idx.blobs.reserve(
+            kept()
+                .flat_map(|(_, s)| s.packs.iter().map(|p| p.entries.len()))
+                .sum(),
+        );
+        idx.packs.reserve(kept().map(|(_, s)| s.packs.len()).sum());
         for (id, seg) in good {
             if superseded.contains(&id) {
                 idx.superseded.push(id);

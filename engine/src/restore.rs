@@ -492,12 +492,10 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         .enumerate()
         .for_each(|(i, f)| match prepare_file(f, key) {
             Err(e) => *f.failed.lock().unwrap() = Some(e),
+            // nothing left to write: every extent is in place
             Ok(0) => {
-                let all = f.cursor.lock().unwrap().written.iter().all(|w| *w);
-                if all {
-                    catch_up_hash(f);
-                    finish(i);
-                }
+                catch_up_hash(f);
+                finish(i);
             }
             Ok(_) => {}
         });
