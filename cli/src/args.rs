@@ -31,6 +31,10 @@ pub struct Global {
     /// Run this shell command and read the password from its output.
     #[arg(long, env = "ARCA_PASSWORD_COMMAND", global = true)]
     pub password_command: Option<String>,
+    /// Accept an empty password (refused otherwise: an unset variable or an
+    /// empty file must not open or create an unprotected repository).
+    #[arg(long, global = true)]
+    pub insecure_empty_password: bool,
     /// Local cache directory (default: $XDG_CACHE_HOME/arca or ~/.cache/arca).
     #[arg(long, env = "ARCA_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,

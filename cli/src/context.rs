@@ -23,9 +23,31 @@ pub fn password_from_file(path: &std::path::Path) -> Result<Vec<u8>> {
 }
 
 /// The password for the repository, from the first source that is set.
+/// An empty password is refused from every source (an unset variable in a
+/// script, an empty file), unless `--insecure-empty-password` says it is
+/// meant: a repository under an empty password is not protected.
 pub fn password(g: &Global, confirm: bool) -> Result<Vec<u8>> {
+    let (pw, from) = password_from_sources(g, confirm)?;
+    refuse_empty(g, &pw, &from)?;
+    Ok(pw)
+}
+
+/// Refuses an empty password read from `from`, unless allowed.
+pub fn refuse_empty(g: &Global, pw: &[u8], from: &str) -> Result<()> {
+    if pw.is_empty() && !g.insecure_empty_password {
+        bail!(
+            "the password from {from} is empty; an empty password would leave the repository unprotected, so it is refused (check that {from} is set; `--insecure-empty-password` allows an empty one)"
+        );
+    }
+    Ok(())
+}
+
+fn password_from_sources(g: &Global, confirm: bool) -> Result<(Vec<u8>, String)> {
     if let Some(f) = &g.password_file {
-        return password_from_file(f);
+        return Ok((
+            password_from_file(f)?,
+            format!("the password file {}", f.display()),
+        ));
     }
     if let Some(cmd) = &g.password_command {
         let out = std::process::Command::new("sh")
@@ -39,17 +61,20 @@ pub fn password(g: &Global, confirm: bool) -> Result<Vec<u8>> {
         }
         let s = out.stdout;
         let first = s.split(|&b| b == b'\n').next().unwrap_or_default();
-        return Ok(first.to_vec());
+        return Ok((first.to_vec(), format!("the password command {cmd}")));
     }
     if let Some(p) = std::env::var_os("ARCA_PASSWORD") {
         use std::os::unix::ffi::OsStrExt;
-        return Ok(p.as_bytes().to_vec());
+        return Ok((p.as_bytes().to_vec(), "ARCA_PASSWORD".into()));
     }
-    prompt("enter password for repository: ", confirm)
+    Ok((
+        prompt(g, "enter password for repository: ", confirm)?,
+        "the prompt".into(),
+    ))
 }
 
 /// Asks on the terminal (twice when `confirm`).
-pub fn prompt(question: &str, confirm: bool) -> Result<Vec<u8>> {
+pub fn prompt(g: &Global, question: &str, confirm: bool) -> Result<Vec<u8>> {
     if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
         bail!(
             "no password given: set ARCA_PASSWORD_FILE, ARCA_PASSWORD_COMMAND or ARCA_PASSWORD, or run on a terminal"
@@ -63,9 +88,7 @@ pub fn prompt(question: &str, confirm: bool) -> Result<Vec<u8>> {
             bail!("the passwords do not match");
         }
     }
-    if p.is_empty() {
-        bail!("an empty password is not allowed");
-    }
+    refuse_empty(g, p.as_bytes(), "the prompt")?;
     Ok(p.into_bytes())
 }
 

@@ -70,15 +70,43 @@ fn main() {
     let code = match r {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("arca: {e:#}");
-            if cancel.load(Ordering::SeqCst) {
+            let code = if cancel.load(Ordering::SeqCst) {
                 130
             } else if matches!(cli.command, Command::Check(_)) {
                 2
             } else {
                 1
+            };
+            let message = render_error(&e);
+            if out.json {
+                // as restic's `--json` does: scripts read one object
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"message_type": "exit_error", "code": code, "message": message})
+                );
+            } else {
+                eprintln!("arca: {message}");
             }
+            code
         }
     };
     std::process::exit(code);
+}
+
+/// The error and its causes, each said once: an engine error's message
+/// already includes its source, which the chain would repeat ("File
+/// exists (os error 17): File exists (os error 17)").
+fn render_error(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out += ": ";
+        }
+        out += &text;
+    }
+    out
 }

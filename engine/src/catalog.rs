@@ -207,15 +207,15 @@ impl Catalog {
         self.recreated
     }
 
-    /// Forgets everything and reads the repository again.
+    /// Forgets the index and reads it from the repository again.
+    ///
+    /// Only the index part is read again: snapshot manifests are immutable
+    /// and were authenticated when they were cached, and a cached copy may
+    /// be the only intact one left of a manifest that was damaged in the
+    /// repository since (`repair snapshots` writes it again from here).
+    /// Manifests that are no longer listed are dropped by the sync.
     pub fn rebuild(&self, repo: &Repository) -> Result<SyncStats> {
-        {
-            let conn = self.conn.lock().unwrap();
-            conn.execute_batch(
-                "DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs; DELETE FROM snapshots;",
-            )
-            .map_err(|e| cat_err(&self.path, e))?;
-        }
+        self.clear_index()?;
         let mut s = self.sync(repo)?;
         s.rebuilt = true;
         Ok(s)

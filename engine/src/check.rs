@@ -484,7 +484,13 @@ pub fn check(
             .verified
             .retain(|p, _| index.packs.contains_key(p));
         if new_coverage != coverage {
-            coverage::save(repo, &new_coverage, &folded)?;
+            // Verification stands even if it cannot be recorded (a
+            // read-only repository): the next rolling check repeats it.
+            if let Err(e) = coverage::save(repo, &new_coverage, &folded) {
+                report.warnings.push(format!(
+                    "the verified packs could not be recorded in checks/ ({e}); a rolling check will read them again"
+                ));
+            }
         }
     }
     report.coverage = coverage_report(&index, &new_coverage);

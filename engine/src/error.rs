@@ -19,6 +19,12 @@ pub enum Error {
     )]
     WrongPassword { keys: usize },
 
+    /// The repository has a config but no key file: no password can open it.
+    #[error(
+        "the repository at {location} has no key files (keys/ is empty or missing): no password can open it without one; restore keys/ from a copy of the repository (the data is encrypted under the key they hold)"
+    )]
+    NoKeys { location: String },
+
     /// There is no repository at the address (no `config` object).
     #[error(
         "no repository at {location}: run `arca init` to create one, or check --repo / ARCA_REPOSITORY"
@@ -54,6 +60,13 @@ pub enum Error {
     )]
     MissingBlob { blob: String, needed_by: String },
 
+    /// `repair snapshots` found an index that may lack blobs the store
+    /// still holds.
+    #[error(
+        "the index is incomplete: {0}; run `arca repair index` first (rewriting snapshots now could drop data that is only missing from the index)"
+    )]
+    NeedsRepairIndex(String),
+
     /// The repository uses a format this build does not read.
     #[error(
         "unsupported repository format {found} in {object} (this arca reads version {supported}); upgrade arca"
@@ -85,6 +98,10 @@ pub enum Error {
     /// Bad input from the caller: a malformed option, an impossible request.
     #[error("{0}")]
     Invalid(String),
+
+    /// Every source of a backup was missing or unreadable; nothing was saved.
+    #[error("nothing to back up: {}; no snapshot was saved", describe_sources(.0))]
+    NoSources(Vec<crate::snapshot::SourceError>),
 
     /// A restored file did not match its recorded content hash.
     #[error("restored {} does not match its recorded BLAKE3 hash (expected {expected}, got {actual}); the repository or the target disk is damaged", path.display())]
@@ -127,9 +144,31 @@ pub enum Error {
     )]
     LockLost(String),
 
-    /// Several restore failures, each naming its file.
-    #[error("{} file(s) failed:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
-    Many(Vec<Error>),
+    /// An operation stopped before it committed: the cause, and what it
+    /// left behind.
+    #[error("{operation} failed: {cause}; {detail}")]
+    Stopped {
+        /// The operation: `backup`, `restore`, ...
+        operation: &'static str,
+        /// What failed first.
+        cause: Box<Error>,
+        /// What was committed or left behind, and what to do.
+        detail: String,
+    },
+
+    /// An error seen by several threads of a pipeline.
+    #[error("{0}")]
+    Shared(std::sync::Arc<Error>),
+
+    /// Some files of a restore could not be restored (each with why); the
+    /// others were restored and verified.
+    #[error("{}", describe_failures(*.restored, .failed))]
+    RestoreIncomplete {
+        /// Files restored and verified.
+        restored: u64,
+        /// Files not restored (removed from the target), with why.
+        failed: Vec<(PathBuf, String)>,
+    },
 }
 
 impl Error {
@@ -149,24 +188,105 @@ impl Error {
         }
     }
 
+    /// The error itself, seen through [`Error::Shared`].
+    fn inner(&self) -> &Error {
+        match self {
+            Error::Shared(e) => e.inner(),
+            e => e,
+        }
+    }
+
     /// True for a failure worth retrying (see [`Error::Transient`]).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Transient { .. })
+        matches!(self.inner(), Error::Transient { .. })
     }
 
     /// True for a conditional `put` that found the object already there.
     pub fn is_already_exists(&self) -> bool {
-        matches!(self, Error::Backend { message, .. } if message == ALREADY_EXISTS)
+        matches!(self.inner(), Error::Backend { message, .. } if message == ALREADY_EXISTS)
     }
 
     /// True for a backend "object does not exist".
     pub fn is_not_found(&self) -> bool {
         matches!(
-            self,
+            self.inner(),
             Error::Backend {
                 not_found: true,
                 ..
             }
+        )
+    }
+}
+
+/// 1536 -> "1.5 KiB", for messages.
+pub fn human_bytes(n: u64) -> String {
+    const U: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// "3 of 120 files could not be restored ...", the causes grouped (a full
+/// disk is one cause, not one line per file).
+fn describe_failures(restored: u64, failed: &[(PathBuf, String)]) -> String {
+    let mut by_cause: Vec<(&str, Vec<&PathBuf>)> = vec![];
+    for (p, why) in failed {
+        match by_cause.iter_mut().find(|(w, _)| *w == why.as_str()) {
+            Some((_, v)) => v.push(p),
+            None => by_cause.push((why, vec![p])),
+        }
+    }
+    by_cause.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+    let mut out = format!(
+        "{} of {} files could not be restored and were removed from the target (the other {restored} were restored and verified):",
+        failed.len(),
+        failed.len() as u64 + restored
+    );
+    const CAUSES: usize = 5;
+    const EXAMPLES: usize = 3;
+    for (why, paths) in by_cause.iter().take(CAUSES) {
+        let shown: Vec<String> = paths
+            .iter()
+            .take(EXAMPLES)
+            .map(|p| p.display().to_string())
+            .collect();
+        let more = if paths.len() > EXAMPLES {
+            format!(" and {} more", paths.len() - EXAMPLES)
+        } else {
+            String::new()
+        };
+        out += &format!(
+            "\n  {} file(s): {why}: {}{more}",
+            paths.len(),
+            shown.join(", ")
+        );
+    }
+    if by_cause.len() > CAUSES {
+        out += &format!("\n  ... and {} other cause(s)", by_cause.len() - CAUSES);
+    }
+    out
+}
+
+fn describe_sources(v: &[crate::snapshot::SourceError]) -> String {
+    let each: Vec<String> = v
+        .iter()
+        .map(|e| format!("{}: {}", e.path, e.error))
+        .collect();
+    if v.len() == 1 {
+        format!("the source {} cannot be read", each[0])
+    } else {
+        format!(
+            "none of the {} sources can be read ({})",
+            v.len(),
+            each.join("; ")
         )
     }
 }

@@ -45,7 +45,7 @@
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -155,6 +155,11 @@ pub struct LockInfo {
     pub created: DateTime<Utc>,
     /// When it was last refreshed.
     pub refreshed: DateTime<Utc>,
+    /// Where `pid` means something: the kernel's boot id and the process's
+    /// pid namespace (see [`process_space`]). Empty in locks written
+    /// before it existed, and where it cannot be read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub process_space: String,
 }
 
 impl LockInfo {
@@ -168,6 +173,7 @@ impl LockInfo {
             operation: operation.to_string(),
             created: now,
             refreshed: now,
+            process_space: process_space(),
         }
     }
 
@@ -189,13 +195,23 @@ impl LockInfo {
     }
 
     /// Whether others may ignore and remove this lock: not refreshed for
-    /// `timing.stale`, or held by a process of this host that is gone.
+    /// `timing.stale`, or held by a process that is gone (see
+    /// [`Self::holder_is_gone`]).
     pub fn is_stale(&self, timing: &LockTiming, now: DateTime<Utc>) -> bool {
         let age = (now - self.refreshed).to_std().unwrap_or(Duration::ZERO);
-        if age > timing.stale {
-            return true;
-        }
-        self.host == crate::util::hostname() && !process_alive(self.pid)
+        age > timing.stale || self.holder_is_gone()
+    }
+
+    /// Whether the process that holds this lock is known not to run: it
+    /// ran on this host, in this boot and this pid namespace (so that its
+    /// pid means what it means here: two containers share a host name but
+    /// not their pids), and no process has that pid. A lock that does not
+    /// say where it ran is never judged by its pid, only by its age.
+    pub fn holder_is_gone(&self) -> bool {
+        !self.process_space.is_empty()
+            && self.host == crate::util::hostname()
+            && self.process_space == process_space()
+            && !process_alive(self.pid)
     }
 
     /// "exclusive lock of prune by alice@db-1 (pid 42), taken ..., refreshed ...".
@@ -210,6 +226,18 @@ impl LockInfo {
             self.created.format("%Y-%m-%d %H:%M:%S UTC"),
             self.refreshed.format("%Y-%m-%d %H:%M:%S UTC"),
         )
+    }
+}
+
+/// This process's kernel boot id and pid namespace, as
+/// `<boot id>/<namespace inode>`; empty where they cannot be read.
+pub fn process_space() -> String {
+    use std::os::unix::fs::MetadataExt;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id");
+    let ns = std::fs::metadata("/proc/self/ns/pid");
+    match (boot, ns) {
+        (Ok(b), Ok(m)) if !b.trim().is_empty() => format!("{}/{}", b.trim(), m.ino()),
+        _ => String::new(),
     }
 }
 
@@ -293,9 +321,51 @@ pub fn unlock(repo: &Repository, all: bool, timing: &LockTiming) -> Result<Unloc
     Ok(r)
 }
 
+/// A point in time to measure a lock's age from, on a clock that keeps
+/// counting while the machine is suspended. `Instant` is CLOCK_MONOTONIC on
+/// Linux, which stops during suspend: a laptop that slept for two hours
+/// would wake up believing its lock fresh while every other host already
+/// treats it as stale (restic #2715). CLOCK_BOOTTIME counts the suspend;
+/// the wall clock is read too, and the larger of the two ages wins (a wall
+/// clock that jumps back never makes a lock look younger than it is).
+#[derive(Debug, Clone, Copy)]
+struct Since {
+    boot: Duration,
+    wall: std::time::SystemTime,
+}
+
+impl Since {
+    fn now() -> Self {
+        Self {
+            boot: boottime(),
+            wall: std::time::SystemTime::now(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        let boot = boottime().saturating_sub(self.boot);
+        let wall = self.wall.elapsed().unwrap_or(Duration::ZERO);
+        boot.max(wall)
+    }
+}
+
+/// CLOCK_BOOTTIME: monotonic, and counting time spent suspended.
+fn boottime() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime with a valid clock id and timespec pointer.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 struct State {
     timing: LockTiming,
-    last_ok: Mutex<Instant>,
+    /// When the lock was last written, on the [`Since`] clock.
+    last_ok: Mutex<Since>,
     lost: Mutex<Option<String>>,
     stop: Mutex<bool>,
     wake: Condvar,
@@ -386,6 +456,13 @@ impl Lock {
             let mut stale = vec![];
             for e in others.into_iter().filter(|e| e.id != id) {
                 match &e.info {
+                    // left by a process of ours that died (kill -9, a
+                    // crash): nothing can still depend on it
+                    Ok(i) if i.holder_is_gone() => {
+                        let _ = repo
+                            .backend()
+                            .delete(&ObjectKey::new(ObjectKind::Lock, e.id.0));
+                    }
                     _ if e.stale => stale.push(e),
                     Ok(i) if kind.conflicts_with(i.kind) => conflicts.push(e),
                     _ => {}
@@ -394,7 +471,7 @@ impl Lock {
             if conflicts.is_empty() {
                 let state = Arc::new(State {
                     timing,
-                    last_ok: Mutex::new(Instant::now()),
+                    last_ok: Mutex::new(Since::now()),
                     lost: Mutex::new(None),
                     stop: Mutex::new(false),
                     wake: Condvar::new(),
@@ -520,7 +597,7 @@ fn refresh_loop(repo: &Repository, key: ObjectKey, mut info: LockInfo, state: &S
         info.refreshed = Utc::now();
         let bytes = Bytes::from(info.to_object(repo.key()));
         if repo.backend().put(&key, bytes, PutMode::Overwrite).is_ok() {
-            *state.last_ok.lock().unwrap() = Instant::now();
+            *state.last_ok.lock().unwrap() = Since::now();
         }
     }
 }
@@ -544,7 +621,20 @@ mod tests {
         assert!(!i.is_stale(&t, Utc::now()));
         assert!(i.is_stale(&t, Utc::now() + chrono::Duration::seconds(601)));
         i.pid = u32::MAX / 2; // no such process here
-        assert!(i.is_stale(&t, Utc::now()));
+        assert_eq!(i.holder_is_gone(), !i.process_space.is_empty());
+        assert_eq!(i.is_stale(&t, Utc::now()), !i.process_space.is_empty());
+        let mut other_ns = i.clone();
+        other_ns.process_space = "another-boot/1".into();
+        assert!(
+            !other_ns.is_stale(&t, Utc::now()),
+            "a pid of another namespace means nothing here"
+        );
+        let mut old = i.clone();
+        old.process_space.clear();
+        assert!(
+            !old.is_stale(&t, Utc::now()),
+            "a lock that does not say where it ran is judged by age"
+        );
         i.host = "elsewhere".into();
         assert!(!i.is_stale(&t, Utc::now()));
         assert_eq!(t.expiry(), Duration::from_secs(540));

@@ -32,6 +32,7 @@ use crate::id::{BlobId, IndexId, KeyId, PackId, SnapshotId, content_hash};
 use crate::index::{IndexSegment, IndexedPack};
 use crate::pack::{self, BlobKind, PackEntry};
 use crate::repo::Repository;
+use crate::snapshot::Snapshot;
 use crate::tree::{Content, Extent, FLAG_INCOMPLETE, Node, NodeKind, Tree};
 use crate::util::hash_zeros;
 use crate::writer::BlobWriter;
@@ -103,8 +104,9 @@ enum Salvage {
     Keep(Vec<PackEntry>),
     /// Damaged: copy these sealed blobs into new packs; drop the rest.
     Rewrite(Vec<(PackEntry, Bytes)>, Vec<(BlobId, String)>),
-    /// Header unreadable, not read in full: keep the old index's entries.
-    KeepOld(Vec<PackEntry>),
+    /// Header unreadable, not read in full: keep the old index's entries
+    /// that lie inside the pack as it is now; the rest are lost.
+    KeepOld(Vec<PackEntry>, Vec<(BlobId, String)>),
     /// Nothing can be recovered.
     Lost(String),
 }
@@ -138,9 +140,9 @@ pub fn repair_index(repo: &Repository, catalog: &Catalog, read_data: bool) -> Re
         .with_max_len(1)
         .map(|&(id, size)| {
             let old = current.packs.get(&id).map(|(_, e)| e.as_slice());
-            (id, size, salvage_pack(repo, &id, size, old, read_data))
+            salvage_pack(repo, &id, size, old, read_data).map(|s| (id, size, s))
         })
-        .collect();
+        .collect::<Result<_>>()?;
 
     // Plan: what the new index lists.
     let mut packs: Vec<IndexedPack> = vec![];
@@ -148,8 +150,10 @@ pub fn repair_index(repo: &Repository, catalog: &Catalog, read_data: bool) -> Re
     for (id, size, s) in salvaged {
         match s {
             Salvage::Keep(entries) => packs.push(IndexedPack { id, size, entries }),
-            Salvage::KeepOld(entries) => {
+            Salvage::KeepOld(entries, lost) => {
                 out.packs_needing_read_data.push(id);
+                out.blobs_dropped
+                    .extend(lost.into_iter().map(|(b, why)| (b, id, why)));
                 packs.push(IndexedPack { id, size, entries });
             }
             Salvage::Rewrite(good, dropped) => {
@@ -242,27 +246,36 @@ pub fn repair_index(repo: &Repository, catalog: &Catalog, read_data: bool) -> Re
     Ok(out)
 }
 
-/// Decides what to keep of one pack.
+/// Decides what to keep of one pack of `size` bytes (as the store lists
+/// it). `old` is what the current index says it holds. A pack that cannot
+/// be read because of the store (not because its bytes are damaged) stops
+/// the repair: concluding "lost" from a failed request would drop a
+/// healthy pack from the index.
 fn salvage_pack(
     repo: &Repository,
     id: &PackId,
     size: u64,
     old: Option<&[PackEntry]>,
     read_data: bool,
-) -> Salvage {
+) -> Result<Salvage> {
     if !read_data {
         return match repo.read_pack_header(id, size) {
-            Ok(e) => Salvage::Keep(e),
-            Err(e) => match old {
-                Some(o) => Salvage::KeepOld(o.to_vec()),
+            Ok(e) => Ok(Salvage::Keep(e)),
+            Err(e) if e.is_not_found() => Ok(Salvage::Lost("deleted while being repaired".into())),
+            Err(e @ Error::Damaged { .. }) => Ok(match old {
+                Some(o) => keep_old(o, size),
                 None => Salvage::Lost(format!("{e}, and no index entry describes it")),
-            },
+            }),
+            Err(e) => Err(e),
         };
     }
     let key = ObjectKey::new(ObjectKind::Pack, id.0);
     let bytes = match repo.backend().get(&key) {
         Ok(b) => b,
-        Err(e) => return Salvage::Lost(e.to_string()),
+        Err(e) if e.is_not_found() => {
+            return Ok(Salvage::Lost("deleted while being repaired".into()));
+        }
+        Err(e) => return Err(e),
     };
     let name_ok = content_hash(&bytes) == id.0;
     let (entries, header_ok) = match pack::read_header_from_bytes_unchecked(repo.key(), &bytes) {
@@ -270,7 +283,9 @@ fn salvage_pack(
         Err(why) => match old {
             Some(o) => (o.to_vec(), false),
             None => {
-                return Salvage::Lost(format!("header: {why}, and no index entry describes it"));
+                return Ok(Salvage::Lost(format!(
+                    "header: {why}, and no index entry describes it"
+                )));
             }
         },
     };
@@ -286,13 +301,40 @@ fn salvage_pack(
             Err(why) => dropped.push((e.id, why)),
         }
     }
-    if name_ok && header_ok && dropped.is_empty() {
+    Ok(if name_ok && header_ok && dropped.is_empty() {
         Salvage::Keep(good.into_iter().map(|(e, _)| e).collect())
     } else if good.is_empty() && !dropped.is_empty() && !header_ok {
         Salvage::Lost("header unreadable and no blob verifies".into())
     } else {
         Salvage::Rewrite(good, dropped)
+    })
+}
+
+/// A pack whose header is unreadable, not read in full: the old index's
+/// entries that still lie inside the pack's `size` bytes stay indexed
+/// (they may be intact: `--read-data` tells), those beyond it are lost.
+/// The pack is indexed at its present size, so that the new segment is
+/// one that readers accept (a segment may not list blobs beyond a pack's
+/// end).
+fn keep_old(old: &[PackEntry], size: u64) -> Salvage {
+    let (inside, beyond): (Vec<PackEntry>, Vec<PackEntry>) =
+        old.iter().partition(|e| e.offset + e.length as u64 <= size);
+    let lost: Vec<(BlobId, String)> = beyond
+        .iter()
+        .map(|e| {
+            (
+                e.id,
+                format!("beyond the end of the pack (truncated to {size} bytes)"),
+            )
+        })
+        .collect();
+    if inside.is_empty() {
+        return Salvage::Lost(format!(
+            "truncated to {size} bytes: its {} indexed blob(s) are lost",
+            old.len()
+        ));
     }
+    Salvage::KeepOld(inside, lost)
 }
 
 /// One file or directory that a repaired snapshot no longer has whole.
@@ -324,9 +366,13 @@ pub struct SnapshotsRepair {
     pub snapshots: usize,
     /// Snapshots rewritten.
     pub repaired: Vec<RepairedSnapshot>,
-    /// Snapshot manifests that cannot be read (their root tree is unknown,
-    /// so nothing can be rewritten); deleted with `forget`.
+    /// Snapshot manifests that cannot be read and that the local catalog
+    /// has no copy of (their root tree is unknown, so nothing can be
+    /// rewritten); deleted with `forget`.
     pub unreadable: Vec<(SnapshotId, String)>,
+    /// Unreadable manifests written again from the local catalog's copy
+    /// (damaged id, new id); the damaged object is deleted with `forget`.
+    pub recovered: Vec<(SnapshotId, Option<SnapshotId>)>,
     /// Whether the unreadable manifests were deleted.
     pub unreadable_deleted: bool,
     /// Manifests stored under the wrong name, re-filed under their own.
@@ -342,6 +388,7 @@ pub fn repair_snapshots(
 ) -> Result<SnapshotsRepair> {
     let index = RepoIndex::load(repo)?;
     let (listed, _) = repo.list_packs_confirmed(index.packs.keys().copied())?;
+    index_complete(repo, &index, &listed)?;
     let listed: HashSet<PackId> = listed.into_keys().collect();
     let available = |b: &BlobId| {
         index.blobs.get(b).is_some_and(|c| {
@@ -378,28 +425,40 @@ pub fn repair_snapshots(
         .map(SnapshotId)
         .collect();
     ids.sort();
+    // What the local catalog remembers of manifests that no longer read.
+    let cached: HashMap<SnapshotId, Snapshot> = catalog.snapshots()?.into_iter().collect();
     let mut pending = vec![];
+    let mut recover = vec![];
     for id in ids {
         let snap = match repo.load_snapshot(&id) {
             Ok(s) => s,
             Err(e) if e.is_not_found() => continue,
-            Err(e) => {
-                out.unreadable.push((id, e.to_string()));
-                continue;
-            }
+            Err(e) => match cached.get(&id) {
+                // the manifest is damaged, but this cache read it intact
+                Some(s) => {
+                    recover.push(id);
+                    s.clone()
+                }
+                None => {
+                    out.unreadable.push((id, e.to_string()));
+                    continue;
+                }
+            },
         };
         out.snapshots += 1;
         let mut damaged = vec![];
         let new_root = rw.tree(&snap.tree, "/", &mut damaged)?;
-        if damaged.is_empty() {
+        if damaged.is_empty() && !recover.contains(&id) {
             continue;
         }
         pending.push((id, snap, new_root, damaged));
     }
     if dry_run {
         writer.abandon();
+        out.recovered = recover.iter().map(|id| (*id, None)).collect();
         out.repaired = pending
             .into_iter()
+            .filter(|(_, _, _, damaged)| !damaged.is_empty())
             .map(|(id, _, _, damaged)| RepairedSnapshot {
                 original: id,
                 repaired: None,
@@ -422,6 +481,22 @@ pub fn repair_snapshots(
         let mut s = snap.clone();
         s.tree = new_root;
         s.original = Some(id);
+        if damaged.is_empty() {
+            // only the manifest was damaged: the same snapshot, written
+            // again from the catalog's copy
+            let new_id = repo.save_snapshot(&s)?;
+            catalog.add_snapshot(&new_id, &s)?;
+            if forget {
+                repo.backend()
+                    .delete(&ObjectKey::new(ObjectKind::Snapshot, id.0))?;
+                catalog.remove_snapshot(&id)?;
+            }
+            out.recovered.push((id, Some(new_id)));
+            continue;
+        }
+        if recover.contains(&id) {
+            out.recovered.push((id, None));
+        }
         if !s.tags.iter().any(|t| t == "repaired") {
             s.tags.push("repaired".into());
             s.tags.sort();
@@ -447,6 +522,59 @@ pub fn repair_snapshots(
         });
     }
     Ok(out)
+}
+
+/// Refuses to rewrite snapshots while the index may be missing blobs that
+/// the store still has: a damaged or superseded segment, a pack that no
+/// segment lists but whose header is readable, or a pack whose size
+/// differs from the index's. Rewriting then would drop data that `repair
+/// index` can still find, and `--forget` would delete the only snapshots
+/// that refer to it. (An unindexed pack whose header is unreadable holds
+/// nothing `repair index` can recover, and does not block.)
+fn index_complete(
+    repo: &Repository,
+    index: &RepoIndex,
+    listed: &HashMap<PackId, u64>,
+) -> Result<()> {
+    let mut why = vec![];
+    if !index.damaged_segments.is_empty() {
+        why.push(format!(
+            "{} index segment(s) are damaged",
+            index.damaged_segments.len()
+        ));
+    }
+    if !index.superseded.is_empty() {
+        why.push(format!(
+            "{} superseded index segment(s) are still there",
+            index.superseded.len()
+        ));
+    }
+    let mut unindexed = 0;
+    for (p, size) in listed.iter().filter(|(p, _)| !index.packs.contains_key(p)) {
+        match repo.read_pack_header(p, *size) {
+            Ok(_) => unindexed += 1,
+            Err(Error::Damaged { .. }) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if unindexed > 0 {
+        why.push(format!("{unindexed} pack(s) are not in the index"));
+    }
+    let resized = index
+        .packs
+        .iter()
+        .filter(|(p, (size, _))| listed.get(p).is_some_and(|s| s != size))
+        .count();
+    if resized > 0 {
+        why.push(format!(
+            "{resized} pack(s) have a size that differs from the index's"
+        ));
+    }
+    if why.is_empty() {
+        return Ok(());
+    }
+    Err(Error::NeedsRepairIndex(why.join(", ")))
 }
 
 /// Rewrites trees bottom-up, memoised by tree id.

@@ -171,6 +171,9 @@ impl Repository {
         if config_bytes.is_none() && keys.is_empty() {
             return Err(Error::NoRepository { location });
         }
+        if keys.is_empty() {
+            return Err(Error::NoKeys { location });
+        }
         let mut tried = 0;
         let mut damaged_keys = vec![];
         for listed in &keys {
@@ -383,9 +386,22 @@ impl Repository {
         IndexSegment::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
     }
 
-    /// Writes an index segment.
+    /// The stored bytes of an index segment. A segment that readers would
+    /// reject (its plaintext does not decode: blobs beyond a pack's size,
+    /// overlapping entries) is refused before anything is written: one bad
+    /// pack in a segment makes readers drop the whole segment.
+    pub fn encode_index(&self, seg: &IndexSegment) -> Result<Vec<u8>> {
+        IndexSegment::decode_plain(&seg.encode_plain()).map_err(|e| {
+            Error::Invalid(format!(
+                "refusing to write an index segment that readers would reject: {e} (a bug in arca: please report it)"
+            ))
+        })?;
+        Ok(seg.to_object(self.key()))
+    }
+
+    /// Writes an index segment (see [`Self::encode_index`]).
     pub fn save_index(&self, seg: &IndexSegment) -> Result<IndexId> {
-        let bytes = seg.to_object(self.key());
+        let bytes = self.encode_index(seg)?;
         Ok(IndexId(
             self.write_object(ObjectKind::Index, Bytes::from(bytes))?,
         ))

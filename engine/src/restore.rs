@@ -27,7 +27,7 @@ use crate::backend::{ObjectKey, ObjectKind};
 use crate::blobs::BlobReader;
 use crate::error::{Error, IoContext, Result};
 use crate::fsmeta;
-use crate::id::{BlobId, PackId};
+use crate::id::{BlobId, PackId, SnapshotId};
 use crate::pack::{self, BlobKind, PackEntry};
 use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeKind};
@@ -108,7 +108,51 @@ struct PlannedFile {
     handle: Mutex<Option<Arc<File>>>,
     /// The content hash so far.
     cursor: Mutex<HashCursor>,
-    failed: Mutex<Option<String>>,
+    failed: Mutex<Option<Failure>>,
+}
+
+/// Why a file could not be restored: the repository's side (a blob lost or
+/// damaged, a verification that failed) or the target's (a write refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The repository could not supply the file's content intact.
+    Repository(String),
+    /// The target could not take it: what was being done, and the error.
+    Target {
+        /// "create", "write", ...
+        what: &'static str,
+        /// The error's text.
+        error: String,
+        /// Its errno, if it has one.
+        errno: Option<i32>,
+    },
+}
+
+impl Failure {
+    fn target(what: &'static str, e: std::io::Error) -> Self {
+        Failure::Target {
+            what,
+            error: e.to_string(),
+            errno: e.raw_os_error(),
+        }
+    }
+
+    /// A target error that every later write would hit too (a full disk,
+    /// a read-only or over-quota filesystem, no file descriptors left):
+    /// the restore stops at once instead of failing file after file.
+    fn stops_restore(&self) -> bool {
+        matches!(self, Failure::Target { errno: Some(e), .. }
+            if [libc::ENOSPC, libc::EDQUOT, libc::EROFS, libc::EMFILE, libc::ENFILE].contains(e))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Repository(why) => write!(f, "{why}"),
+            Failure::Target { what, error, .. } => write!(f, "{what} on the target: {error}"),
+        }
+    }
 }
 
 /// A file's BLAKE3, advanced over its extents in order as they complete.
@@ -158,6 +202,25 @@ struct Plan {
     others: Vec<(PathBuf, Node)>,
     /// (link path, index of the file it is a hard link of)
     links: Vec<(PathBuf, usize)>,
+    /// Set when a file failed in a way every later file would too (see
+    /// [`Failure::stops_restore`]).
+    halt: AtomicBool,
+    /// Write handles kept open between writes, and how many may be: a file
+    /// written by several reads keeps its handle, unless that would take
+    /// more than half the file descriptors the process may have (under
+    /// `ulimit -n 64` a restore still works, opening per write).
+    open_handles: AtomicUsize,
+    handle_budget: usize,
+}
+
+impl Plan {
+    /// Records why file `idx` failed (the first reason wins).
+    fn record(&self, idx: usize, why: Failure) {
+        if why.stops_restore() {
+            self.halt.store(true, Ordering::Relaxed);
+        }
+        self.files[idx].failed.lock().unwrap().get_or_insert(why);
+    }
 }
 
 /// A blob and every (file index, offset) it is written to.
@@ -173,12 +236,21 @@ struct RangeRead {
 /// Restores `snapshot` per `opts`.
 pub fn restore(
     reader: &BlobReader,
+    id: &SnapshotId,
     snapshot: &Snapshot,
     opts: &RestoreOptions,
 ) -> Result<RestoreSummary> {
+    if let Ok(md) = std::fs::metadata(&opts.target)
+        && !md.is_dir()
+    {
+        return Err(Error::Invalid(format!(
+            "the restore target {} is a file, not a directory",
+            opts.target.display()
+        )));
+    }
     std::fs::create_dir_all(&opts.target).at(&opts.target)?;
     raise_fd_limit();
-    let plan = make_plan(reader, snapshot, opts)?;
+    let plan = make_plan(reader, id, snapshot, opts)?;
     execute(reader, plan, opts)
 }
 
@@ -211,13 +283,21 @@ fn included(parts: &[&[u8]], includes: &[Vec<&[u8]>]) -> (bool, bool) {
     (take, descend)
 }
 
-fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) -> Result<Plan> {
+fn make_plan(
+    reader: &BlobReader,
+    id: &SnapshotId,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+) -> Result<Plan> {
     let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| components(p)).collect();
     let mut plan = Plan {
         dirs: vec![],
         files: vec![],
         others: vec![],
         links: vec![],
+        halt: AtomicBool::new(false),
+        open_handles: AtomicUsize::new(0),
+        handle_budget: handle_budget(),
     };
     let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
     let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> =
@@ -287,7 +367,7 @@ fn make_plan(reader: &BlobReader, snapshot: &Snapshot, opts: &RestoreOptions) ->
     if let Some(i) = matched.iter().position(|m| !m) {
         return Err(Error::NotInSnapshot {
             path: opts.include[i].clone(),
-            snapshot: snapshot.tree.short(),
+            snapshot: id.short(),
         });
     }
     Ok(plan)
@@ -318,16 +398,12 @@ fn plan_reads(reader: &BlobReader, plan: &Plan) -> Vec<RangeRead> {
                 .or_default()
                 .push((loc.entry, targets)),
             other => {
-                let why = match other {
+                let why = Failure::Repository(match other {
                     Err(e) => e.to_string(),
                     _ => format!("blob {blob} is not in the index (run `arca check`)"),
-                };
+                });
                 for (idx, _) in targets {
-                    plan.files[idx]
-                        .failed
-                        .lock()
-                        .unwrap()
-                        .get_or_insert_with(|| why.clone());
+                    plan.record(idx, why.clone());
                 }
             }
         }
@@ -368,17 +444,18 @@ fn plan_reads(reader: &BlobReader, plan: &Plan) -> Vec<RangeRead> {
 fn prepare_file(
     f: &PlannedFile,
     key: &crate::crypto::MasterKey,
-) -> std::result::Result<usize, String> {
+) -> std::result::Result<usize, Failure> {
     use std::os::unix::fs::MetadataExt;
     let existing = std::fs::symlink_metadata(&f.path);
     // A file with other hard links is replaced, not written through (that
     // would change the other names too).
     let reuse = matches!(&existing, Ok(md) if md.is_file() && md.len() > 0 && md.nlink() == 1);
     match existing {
-        Ok(md) if md.is_dir() => {
-            std::fs::remove_dir_all(&f.path).map_err(|e| format!("replace directory: {e}"))?
+        Ok(md) if md.is_dir() => std::fs::remove_dir_all(&f.path)
+            .map_err(|e| Failure::target("replace a directory", e))?,
+        Ok(_) if !reuse => {
+            std::fs::remove_file(&f.path).map_err(|e| Failure::target("replace", e))?
         }
-        Ok(_) if !reuse => std::fs::remove_file(&f.path).map_err(|e| format!("replace: {e}"))?,
         _ => {}
     }
     let h = std::fs::OpenOptions::new()
@@ -387,14 +464,14 @@ fn prepare_file(
         .create(true)
         .truncate(!reuse)
         .open(&f.path)
-        .map_err(|e| format!("create: {e}"))?;
+        .map_err(|e| Failure::target("create", e))?;
     let old_len = if reuse {
         h.metadata().map(|m| m.len()).unwrap_or(0)
     } else {
         0
     };
     h.set_len(f.node.size)
-        .map_err(|e| format!("set size: {e}"))?;
+        .map_err(|e| Failure::target("set the size", e))?;
     let ext = f.node.extents();
     let mut todo = ext.len();
     if reuse {
@@ -467,7 +544,9 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     let completed = AtomicU64::new(0);
     let finish = |idx: usize| {
         let f = &plan.files[idx];
-        f.handle.lock().unwrap().take();
+        if f.handle.lock().unwrap().take().is_some() {
+            plan.open_handles.fetch_sub(1, Ordering::Relaxed);
+        }
         let r = finish_file(f, as_root);
         match r {
             Ok(w) => {
@@ -475,9 +554,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
                 completed.fetch_add(1, Ordering::Relaxed);
                 opts.progress.files_done.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => {
-                f.failed.lock().unwrap().get_or_insert(e);
-            }
+            Err(e) => plan.record(idx, e),
         }
     };
     // Files: create and preallocate (as holes), or reuse what an existing
@@ -491,7 +568,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         .par_iter()
         .enumerate()
         .for_each(|(i, f)| match prepare_file(f, key) {
-            Err(e) => *f.failed.lock().unwrap() = Some(e),
+            Err(e) => plan.record(i, e),
             // nothing left to write: every extent is in place
             Ok(0) => {
                 catch_up_hash(f);
@@ -499,7 +576,11 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
             }
             Ok(_) => {}
         });
-    let reads = plan_reads(reader, &plan);
+    let reads = if plan.halt.load(Ordering::Relaxed) {
+        vec![]
+    } else {
+        plan_reads(reader, &plan)
+    };
     // Fetch and write, `fetchers` ranges at a time.
     let next = AtomicUsize::new(0);
     let fetched = AtomicU64::new(0);
@@ -508,7 +589,10 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         for _ in 0..opts.fetchers.max(1) {
             s.spawn(|| {
                 loop {
-                    if opts.cancel.load(Ordering::Relaxed) || fatal.lock().unwrap().is_some() {
+                    if opts.cancel.load(Ordering::Relaxed)
+                        || plan.halt.load(Ordering::Relaxed)
+                        || fatal.lock().unwrap().is_some()
+                    {
                         return;
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -531,18 +615,39 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         ));
     }
     // Failed files: removed, and named.
-    let mut failures = vec![];
+    let mut failures: Vec<(PathBuf, String)> = vec![];
+    let mut stopped_by: Option<(PathBuf, Failure)> = None;
     for f in &plan.files {
         if let Some(why) = f.failed.lock().unwrap().take() {
             let _ = std::fs::remove_file(&f.path);
-            failures.push(Error::Damaged {
-                object: f.path.display().to_string(),
-                detail: format!("not restored: {why}"),
-            });
+            if why.stops_restore() && stopped_by.is_none() {
+                stopped_by = Some((f.path.clone(), why.clone()));
+            }
+            failures.push((f.path.clone(), why.to_string()));
         } else {
             summary.files += 1;
             summary.bytes += f.node.size;
         }
+    }
+    if let Some((path, why)) = stopped_by {
+        let Failure::Target { what, errno, .. } = why else {
+            unreachable!("only target failures stop a restore")
+        };
+        let restored = summary.files;
+        return Err(Error::Stopped {
+            operation: "restore",
+            cause: Box::new(Error::io(
+                path,
+                std::io::Error::other(format!(
+                    "{what}: {}",
+                    std::io::Error::from_raw_os_error(errno.unwrap_or(0))
+                )),
+            )),
+            detail: format!(
+                "{restored} of {} files were restored and verified before it stopped, the files not restored were removed; fix the target (free space) and run the restore again: files already in place are verified and kept",
+                plan.files.len()
+            ),
+        });
     }
     let mut warnings = warnings.into_inner().unwrap();
     for (path, first) in &plan.links {
@@ -550,7 +655,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         let _ = std::fs::remove_file(path);
         match std::fs::hard_link(target, path) {
             Ok(()) => summary.others += 1,
-            Err(e) => failures.push(Error::io(path, e)),
+            Err(e) => failures.push((path.clone(), format!("hard link: {e}"))),
         }
     }
     for (path, node) in &plan.others {
@@ -586,7 +691,10 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     summary.bytes_fetched = fetched.load(Ordering::Relaxed);
     summary.reads = reads.len() as u64;
     if !failures.is_empty() {
-        return Err(Error::Many(failures));
+        return Err(Error::RestoreIncomplete {
+            restored: summary.files,
+            failed: failures,
+        });
     }
     Ok(summary)
 }
@@ -613,8 +721,7 @@ fn do_read(
                     fail(
                         plan,
                         idx,
-                        &format!("pack {} unreadable: {e}", read.pack),
-                        finish,
+                        Failure::Repository(format!("pack {} unreadable: {e}", read.pack)),
                     );
                 }
             }
@@ -629,9 +736,9 @@ fn do_read(
             Ok(plain) => {
                 for &(idx, offset) in targets {
                     let f = &plan.files[idx];
-                    let w = open_for_write(f).and_then(|h| {
+                    let w = open_for_write(plan, f).and_then(|h| {
                         h.write_all_at(&plain, offset)
-                            .map_err(|e| format!("write: {e}"))?;
+                            .map_err(|e| Failure::target("write", e))?;
                         advance_hash(f, &h, offset, &plain)
                     });
                     match w {
@@ -645,14 +752,17 @@ fn do_read(
                                 finish(idx);
                             }
                         }
-                        Err(e) => fail(plan, idx, &e, finish),
+                        Err(e) => fail(plan, idx, e),
                     }
                 }
             }
             Err(e) => {
-                let why = format!("blob {} in pack {} is damaged: {e}", entry.id, read.pack);
+                let why = Failure::Repository(format!(
+                    "blob {} in pack {} is damaged: {e}",
+                    entry.id, read.pack
+                ));
                 for &(idx, _) in targets {
-                    fail(plan, idx, &why, finish);
+                    fail(plan, idx, why.clone());
                 }
             }
         }
@@ -660,8 +770,9 @@ fn do_read(
     Ok(())
 }
 
-/// The file's write handle, opened on first use.
-fn open_for_write(f: &PlannedFile) -> std::result::Result<Arc<File>, String> {
+/// The file's write handle, opened on first use and kept while the
+/// budget of open handles allows (see [`Plan::handle_budget`]).
+fn open_for_write(plan: &Plan, f: &PlannedFile) -> std::result::Result<Arc<File>, Failure> {
     let mut h = f.handle.lock().unwrap();
     if let Some(h) = h.as_ref() {
         return Ok(h.clone());
@@ -670,10 +781,30 @@ fn open_for_write(f: &PlannedFile) -> std::result::Result<Arc<File>, String> {
         .read(true)
         .write(true)
         .open(&f.path)
-        .map_err(|e| format!("open: {e}"))?;
+        .map_err(|e| Failure::target("open", e))?;
     let file = Arc::new(file);
-    *h = Some(file.clone());
+    if plan.open_handles.fetch_add(1, Ordering::Relaxed) < plan.handle_budget {
+        *h = Some(file.clone());
+    } else {
+        plan.open_handles.fetch_sub(1, Ordering::Relaxed);
+    }
     Ok(file)
+}
+
+/// Half the file descriptors this process may still open (after raising
+/// its soft limit to the hard one), at least 4.
+fn handle_budget() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit with a valid struct pointer.
+    let cur = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0 {
+        lim.rlim_cur
+    } else {
+        1024
+    };
+    ((cur.min(1 << 20) as usize).saturating_sub(64) / 2).max(4)
 }
 
 /// Marks the extent at `offset` written and hashes every extent that is
@@ -683,11 +814,13 @@ fn advance_hash(
     h: &File,
     offset: u64,
     plain: &[u8],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Failure> {
     let ext = f.node.extents();
     let i = ext
         .binary_search_by_key(&offset, |e| e.offset)
-        .map_err(|_| "write at an offset that is not an extent".to_string())?;
+        .map_err(|_| {
+            Failure::Repository("a write at an offset that is not an extent (a bug in arca)".into())
+        })?;
     let mut c = f.cursor.lock().unwrap();
     c.written[i] = true;
     let mut buf = vec![];
@@ -698,7 +831,7 @@ fn advance_hash(
         } else {
             buf.resize(e.length as usize, 0);
             h.read_exact_at(&mut buf, e.offset)
-                .map_err(|e| format!("read back: {e}"))?;
+                .map_err(|e| Failure::target("read back", e))?;
             c.extend(e.offset, &buf);
         }
     }
@@ -724,26 +857,24 @@ fn catch_up_hash(f: &PlannedFile) {
 }
 
 /// Marks a file failed; it counts its blob as done so the count still ends.
-fn fail(plan: &Plan, idx: usize, why: &str, _finish: &(dyn Fn(usize) + Sync)) {
-    let f = &plan.files[idx];
-    f.failed
-        .lock()
-        .unwrap()
-        .get_or_insert_with(|| why.to_string());
-    f.remaining.fetch_sub(1, Ordering::AcqRel);
+fn fail(plan: &Plan, idx: usize, why: Failure) {
+    plan.record(idx, why);
+    plan.files[idx].remaining.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Compares a complete file's hash with the recorded one, then applies its
 /// metadata. Returns metadata warnings, or why the file is bad.
-fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String>, String> {
+fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String>, Failure> {
     let expected = match &f.node.content {
         crate::tree::Content::File { hash, .. } => *hash,
-        _ => return Err("not a file node".into()),
+        _ => return Err(Failure::Repository("not a file node".into())),
     };
     let actual = {
         let mut c = f.cursor.lock().unwrap();
         if c.next != c.written.len() {
-            return Err("not every extent was written".into());
+            return Err(Failure::Repository(
+                "not every extent could be read back from the target".into(),
+            ));
         }
         let tail = f.node.size - c.pos;
         let mut h = c.hasher.take().unwrap_or_default();
@@ -751,11 +882,11 @@ fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String
         *h.finalize().as_bytes()
     };
     if actual != expected {
-        return Err(format!(
-            "BLAKE3 mismatch after restore (expected {}, got {})",
+        return Err(Failure::Repository(format!(
+            "BLAKE3 mismatch after restore (expected {}, got {}): the repository or the target disk is damaged",
             hex::encode(expected),
             hex::encode(actual)
-        ));
+        )));
     }
     Ok(fsmeta::apply(&f.path, &f.node, as_root))
 }

@@ -37,6 +37,40 @@ use crate::repo::Repository;
 /// Packs per index segment written during a long backup.
 const SEGMENT_PACKS: usize = 256;
 
+/// What an abandoned writer left in the repository.
+#[derive(Debug)]
+pub struct Abandoned {
+    /// The first upload that failed, if one did.
+    pub upload_error: Option<Error>,
+    /// Packs uploaded (and checked) before it stopped.
+    pub packs: u64,
+    /// Their bytes, and the index segments'.
+    pub bytes: u64,
+    /// Why the last index segment could not be written, if it could not.
+    pub unindexed: Option<String>,
+}
+
+impl Abandoned {
+    /// "3 packs (48.0 MiB) were uploaded and indexed: the next run reuses
+    /// them", or what else is true.
+    pub fn describe(&self) -> String {
+        if self.packs == 0 {
+            return "nothing had been uploaded".into();
+        }
+        let what = format!(
+            "{} pack(s) ({}) had been uploaded",
+            self.packs,
+            crate::error::human_bytes(self.bytes)
+        );
+        match &self.unindexed {
+            None => format!("{what} and are indexed: the next run reuses them"),
+            Some(e) => format!(
+                "{what}, but the last of them could not be indexed ({e}): `arca repair index` indexes them"
+            ),
+        }
+    }
+}
+
 /// Counters of what the writer did.
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -46,6 +80,8 @@ pub struct WriterStats {
     pub bytes_added: AtomicU64,
     /// Bytes uploaded (packs and index segments).
     pub bytes_uploaded: AtomicU64,
+    /// Packs uploaded and checked.
+    pub packs_uploaded: AtomicU64,
     /// Blobs that were already stored.
     pub blobs_deduped: AtomicU64,
 }
@@ -254,13 +290,22 @@ impl BlobWriter {
     }
 
     /// Stops without flushing the open packs, but indexes what was already
-    /// uploaded (used when a backup is interrupted or fails).
-    pub fn abandon(&self) {
+    /// uploaded (used when a backup is interrupted or fails). Says what it
+    /// left behind, and the first upload failure (the usual reason to
+    /// abandon).
+    pub fn abandon(&self) -> Abandoned {
         self.queue.lock().unwrap().take();
         for h in self.uploaders.lock().unwrap().drain(..) {
             let _ = h.join();
         }
-        let _ = write_segment(&self.shared);
+        let indexed = write_segment(&self.shared).err().map(|e| e.to_string());
+        let st = &self.shared.stats;
+        Abandoned {
+            upload_error: self.shared.error.lock().unwrap().take(),
+            packs: st.packs_uploaded.load(Ordering::Relaxed),
+            bytes: st.bytes_uploaded.load(Ordering::Relaxed),
+            unindexed: indexed,
+        }
     }
 }
 
@@ -281,6 +326,7 @@ fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
         .stats
         .bytes_uploaded
         .fetch_add(size, Ordering::Relaxed);
+    shared.stats.packs_uploaded.fetch_add(1, Ordering::Relaxed);
     // The store has the bytes now; keep the buffer for the next pack.
     if pack.kind == BlobKind::Data
         && let Ok(buf) = pack.bytes.try_into_mut()
@@ -315,7 +361,7 @@ fn write_segment(shared: &Shared) -> Result<()> {
         packs,
         supersedes: vec![],
     };
-    let bytes = seg.to_object(shared.repo.key());
+    let bytes = shared.repo.encode_index(&seg)?;
     let len = bytes.len() as u64;
     let id = IndexId(
         shared

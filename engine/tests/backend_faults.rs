@@ -106,7 +106,7 @@ impl World {
         let snap = self.repo.load_snapshot(id).unwrap();
         let target = self.dir.path().join(format!("restore-{}", id.short()));
         let reader = BlobReader::new(self.repo.clone(), catalog);
-        restore::restore(&reader, &snap, &RestoreOptions::new(target.clone())).unwrap();
+        restore::restore(&reader, id, &snap, &RestoreOptions::new(target.clone())).unwrap();
         let back = target.join(src.strip_prefix("/").unwrap());
         let mut n = 0;
         for e in std::fs::read_dir(src).unwrap() {
@@ -320,7 +320,7 @@ fn a_short_listing_loses_nothing() {
         let reader = BlobReader::new(w.repo.clone(), catalog.clone());
         let snap = w.repo.load_snapshot(id).unwrap();
         let t = w.dir.path().join(format!("short-{}", id.short()));
-        restore::restore(&reader, &snap, &RestoreOptions::new(t.clone())).unwrap();
+        restore::restore(&reader, id, &snap, &RestoreOptions::new(t.clone())).unwrap();
         let back = t.join(src.strip_prefix("/").unwrap());
         assert_eq!(
             std::fs::read(back.join("f0")).unwrap(),
@@ -410,6 +410,7 @@ fn plant_lock(w: &World, kind: LockKind, host: &str, refreshed_ago: chrono::Dura
         operation: "prune".into(),
         created: now - refreshed_ago - chrono::Duration::hours(1),
         refreshed: now - refreshed_ago,
+        process_space: String::new(),
     };
     let mut id = [0u8; 32];
     arca_engine::crypto::random_bytes(&mut id);

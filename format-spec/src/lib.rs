@@ -261,6 +261,8 @@ pub fn lock() -> arca_engine::lock::LockInfo {
         operation: "backup".into(),
         created: snapshot_time(),
         refreshed: backup_end(),
+        // absent, as in locks written before the field existed
+        process_space: String::new(),
     }
 }
 

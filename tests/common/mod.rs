@@ -107,6 +107,15 @@ impl Env {
         }
     }
 
+    /// A new environment whose repository is the local directory `repo`
+    /// (on a filesystem the test controls: a small tmpfs, a read-only mount).
+    pub fn local_at(repo: &Path) -> Self {
+        let mut e = Self::local();
+        e.repo = repo.display().to_string();
+        e.store = Store::Dir(repo.to_path_buf());
+        e
+    }
+
     /// A new environment whose repository is a fresh prefix of `target`.
     pub fn on_s3(target: &S3Target) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
@@ -263,6 +272,42 @@ impl Env {
         }
     }
 
+    /// Every object's name and bytes: a saved state of the repository, to
+    /// put back with [`Env::restore_state`].
+    pub fn save_state(&self) -> Vec<(String, Vec<u8>)> {
+        self.objects("")
+            .into_iter()
+            .map(|(name, _)| {
+                let b = self.read_object(&name);
+                (name, b)
+            })
+            .collect()
+    }
+
+    /// Makes the repository hold exactly `state` again (objects written
+    /// since are deleted), and the cache what `cache` holds (a copy made
+    /// with [`copy_dir`]).
+    pub fn restore_state(&self, state: &[(String, Vec<u8>)], cache: &Path) {
+        match &self.store {
+            Store::Dir(root) => {
+                let _ = std::fs::remove_dir_all(root);
+                for (name, bytes) in state {
+                    let p = root.join(name);
+                    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                    std::fs::write(p, bytes).unwrap();
+                }
+            }
+            Store::S3(_) => {
+                self.delete_objects("");
+                for (name, bytes) in state {
+                    self.write_object(name, bytes);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.cache);
+        copy_dir(cache, &self.cache);
+    }
+
     /// Replaces one object's bytes (to damage it).
     pub fn write_object(&self, name: &str, data: &[u8]) {
         match &self.store {
@@ -277,6 +322,61 @@ impl Env {
             }
         }
     }
+}
+
+/// Copies a directory tree (`from` may be missing: then `to` is created empty).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let Ok(rd) = std::fs::read_dir(from) else {
+        return;
+    };
+    for e in rd {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// A directory of `files` random files of `size` bytes each.
+pub fn random_tree(dir: &Path, files: usize, size: usize, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..files {
+        std::fs::write(
+            dir.join(format!("f{i}.bin")),
+            noise(size, seed * 1000 + i as u64),
+        )
+        .unwrap();
+    }
+}
+
+/// Whether `back` holds exactly the files of `src` (recursively), byte for byte.
+pub fn same_files(src: &Path, back: &Path) -> bool {
+    fn list(root: &Path, p: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+        let Ok(rd) = std::fs::read_dir(p) else {
+            return;
+        };
+        for e in rd {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                list(root, &e.path(), out);
+            } else {
+                out.push((
+                    e.path().strip_prefix(root).unwrap().to_path_buf(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                ));
+            }
+        }
+    }
+    let (mut a, mut b) = (vec![], vec![]);
+    list(src, src, &mut a);
+    list(back, back, &mut b);
+    a.sort();
+    b.sort();
+    !a.is_empty() && a == b
 }
 
 fn scratch() -> tempfile::TempDir {

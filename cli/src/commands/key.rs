@@ -7,14 +7,15 @@ use crate::args::{Global, KeyAction, KeyArgs, NewPasswordArgs};
 use crate::context;
 use crate::output::{self, Out};
 
-fn new_password(a: &NewPasswordArgs) -> Result<(Vec<u8>, KdfParams)> {
+fn new_password(g: &Global, a: &NewPasswordArgs) -> Result<(Vec<u8>, KdfParams)> {
     let pw = match &a.new_password_file {
-        Some(f) => context::password_from_file(f)?,
-        None => context::prompt("enter the new password: ", true)?,
+        Some(f) => {
+            let pw = context::password_from_file(f)?;
+            context::refuse_empty(g, &pw, &format!("the new password file {}", f.display()))?;
+            pw
+        }
+        None => context::prompt(g, "enter the new password: ", true)?,
     };
-    if pw.is_empty() {
-        bail!("an empty password is not allowed");
-    }
     let mut kdf = KdfParams::default();
     if let Some(m) = a.kdf_memory {
         kdf.memory_kib = m;
@@ -48,7 +49,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
             }
         }
         KeyAction::Add(n) => {
-            let (pw, kdf) = new_password(n)?;
+            let (pw, kdf) = new_password(g, n)?;
             let id = o.repo.add_key(&pw, kdf, &KeyOwner::current())?;
             if out.json {
                 output::json(&serde_json::json!({"id": id}));
@@ -57,7 +58,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
             }
         }
         KeyAction::Passwd(n) => {
-            let (pw, kdf) = new_password(n)?;
+            let (pw, kdf) = new_password(g, n)?;
             let id = o.repo.change_password(&pw, kdf, &KeyOwner::current())?;
             if out.json {
                 output::json(&serde_json::json!({"id": id, "removed": o.repo.key_id()}));

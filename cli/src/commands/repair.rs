@@ -76,6 +76,21 @@ pub fn run(g: &Global, out: &Out, a: &RepairArgs) -> Result<i32> {
                     id.short()
                 ));
             }
+            for (old, new) in &r.recovered {
+                match new {
+                    Some(n) => out.say(format!(
+                        "snapshot {} was unreadable in the repository and was written again from the local catalog's copy as {}{}",
+                        old.short(),
+                        n.short(),
+                        if *forget { " (the damaged object was deleted)" } else { "" }
+                    )),
+                    None => out.say(format!(
+                        "snapshot {} is unreadable in the repository; the local catalog's copy {}",
+                        old.short(),
+                        if *dry_run { "would be written again" } else { "was used to repair it" }
+                    )),
+                }
+            }
             for (id, why) in &r.unreadable {
                 eprintln!(
                     "snapshot {} is unreadable ({why}){}",

@@ -31,7 +31,7 @@ pub fn run(
     });
     let started = std::time::Instant::now();
     let reader = o.reader();
-    let r = restore::restore(&reader, &snap, &opts);
+    let r = restore::restore(&reader, &id, &snap, &opts);
     drop(ticker);
     if out.verbose > 0 {
         for l in context::metrics_lines(&o.metrics) {

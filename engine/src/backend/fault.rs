@@ -236,3 +236,74 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.inner.delete(key)
     }
 }
+
+/// Ends the process, as `kill -9` would (no destructor runs, no lock is
+/// released, nothing is flushed), when the store operation after the
+/// `limit`-th is about to start: what a crash between any two store
+/// operations leaves behind. The binary enables it with the hidden
+/// environment variable [`CRASH_ENV`] (tests only), read by
+/// [`super::connect`].
+pub struct CrashAfter<B> {
+    inner: B,
+    limit: u64,
+    done: AtomicU64,
+}
+
+/// `ARCA_TEST_CRASH_AFTER_OPS=N`: end the process before store operation
+/// N + 1 (counting from 1).
+pub const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
+
+/// The exit status of a process ended by [`CrashAfter`].
+pub const CRASH_EXIT: i32 = 86;
+
+impl<B: Backend> CrashAfter<B> {
+    /// Wraps `inner`; the process ends before operation `limit + 1`.
+    pub fn new(inner: B, limit: u64) -> Self {
+        Self {
+            inner,
+            limit,
+            done: AtomicU64::new(0),
+        }
+    }
+
+    fn tick(&self, op: &str, key: &str) {
+        if self.done.fetch_add(1, Ordering::SeqCst) >= self.limit {
+            eprintln!(
+                "arca: test crash before store operation {} ({op} {key})",
+                self.limit + 1
+            );
+            // SAFETY: _exit ends the process at once; that is the point.
+            unsafe { libc::_exit(CRASH_EXIT) }
+        }
+    }
+}
+
+impl<B: Backend> Backend for CrashAfter<B> {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn get(&self, key: &ObjectKey) -> Result<Bytes> {
+        self.tick("get", &key.path());
+        self.inner.get(key)
+    }
+    fn get_range(&self, key: &ObjectKey, range: Range<u64>) -> Result<Bytes> {
+        self.tick("get range", &key.path());
+        self.inner.get_range(key, range)
+    }
+    fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
+        self.tick("put", &key.path());
+        self.inner.put(key, data, mode)
+    }
+    fn head(&self, key: &ObjectKey) -> Result<u64> {
+        self.tick("head", &key.path());
+        self.inner.head(key)
+    }
+    fn list(&self, kind: ObjectKind) -> Result<Vec<Listed>> {
+        self.tick("list", kind.prefix());
+        self.inner.list(kind)
+    }
+    fn delete(&self, key: &ObjectKey) -> Result<()> {
+        self.tick("delete", &key.path());
+        self.inner.delete(key)
+    }
+}

@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-pub use fault::{Fault, FaultyBackend};
+pub use fault::{CRASH_ENV, CRASH_EXIT, CrashAfter, Fault, FaultyBackend};
 pub use metrics::{Metrics, MetricsBackend, Op, OpTotals};
 pub use options::{
     AzureOptions, BackendOptions, GcsOptions, Location, OPTION_KEYS, S3Options, parse_duration,
@@ -219,9 +219,22 @@ pub fn connect(location: &str, options: &BackendOptions) -> Result<Connected> {
         retries: options.retries(),
         ..RetryPolicy::default()
     };
-    let backend = RetryBackend::new(MetricsBackend::new(store, metrics.clone()), policy);
+    // tests only: a crash between two store operations (see `CrashAfter`)
+    let crash = std::env::var(CRASH_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let backend: std::sync::Arc<dyn Backend> = match crash {
+        Some(n) => std::sync::Arc::new(RetryBackend::new(
+            MetricsBackend::new(CrashAfter::new(store, n), metrics.clone()),
+            policy,
+        )),
+        None => std::sync::Arc::new(RetryBackend::new(
+            MetricsBackend::new(store, metrics.clone()),
+            policy,
+        )),
+    };
     Ok(Connected {
-        backend: std::sync::Arc::new(backend),
+        backend,
         metrics,
         uploads: options.uploads(&loc),
         downloads: options.downloads(&loc),

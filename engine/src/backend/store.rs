@@ -84,6 +84,14 @@ impl ObjectStoreBackend {
 
     fn open_local(path: &std::path::Path) -> Result<Self> {
         let dir = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+        if let Ok(md) = std::fs::metadata(&dir)
+            && !md.is_dir()
+        {
+            return Err(Error::Invalid(format!(
+                "the repository path {} is a file, not a directory",
+                dir.display()
+            )));
+        }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let fs = LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?
@@ -268,6 +276,9 @@ fn classify(op: &'static str, object: String, e: object_store::Error) -> Error {
             object,
             message: e.to_string(),
         },
+        // "Generic LocalFileSystem error: Unable to copy data to file: No
+        // space left on device": the store's name adds nothing to the cause
+        E::Generic { source, .. } => backend(source.to_string(), false),
         _ => backend(e.to_string(), false),
     }
 }

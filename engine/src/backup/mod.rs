@@ -189,6 +189,7 @@ pub fn backup(
     tags.sort();
     tags.dedup();
     let source = std::mem::replace(&mut opts.source, Source::Paths(vec![]));
+    let is_paths = matches!(source, Source::Paths(_));
     let paths: Vec<String> = match &source {
         Source::Paths(ps) => {
             if ps.is_empty() {
@@ -196,10 +197,14 @@ pub fn backup(
                     "nothing to back up: give at least one path".into(),
                 ));
             }
-            let mut v: Vec<String> = ps
-                .iter()
-                .map(|p| absolute(p).map(|a| a.display().to_string()))
-                .collect::<Result<_>>()?;
+            let abs: Vec<PathBuf> = ps.iter().map(|p| absolute(p)).collect::<Result<_>>()?;
+            // A backup of nothing is a mistake (a typo, an unmounted
+            // volume), not an empty snapshot that would become `latest`.
+            let missing = unreadable_sources(&abs);
+            if missing.len() == abs.len() {
+                return Err(Error::NoSources(missing));
+            }
+            let mut v: Vec<String> = abs.iter().map(|a| a.display().to_string()).collect();
             v.sort();
             v.dedup();
             v
@@ -228,12 +233,12 @@ pub fn backup(
             .cloned(),
     };
 
-    // With a lock, the pipeline watches a flag that a watcher thread sets
-    // on Ctrl-C or when the lock is lost.
-    let watcher = opts.lock.clone().map(|lock| {
-        let user = std::mem::replace(&mut opts.cancel, Arc::new(AtomicBool::new(false)));
-        LockWatcher::start(lock, user, opts.cancel.clone())
-    });
+    // The pipeline stops on one flag, which the watcher sets on Ctrl-C
+    // (the caller's flag) or when the lock is lost, and which the first
+    // failure inside the pipeline sets too. What stopped it is decided at
+    // the end (see `stopped`), so that the error names the cause.
+    let user_cancel = std::mem::replace(&mut opts.cancel, Arc::new(AtomicBool::new(false)));
+    let watcher = Watcher::start(opts.lock.clone(), user_cancel.clone(), opts.cancel.clone());
     let check_lock = || match &opts.lock {
         Some(l) => l.check(),
         None => Ok(()),
@@ -275,24 +280,30 @@ pub fn backup(
         }
     };
     drop(watcher);
-    let built = match (built, check_lock()) {
-        (Ok(b), Ok(())) => b,
-        (_, Err(lost)) => {
-            writer.abandon();
-            return Err(lost);
-        }
-        (Err(e), _) => {
-            writer.abandon();
-            return Err(e);
+    let lock = check_lock();
+    let built = match built {
+        Ok(b) if lock.is_ok() && !user_cancel.load(Ordering::Relaxed) => b,
+        other => {
+            return Err(stopped(
+                &writer,
+                other.err(),
+                lock.err(),
+                user_cancel.load(Ordering::Relaxed),
+            ));
         }
     };
-    if opts.cancel.load(Ordering::Relaxed) {
+    // Every source vanished between the first look and the walk.
+    if is_paths
+        && paths
+            .iter()
+            .all(|p| built.errors.iter().any(|e| &e.path == p))
+    {
         writer.abandon();
-        return Err(Error::Interrupted(
-            "backup stopped before its snapshot was written; uploaded data is indexed and the next run reuses it".into(),
-        ));
+        return Err(Error::NoSources(built.errors));
     }
-    writer.flush()?;
+    if let Err(e) = writer.flush() {
+        return Err(stopped(&writer, Some(e), None, false));
+    }
 
     let st = writer.stats();
     let mut summary = built.summary;
@@ -318,28 +329,80 @@ pub fn backup(
         summary,
     };
     // The commit point: only under a lock that is still held.
-    check_lock()?;
-    let id = repo.save_snapshot(&snapshot)?;
+    if let Err(lost) = check_lock() {
+        return Err(stopped(&writer, None, Some(lost), false));
+    }
+    let id = repo
+        .save_snapshot(&snapshot)
+        .map_err(|e| stopped(&writer, Some(e), None, false))?;
     catalog.add_snapshot(&id, &snapshot)?;
     Ok(BackupOutcome { id, snapshot })
 }
 
-/// Sets `stop` when the user cancels or the lock is lost; stops watching
-/// when dropped.
-struct LockWatcher {
+/// The sources that cannot even be looked at (missing, or a parent
+/// directory not searchable), with why.
+fn unreadable_sources(paths: &[PathBuf]) -> Vec<SourceError> {
+    paths
+        .iter()
+        .filter_map(|p| {
+            std::fs::symlink_metadata(p).err().map(|e| SourceError {
+                path: p.display().to_string(),
+                error: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The error for a backup that stopped before its snapshot was saved:
+/// the first cause (an upload that failed, then any other failure, then a
+/// lost lock, then Ctrl-C), and what was left in the repository. A part of
+/// the pipeline that only stopped because another part had failed reports
+/// [`Error::Interrupted`], which is never taken for the cause.
+fn stopped(writer: &BlobWriter, failure: Option<Error>, lock: Option<Error>, user: bool) -> Error {
+    let mut left = writer.abandon();
+    let upload = left.upload_error.take();
+    let detail = left.describe();
+    let wrap = |cause: Error| Error::Stopped {
+        operation: "backup",
+        cause: Box::new(cause),
+        detail: format!("no snapshot was saved; {detail}"),
+    };
+    if user && upload.is_none() {
+        return Error::Interrupted(format!(
+            "backup stopped before its snapshot was written; {detail}"
+        ));
+    }
+    let (real, secondary): (Option<Error>, Option<Error>) = match failure {
+        Some(e @ Error::Interrupted(_)) => (None, Some(e)),
+        other => (other, None),
+    };
+    match (upload, real, lock, secondary) {
+        (Some(upload), ..) => wrap(upload),
+        (None, Some(e), ..) => wrap(e),
+        (None, None, Some(lost), _) => lost,
+        (None, None, None, Some(e)) => wrap(e),
+        (None, None, None, None) => wrap(Error::Interrupted("backup stopped".into())),
+    }
+}
+
+/// Sets `stop` when the user cancels or the lock (if any) is lost; stops
+/// watching when dropped.
+struct Watcher {
     done: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl LockWatcher {
-    fn start(lock: LockWatch, user: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> Self {
+impl Watcher {
+    fn start(lock: Option<LockWatch>, user: Arc<AtomicBool>, stop: Arc<AtomicBool>) -> Self {
         let done = Arc::new(AtomicBool::new(false));
         let d = done.clone();
         let thread = std::thread::Builder::new()
-            .name("arca-lock-watch".into())
+            .name("arca-watch".into())
             .spawn(move || {
                 while !d.load(Ordering::Relaxed) {
-                    if user.load(Ordering::Relaxed) || lock.check().is_err() {
+                    if user.load(Ordering::Relaxed)
+                        || lock.as_ref().is_some_and(|l| l.check().is_err())
+                    {
                         stop.store(true, Ordering::Relaxed);
                     }
                     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -350,7 +413,7 @@ impl LockWatcher {
     }
 }
 
-impl Drop for LockWatcher {
+impl Drop for Watcher {
     fn drop(&mut self) {
         self.done.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -433,8 +496,13 @@ fn backup_paths(
     let built = builder
         .join()
         .map_err(|_| Error::Interrupted("the tree builder panicked".into()))?;
-    walked?;
-    built
+    // The part that failed first names the cause; the other one then only
+    // saw the pipeline stop.
+    match (walked, built) {
+        (Ok(()), b) => b,
+        (Err(Error::Interrupted(_)), Err(b)) => Err(b),
+        (Err(w), _) => Err(w),
+    }
 }
 
 /// Consumes walker events in order, waits for file contents, and stores
@@ -506,9 +574,7 @@ fn build_trees(
                                 return Ok(());
                             }
                             FileOutcome::Fatal(e) => {
-                                return Err(Error::Interrupted(format!(
-                                    "storing file content failed: {e}"
-                                )));
+                                return Err(Error::Shared(e));
                             }
                         },
                     }
@@ -573,15 +639,12 @@ fn finish_stream(
     let c = match outcome {
         FileOutcome::Stored(c) => c,
         FileOutcome::Unreadable(e) => {
-            return Err(Error::Interrupted(format!(
-                "reading the input stream failed: {e}"
-            )));
+            return Err(Error::Io {
+                path: format!("input stream {name}").into(),
+                source: std::io::Error::other(e),
+            });
         }
-        FileOutcome::Fatal(e) => {
-            return Err(Error::Interrupted(format!(
-                "storing the stream failed: {e}"
-            )));
-        }
+        FileOutcome::Fatal(e) => return Err(Error::Shared(e)),
     };
     node.size = c.size;
     let summary = Summary {

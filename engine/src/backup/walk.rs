@@ -138,6 +138,19 @@ impl SourceTrie {
     }
 }
 
+impl SourceTrie {
+    /// The source paths at and below this node, which is at `path`.
+    pub fn sources(&self, path: &Path) -> Vec<PathBuf> {
+        if self.source {
+            return vec![path.to_path_buf()];
+        }
+        self.children
+            .iter()
+            .flat_map(|(name, c)| c.sources(&path.join(OsStr::from_bytes(name))))
+            .collect()
+    }
+}
+
 /// The walker's state.
 pub struct Walker<'a> {
     pub(super) events: Sender<Vec<Event>>,
@@ -292,7 +305,10 @@ impl<'a> Walker<'a> {
             let md = match std::fs::symlink_metadata(&path) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.error(&path, e)?;
+                    // name the sources the user gave, not the ancestor
+                    for source in child.sources(&path) {
+                        self.error(&source, &e)?;
+                    }
                     continue;
                 }
             };
