@@ -1,0 +1,131 @@
+//! Crash points: a command ended, as by `kill -9`, before its N-th store
+//! operation, for every N from the first operation to the last. After
+//! each crash the repository checks clean (apart from unreferenced
+//! leftovers, which are warnings), every snapshot saved before restores
+//! byte-identical, and the next run finishes the job.
+//!
+//! The crash comes from the binary itself (the hidden
+//! `ARCA_TEST_CRASH_AFTER_OPS=N`), which ends the process with no cleanup
+//! at all just before its store operation N + 1. Each N starts from the
+//! same saved repository and cache, so every crash point of the same
+//! command is tried.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Env, copy_dir, random_tree, same_files};
+
+const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
+const CRASH_EXIT: i32 = 86;
+
+/// Restores `snapshot` into a fresh directory; whether the backed-up path
+/// `src` came back holding exactly what `expect` holds.
+fn restores(e: &Env, snapshot: &str, src: &Path, expect: &Path, target: &str) -> bool {
+    let t = e.path(target);
+    let _ = std::fs::remove_dir_all(&t);
+    let o = e.run(&["restore", snapshot, "--target", t.to_str().unwrap()]);
+    o.status.success() && same_files(expect, &t.join(src.strip_prefix("/").unwrap()))
+}
+
+fn check_clean(e: &Env, what: &str) {
+    let o = e.run(&["check", "--read-data"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: check --read-data must be clean: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Where a crashed run stopped: its last line on stderr.
+fn crash_point(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .rev()
+        .find(|l| l.contains("test crash before"))
+        .unwrap_or("")
+        .trim_start_matches("arca: test crash before ")
+        .to_string()
+}
+
+#[test]
+fn backup_survives_a_crash_between_any_two_store_operations() {
+    let e = Env::new();
+    e.ok(&["init", "--kdf-memory", "8192", "--pack-size", "1"]);
+    let v1 = e.path("v1");
+    random_tree(&v1, 3, 300_000, 1);
+    let src = e.path("src");
+    copy_dir(&v1, &src);
+    let s1 = e.backup(&[&src]);
+    // the second backup changes one file and adds three packs' worth
+    std::fs::write(src.join("f0.bin"), common::noise(300_000, 77)).unwrap();
+    random_tree(&src.join("new"), 3, 1_100_000, 2);
+    let v2 = e.path("v2");
+    copy_dir(&src, &v2);
+    let state = e.save_state();
+    let cache = e.path("cache-saved");
+    copy_dir(&e.cache, &cache);
+
+    let mut points = vec![];
+    let mut n = 0u64;
+    let total = loop {
+        e.restore_state(&state, &cache);
+        let o = e
+            .cmd()
+            .env(CRASH_ENV, n.to_string())
+            .args(["backup", src.to_str().unwrap()])
+            .output()
+            .unwrap();
+        match o.status.code() {
+            Some(0) => break n,
+            Some(CRASH_EXIT) => {}
+            other => panic!(
+                "crash after {n} operations: unexpected exit {other:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+        let at = crash_point(&o);
+        let what = format!("backup crashed before operation {n} + 1 ({at})");
+        check_clean(&e, &what);
+        assert!(
+            restores(&e, &s1, &src, &v1, "r1"),
+            "{what}: the earlier snapshot restores"
+        );
+        // a snapshot the crashed run managed to commit is whole
+        let snaps = e.json(&["snapshots"]);
+        let ids: Vec<String> = snaps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        for id in ids.iter().filter(|i| **i != s1) {
+            assert!(
+                restores(&e, id, &src, &v2, "r2"),
+                "{what}: committed snapshot {id}"
+            );
+        }
+        // and the next run finishes the job
+        let id = e.backup(&[&src]);
+        assert!(
+            restores(&e, &id, &src, &v2, "r3"),
+            "{what}: the next backup"
+        );
+        points.push(format!("{n}: {at}"));
+        n += 1;
+        assert!(n < 500, "the backup never finished");
+    };
+    eprintln!(
+        "backup: {total} store operations, {} crash points tried:",
+        points.len()
+    );
+    for p in &points {
+        eprintln!("  {p}");
+    }
+    assert!(
+        total > 10,
+        "a backup of three packs takes more than {total} operations"
+    );
+    assert_eq!(points.len() as u64, total);
+}
