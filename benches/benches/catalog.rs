@@ -4,11 +4,11 @@
 
 use std::hint::black_box;
 
-use arca_engine::catalog::Catalog;
-use arca_engine::compress::Compression;
-use arca_engine::id::{BlobId, IndexId, PackId, RepoId};
-use arca_engine::index::{IndexSegment, IndexedPack};
-use arca_engine::pack::{BlobKind, PackEntry};
+use arca_engine::format::compress::Compression;
+use arca_engine::format::id::{BlobId, IndexId, PackId, RepoId};
+use arca_engine::format::index::{IndexSegment, IndexedPack};
+use arca_engine::format::pack::{BlobKind, PackEntry};
+use arca_engine::store::catalog::Catalog;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn id(n: u64, salt: u8) -> [u8; 32] {

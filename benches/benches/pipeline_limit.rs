@@ -5,10 +5,10 @@
 use std::hint::black_box;
 
 use arca_benches::{compressible, embeddings, random};
-use arca_engine::chunker::{Chunker, ChunkerParams};
-use arca_engine::compress::{self, CompressionMode};
-use arca_engine::crypto::MasterKey;
-use arca_engine::pack::BlobKind;
+use arca_engine::format::chunker::{Chunker, ChunkerParams};
+use arca_engine::format::compress::{self, CompressionMode};
+use arca_engine::format::crypto::MasterKey;
+use arca_engine::format::pack::BlobKind;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 

@@ -5,10 +5,10 @@
 use std::hint::black_box;
 
 use arca_benches::{compressible, embeddings, random};
-use arca_engine::chunker::{Chunker, ChunkerParams};
-use arca_engine::compress::{self, CompressionMode};
-use arca_engine::crypto::{MasterKey, label};
-use arca_engine::pack::{self, BlobKind, PackBuilder};
+use arca_engine::format::chunker::{Chunker, ChunkerParams};
+use arca_engine::format::compress::{self, CompressionMode};
+use arca_engine::format::crypto::{MasterKey, label};
+use arca_engine::format::pack::{self, BlobKind, PackBuilder};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const N: usize = 16 << 20;

@@ -79,7 +79,7 @@ pub fn corpus_v1() -> Option<Vec<u8>> {
     for f in files {
         let h = std::fs::File::open(&f).ok()?;
         let len = h.metadata().ok()?.len();
-        for r in arca_engine::fsmeta::data_regions(&h, len).ok()? {
+        for r in arca_engine::host::fsmeta::data_regions(&h, len).ok()? {
             use std::os::unix::fs::FileExt;
             let start = out.len();
             out.resize(start + (r.end - r.start) as usize, 0);

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use arca_engine::backend::{self, BackendOptions, Connected, Metrics};
-use arca_engine::blobs::BlobReader;
-use arca_engine::catalog::{Catalog, SyncStats};
-use arca_engine::repo::Repository;
+use arca_engine::store::backend::{self, BackendOptions, Connected, Metrics};
+use arca_engine::store::blob_reader::BlobReader;
+use arca_engine::store::catalog::{Catalog, SyncStats};
+use arca_engine::store::repo::Repository;
 
 use crate::args::Global;
 
@@ -185,6 +185,6 @@ pub fn open_catalog(g: &Global, repo: &Repository) -> Result<Catalog> {
     let dir: PathBuf = g
         .cache_dir
         .clone()
-        .unwrap_or_else(arca_engine::util::default_cache_dir);
+        .unwrap_or_else(arca_engine::host::facts::default_cache_dir);
     Ok(Catalog::open(&dir, id)?)
 }

@@ -101,7 +101,7 @@ pub enum Error {
 
     /// Every source of a backup was missing or unreadable; nothing was saved.
     #[error("nothing to back up: {}; no snapshot was saved", describe_sources(.0))]
-    NoSources(Vec<crate::snapshot::SourceError>),
+    NoSources(Vec<crate::format::snapshot::SourceError>),
 
     /// A restored file did not match its recorded content hash.
     #[error("restored {} does not match its recorded BLAKE3 hash (expected {expected}, got {actual}); the repository or the target disk is damaged", path.display())]
@@ -275,7 +275,7 @@ fn describe_failures(restored: u64, failed: &[(PathBuf, String)]) -> String {
     out
 }
 
-fn describe_sources(v: &[crate::snapshot::SourceError]) -> String {
+fn describe_sources(v: &[crate::format::snapshot::SourceError]) -> String {
     let each: Vec<String> = v
         .iter()
         .map(|e| format!("{}: {}", e.path, e.error))

@@ -17,16 +17,18 @@
 
 use std::sync::OnceLock;
 
-use crate::compress::Compression;
-use crate::config::{Config, FORMAT_VERSION};
-use crate::crypto::{MasterKey, NONCE_LEN, SEAL_OVERHEAD, label};
-use crate::id::{PackId, content_hash};
-use crate::index::IndexSegment;
-use crate::keyfile::KeyFile;
-use crate::pack::{self, BlobKind, ENTRY_LEN, MAX_BLOB_LEN, MAX_ENTRIES, PackEntry, TRAILER_LEN};
-use crate::snapshot::Snapshot;
-use crate::tree::{self, Content, Tree};
-use crate::wire::Reader;
+use crate::format::compress::Compression;
+use crate::format::config::{Config, FORMAT_VERSION};
+use crate::format::crypto::{MasterKey, NONCE_LEN, SEAL_OVERHEAD, label};
+use crate::format::id::{PackId, content_hash};
+use crate::format::index::IndexSegment;
+use crate::format::keyfile::KeyFile;
+use crate::format::pack::{
+    self, BlobKind, ENTRY_LEN, MAX_BLOB_LEN, MAX_ENTRIES, PackEntry, TRAILER_LEN,
+};
+use crate::format::snapshot::Snapshot;
+use crate::format::tree::{self, Content, Tree};
+use crate::format::wire::Reader;
 
 /// The master secret of the fuzz targets and of the sealed seed files.
 pub const FUZZ_SECRET: [u8; 32] = [7; 32];
@@ -391,7 +393,7 @@ fn check_config(c: &Config) {
 /// Check-coverage records: the plaintext decoder, and the object decoder on
 /// the input sealed as a record's payload.
 pub fn coverage(data: &[u8]) {
-    use crate::coverage::Coverage;
+    use crate::format::coverage::Coverage;
     if let Ok(c) = Coverage::decode_plain(data) {
         // entries are unique; re-encoding sorts them, and decodes the same
         let again = Coverage::decode_plain(&c.encode_plain()).expect("re-encoding decodes");
@@ -409,7 +411,7 @@ pub fn coverage(data: &[u8]) {
 /// Lock objects: the object decoder on the input, and on the input sealed
 /// as a lock's JSON; an accepted lock re-encodes to one that decodes equal.
 pub fn lock(data: &[u8]) {
-    use crate::lock::LockInfo;
+    use crate::format::lock::LockInfo;
     let key = fuzz_key();
     let _ = LockInfo::from_object(key, data);
     let mut obj = label::LOCK.to_vec();

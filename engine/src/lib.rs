@@ -2,48 +2,31 @@
 //! library. The `arca` binary is a thin layer over it; benches and tests
 //! drive it directly.
 //!
-//! Layers, bottom up:
-//! - formats: [`id`], [`crypto`], [`chunker`], [`compress`], [`pack`],
-//!   [`index`], [`tree`], [`snapshot`], [`config`], [`keyfile`] (the bytes
-//!   are specified in `format-spec/`);
-//! - storage: [`backend`] (object stores behind one trait), [`repo`] (an
-//!   unlocked repository: named, verified objects), [`catalog`] (the local
-//!   SQLite cache of index and snapshots), [`lock`] (who is using it);
-//! - operations: [`backup`], [`restore`], [`dump`], [`ls`], [`select`].
+//! The folders are the layers, and say what a file may do:
+//! - [`format`]: the bytes of every repository object, pure functions with
+//!   no I/O (ids, crypto, chunking, compression, packs, index segments,
+//!   trees, snapshots, config, key files, lock and check records), exactly
+//!   as `format-spec/` specifies them;
+//! - [`store`]: the repository as a store of verified objects: the
+//!   backends behind one trait, the open repository, the local catalog,
+//!   locks, and the one blob reader, blob writer and tree walker that
+//!   every operation uses;
+//! - [`ops`]: the operations (backup, restore, check, repair, dump, ls,
+//!   snapshot selection, forget), each planning first and then executing
+//!   through `store`;
+//! - [`host`]: the machine: file metadata, host facts, thread primitives.
 //!
-//! The engine never prints and never exits: it returns values and
-//! [`Error`]s that carry their context.
+//! Imports run downwards only: `ops` uses `store`, `format` and `host`;
+//! `store` uses `format` and `host`; `format` uses nothing of ours but
+//! [`error`]. The engine never prints and never exits: it returns values
+//! and [`Error`]s that carry their context.
 
-pub mod backend;
-pub mod backup;
-pub mod blobs;
-pub mod catalog;
-pub mod check;
-pub mod chunker;
-pub mod compress;
-pub mod config;
-pub mod coverage;
-pub mod crypto;
-pub mod dump;
 pub mod error;
-pub mod fsmeta;
+pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod id;
-pub mod index;
-pub mod keyfile;
-pub mod lock;
-pub mod ls;
-pub mod pack;
-pub mod repair;
-pub mod repo;
-pub mod restore;
-pub mod select;
-pub mod snapshot;
-pub mod sync;
-pub mod tree;
-pub mod util;
-mod wire;
-pub mod writer;
+pub mod host;
+pub mod ops;
+pub mod store;
 
 pub use error::{Error, Result};

@@ -10,18 +10,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arca_engine::Error;
-use arca_engine::backend::{
+use arca_engine::format::crypto::KdfParams;
+use arca_engine::format::id::SnapshotId;
+use arca_engine::format::lock::{LockInfo, LockKind};
+use arca_engine::ops::backup::{self, BackupOptions, BackupOutcome, Source};
+use arca_engine::ops::restore::{self, RestoreOptions};
+use arca_engine::store::backend::{
     Backend, Fault, FaultyBackend, ObjectKey, ObjectKind, ObjectStoreBackend, Op, PutMode,
     RetryBackend, RetryPolicy,
 };
-use arca_engine::backup::{self, BackupOptions, BackupOutcome, Source};
-use arca_engine::blobs::BlobReader;
-use arca_engine::catalog::Catalog;
-use arca_engine::crypto::KdfParams;
-use arca_engine::id::SnapshotId;
-use arca_engine::lock::{self, Lock, LockInfo, LockKind, LockTiming};
-use arca_engine::repo::{InitOptions, KeyOwner, Repository};
-use arca_engine::restore::{self, RestoreOptions};
+use arca_engine::store::blob_reader::BlobReader;
+use arca_engine::store::catalog::Catalog;
+use arca_engine::store::lock::{self, Lock, LockTiming};
+use arca_engine::store::repo::{InitOptions, KeyOwner, Repository};
 use bytes::Bytes;
 use object_store::memory::InMemory;
 
@@ -374,7 +375,7 @@ fn shared_locks_coexist_and_exclusive_ones_exclude() {
     assert!(matches!(e, Error::Locked { .. }), "{e}");
     let msg = e.to_string();
     assert!(
-        msg.contains(&arca_engine::util::hostname())
+        msg.contains(&arca_engine::host::facts::hostname())
             && msg.contains(&format!("pid {}", std::process::id()))
             && msg.contains("shared lock of backup"),
         "{msg}"
@@ -413,7 +414,7 @@ fn plant_lock(w: &World, kind: LockKind, host: &str, refreshed_ago: chrono::Dura
         process_space: String::new(),
     };
     let mut id = [0u8; 32];
-    arca_engine::crypto::random_bytes(&mut id);
+    arca_engine::format::crypto::random_bytes(&mut id);
     w.repo
         .backend()
         .put(
@@ -516,7 +517,7 @@ fn a_lock_is_refreshed_and_lost_when_removed_or_not_refreshed() {
 struct PauseUntilLost {
     sent: usize,
     total: usize,
-    lock: arca_engine::lock::LockWatch,
+    lock: arca_engine::store::lock::LockWatch,
 }
 
 impl Read for PauseUntilLost {

@@ -94,17 +94,19 @@ fn regenerate_seed_corpora() {
 }
 
 mod seeds {
-    use arca_engine::chunker::ChunkerParams;
-    use arca_engine::compress::{self, Compression, CompressionMode};
-    use arca_engine::config::{Config, DEFAULT_PACK_SIZE, FORMAT_VERSION};
-    use arca_engine::crypto::{KdfParams, MasterKey, NONCE_LEN, PasswordKey, label};
+    use arca_engine::format::chunker::ChunkerParams;
+    use arca_engine::format::compress::{self, Compression, CompressionMode};
+    use arca_engine::format::config::{Config, DEFAULT_PACK_SIZE, FORMAT_VERSION};
+    use arca_engine::format::crypto::{KdfParams, MasterKey, NONCE_LEN, PasswordKey, label};
+    use arca_engine::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId, content_hash};
+    use arca_engine::format::index::{IndexSegment, IndexedPack};
+    use arca_engine::format::keyfile::{KdfRecord, KeyFile};
+    use arca_engine::format::pack::{self, BlobKind, PackBuilder, PackEntry, TRAILER_MAGIC};
+    use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
+    use arca_engine::format::tree::{
+        Content, Extent, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree,
+    };
     use arca_engine::fuzzing::{FUZZ_SECRET, fuzz_key};
-    use arca_engine::id::{BlobId, IndexId, PackId, RepoId, SnapshotId, content_hash};
-    use arca_engine::index::{IndexSegment, IndexedPack};
-    use arca_engine::keyfile::{KdfRecord, KeyFile};
-    use arca_engine::pack::{self, BlobKind, PackBuilder, PackEntry, TRAILER_MAGIC};
-    use arca_engine::snapshot::{Snapshot, SourceError, Summary};
-    use arca_engine::tree::{Content, Extent, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree};
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD as B64;
     use chrono::{DateTime, Utc};
@@ -559,17 +561,17 @@ mod seeds {
     }
 
     /// Check records: two packs verified at fixed times, and edge cases.
-    fn coverage_seeds(key: &arca_engine::crypto::MasterKey) -> Files {
-        use arca_engine::coverage::Coverage;
-        use arca_engine::id::PackId;
+    fn coverage_seeds(key: &arca_engine::format::crypto::MasterKey) -> Files {
+        use arca_engine::format::coverage::Coverage;
+        use arca_engine::format::id::PackId;
         let mut c = Coverage::default();
         c.verified.insert(PackId([0x11; 32]), 1_790_000_000);
         c.verified.insert(PackId([0x22; 32]), 1_790_086_400);
         let plain = c.encode_plain();
         let z = zstd::bulk::compress(&plain, 3).unwrap();
-        let mut obj = arca_engine::crypto::label::COVERAGE.to_vec();
+        let mut obj = arca_engine::format::crypto::label::COVERAGE.to_vec();
         obj.extend_from_slice(&key.seal_with_nonce(
-            arca_engine::crypto::label::COVERAGE,
+            arca_engine::format::crypto::label::COVERAGE,
             &z,
             arca_engine::fuzzing::FUZZ_NONCE,
         ));

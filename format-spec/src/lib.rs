@@ -14,16 +14,16 @@
 //! generator computes them with [`Frames::compute`], the test takes them
 //! from the vectors.
 
-use arca_engine::chunker::{Chunker, ChunkerParams};
-use arca_engine::compress::{Compression, CompressionMode, compress};
-use arca_engine::config::Config;
-use arca_engine::crypto::{KdfParams, MasterKey, PasswordKey, label};
-use arca_engine::id::{BlobId, IndexId, KeyId, PackId, RepoId, SnapshotId, content_hash};
-use arca_engine::index::{IndexSegment, IndexedPack};
-use arca_engine::keyfile::{KdfRecord, KeyFile};
-use arca_engine::pack::{self, BlobKind, PackEntry};
-use arca_engine::snapshot::{Snapshot, SourceError, Summary};
-use arca_engine::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
+use arca_engine::format::chunker::{Chunker, ChunkerParams};
+use arca_engine::format::compress::{Compression, CompressionMode, compress};
+use arca_engine::format::config::Config;
+use arca_engine::format::crypto::{KdfParams, MasterKey, PasswordKey, label};
+use arca_engine::format::id::{BlobId, IndexId, KeyId, PackId, RepoId, SnapshotId, content_hash};
+use arca_engine::format::index::{IndexSegment, IndexedPack};
+use arca_engine::format::keyfile::{KdfRecord, KeyFile};
+use arca_engine::format::pack::{self, BlobKind, PackEntry};
+use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
+use arca_engine::format::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
@@ -234,7 +234,7 @@ impl Frames {
 
 /// The check record: both packs verified, at the snapshot's end time and
 /// one day before it.
-pub fn check_record() -> arca_engine::coverage::Coverage {
+pub fn check_record() -> arca_engine::format::coverage::Coverage {
     let f = Frames {
         data_1: Stored::compute(&data_blob_1()),
         data_2: Stored::compute(&data_blob_2()),
@@ -243,7 +243,7 @@ pub fn check_record() -> arca_engine::coverage::Coverage {
         index: vec![],
         check_record: vec![],
     };
-    let mut c = arca_engine::coverage::Coverage::default();
+    let mut c = arca_engine::format::coverage::Coverage::default();
     c.verified
         .insert(data_pack(&f).id, backup_end().timestamp());
     c.verified
@@ -252,9 +252,9 @@ pub fn check_record() -> arca_engine::coverage::Coverage {
 }
 
 /// The lock: a shared lock held by a backup.
-pub fn lock() -> arca_engine::lock::LockInfo {
-    arca_engine::lock::LockInfo {
-        kind: arca_engine::lock::LockKind::Shared,
+pub fn lock() -> arca_engine::format::lock::LockInfo {
+    arca_engine::format::lock::LockInfo {
+        kind: arca_engine::format::lock::LockKind::Shared,
         host: "db-1".into(),
         pid: 4242,
         username: "backup".into(),

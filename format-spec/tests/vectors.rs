@@ -16,16 +16,16 @@
 
 use std::path::PathBuf;
 
-use arca_engine::chunker::{Chunker, ChunkerParams};
-use arca_engine::compress::Compression;
-use arca_engine::config::Config;
-use arca_engine::crypto::{KdfParams, MasterKey, label};
-use arca_engine::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
-use arca_engine::index::IndexSegment;
-use arca_engine::keyfile::KeyFile;
-use arca_engine::pack::{self, BlobKind, PackBuilder, PackEntry};
-use arca_engine::snapshot::Snapshot;
-use arca_engine::tree::{Content, NodeKind, Timestamp, Tree};
+use arca_engine::format::chunker::{Chunker, ChunkerParams};
+use arca_engine::format::compress::Compression;
+use arca_engine::format::config::Config;
+use arca_engine::format::crypto::{KdfParams, MasterKey, label};
+use arca_engine::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
+use arca_engine::format::index::IndexSegment;
+use arca_engine::format::keyfile::KeyFile;
+use arca_engine::format::pack::{self, BlobKind, PackBuilder, PackEntry};
+use arca_engine::format::snapshot::Snapshot;
+use arca_engine::format::tree::{Content, NodeKind, Timestamp, Tree};
 use arca_format_spec as spec;
 
 // ---------------------------------------------------------------- helpers
@@ -937,8 +937,8 @@ fn frames_from_vectors() -> spec::Frames {
 
 #[test]
 fn check_record_decodes() {
-    let c =
-        arca_engine::coverage::Coverage::from_object(&key(), &load("check-record.hex")).unwrap();
+    let c = arca_engine::format::coverage::Coverage::from_object(&key(), &load("check-record.hex"))
+        .unwrap();
     assert_eq!(c.verified.len(), 2);
     let end = spec::backup_end().timestamp();
     assert_eq!(c.verified[&id::<PackId>(DATA_PACK_ID)], end);
@@ -954,13 +954,13 @@ fn check_record_decodes() {
     assert!(first < &plain[44..76], "entries are sorted by pack id");
     let mut damaged = bytes.clone();
     *damaged.last_mut().unwrap() ^= 1;
-    assert!(arca_engine::coverage::Coverage::from_object(&key(), &damaged).is_err());
+    assert!(arca_engine::format::coverage::Coverage::from_object(&key(), &damaged).is_err());
 }
 
 #[test]
 fn lock_decodes() {
-    let l = arca_engine::lock::LockInfo::from_object(&key(), &load("lock.hex")).unwrap();
-    assert_eq!(l.kind, arca_engine::lock::LockKind::Shared);
+    let l = arca_engine::format::lock::LockInfo::from_object(&key(), &load("lock.hex")).unwrap();
+    assert_eq!(l.kind, arca_engine::format::lock::LockKind::Shared);
     assert_eq!(
         (l.host.as_str(), l.pid, l.operation.as_str()),
         ("db-1", 4242, "backup")
@@ -1199,7 +1199,7 @@ fn tree_validation_rules() {
     t2.nodes[1].name = t2.nodes[0].name.clone();
     assert!(Tree::decode(&t2.encode()).is_err());
     // overlapping, empty and out-of-size extents
-    let with_extents = |f: &dyn Fn(&mut Vec<arca_engine::tree::Extent>, &mut u64)| {
+    let with_extents = |f: &dyn Fn(&mut Vec<arca_engine::format::tree::Extent>, &mut u64)| {
         let mut t2 = t.clone();
         let n = &mut t2.nodes[0];
         let Content::File { extents, .. } = &mut n.content else {

@@ -1,10 +1,10 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::{Result, bail};
-use arca_engine::backup::{self, BackupOptions, Source};
-use arca_engine::compress::CompressionMode;
-use arca_engine::lock::Lock;
-use arca_engine::select;
+use arca_engine::format::compress::CompressionMode;
+use arca_engine::ops::backup::{self, BackupOptions, Source};
+use arca_engine::ops::select;
+use arca_engine::store::lock::Lock;
 
 use crate::args::{BackupArgs, Global};
 use crate::context;

@@ -1,9 +1,9 @@
 use anyhow::{Result, anyhow, bail};
-use arca_engine::backend::{ObjectKey, ObjectKind};
-use arca_engine::id::{BlobId, IndexId, KeyId, PackId};
-use arca_engine::keyfile::KeyFile;
-use arca_engine::pack::BlobKind;
-use arca_engine::tree::{Content, Tree};
+use arca_engine::format::id::{BlobId, IndexId, KeyId, PackId};
+use arca_engine::format::keyfile::KeyFile;
+use arca_engine::format::pack::BlobKind;
+use arca_engine::format::tree::{Content, Tree};
+use arca_engine::store::backend::{ObjectKey, ObjectKind};
 
 use crate::args::{CatArgs, Global};
 use crate::context;
@@ -14,7 +14,7 @@ fn need_id(a: &CatArgs) -> Result<&str> {
         .ok_or_else(|| anyhow!("`arca cat {}` needs an id", a.kind))
 }
 
-fn entries_json(entries: &[arca_engine::pack::PackEntry]) -> serde_json::Value {
+fn entries_json(entries: &[arca_engine::format::pack::PackEntry]) -> serde_json::Value {
     entries
         .iter()
         .map(|e| {

@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
-use arca_engine::check::{self, CheckOptions, DataSelection};
+use arca_engine::ops::check::{self, CheckOptions, DataSelection};
 
 use crate::args::{CheckArgs, Global};
 use crate::context;

@@ -1,6 +1,6 @@
 use anyhow::Result;
-use arca_engine::dump;
-use arca_engine::ls;
+use arca_engine::ops::dump;
+use arca_engine::ops::ls;
 
 use crate::args::{DumpArgs, Global};
 use crate::context;

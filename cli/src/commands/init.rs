@@ -1,7 +1,7 @@
 use anyhow::{Result, bail};
-use arca_engine::chunker::ChunkerParams;
-use arca_engine::crypto::KdfParams;
-use arca_engine::repo::{InitOptions, KeyOwner, Repository};
+use arca_engine::format::chunker::ChunkerParams;
+use arca_engine::format::crypto::KdfParams;
+use arca_engine::store::repo::{InitOptions, KeyOwner, Repository};
 
 use crate::args::{Global, InitArgs};
 use crate::context;

@@ -1,7 +1,7 @@
 use anyhow::{Result, bail};
-use arca_engine::crypto::KdfParams;
-use arca_engine::id::KeyId;
-use arca_engine::repo::KeyOwner;
+use arca_engine::format::crypto::KdfParams;
+use arca_engine::format::id::KeyId;
+use arca_engine::store::repo::KeyOwner;
 
 use crate::args::{Global, KeyAction, KeyArgs, NewPasswordArgs};
 use crate::context;

@@ -1,8 +1,8 @@
 use std::io::Write;
 
 use anyhow::Result;
-use arca_engine::ls;
-use arca_engine::tree::{Content, NodeKind};
+use arca_engine::format::tree::{Content, NodeKind};
+use arca_engine::ops::ls;
 use chrono::DateTime;
 
 use crate::args::{Global, LsArgs};

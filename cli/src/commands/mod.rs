@@ -14,9 +14,9 @@ pub mod snapshots;
 pub mod unlock;
 
 use anyhow::{Result, bail};
-use arca_engine::id::SnapshotId;
-use arca_engine::select::{self, Filter, Selector};
-use arca_engine::snapshot::Snapshot;
+use arca_engine::format::id::SnapshotId;
+use arca_engine::format::snapshot::Snapshot;
+use arca_engine::ops::select::{self, Filter, Selector};
 
 use crate::args::FilterArgs;
 use crate::context::Opened;

@@ -1,6 +1,6 @@
 use anyhow::Result;
-use arca_engine::lock::Lock;
-use arca_engine::repair;
+use arca_engine::ops::repair;
+use arca_engine::store::lock::Lock;
 
 use crate::args::{Global, RepairArgs, RepairWhat};
 use crate::context;

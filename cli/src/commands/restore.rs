@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::Result;
-use arca_engine::restore::{self, RestoreOptions};
+use arca_engine::ops::restore::{self, RestoreOptions};
 
 use crate::args::{Global, RestoreArgs};
 use crate::context;

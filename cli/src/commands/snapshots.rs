@@ -1,5 +1,5 @@
 use anyhow::Result;
-use arca_engine::select;
+use arca_engine::ops::select;
 
 use crate::args::{Global, SnapshotsArgs};
 use crate::context;

@@ -1,7 +1,7 @@
 //! `arca unlock`: removes stale locks (or, with --remove-all, every lock).
 
 use anyhow::Result;
-use arca_engine::lock::{self, LockTiming};
+use arca_engine::store::lock::{self, LockTiming};
 
 use crate::args::{Global, UnlockArgs};
 use crate::context;

@@ -1,0 +1,168 @@
+//! Index segments: which blob is in which pack, at which offset.
+//!
+//! ```text
+//! object  = "AIX\x01" seal(label "AIX\x01", zstd(plain))
+//! plain   = pack_count:u32le pack* superseded_count:u32le index_id[32]*
+//! pack    = pack_id[32] pack_size:u64le entry_count:u32le entry*   (entry as in a pack header)
+//! ```
+//! A backup writes one segment per batch of packs it uploaded, after the
+//! packs and before the snapshot. A segment lists a pack's blobs in pack
+//! order; it may leave some out (a repair drops blobs that do not verify).
+//! A segment may name older segments it supersedes (written by `repair
+//! index`, and later by prune): readers ignore a superseded segment when a
+//! segment superseding it exists, so a crash between writing the new
+//! segment and deleting the old ones leaves a consistent index.
+
+use crate::format::crypto::{MasterKey, label};
+use crate::format::id::{IndexId, PackId};
+use crate::format::pack::{self, PackEntry};
+use crate::format::wire::{Put, Reader};
+
+/// Most packs one segment may list (bounds allocation when decoding).
+const MAX_PACKS: u32 = 1 << 20;
+/// Most bytes a decompressed segment may have.
+const MAX_PLAIN: usize = 1 << 30;
+
+/// One pack as an index segment describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedPack {
+    /// The pack's id.
+    pub id: PackId,
+    /// Its size in bytes, header and trailer included.
+    pub size: u64,
+    /// Its blobs, in pack order.
+    pub entries: Vec<PackEntry>,
+}
+
+/// A decoded index segment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IndexSegment {
+    /// The packs it describes.
+    pub packs: Vec<IndexedPack>,
+    /// Older segments this one replaces.
+    pub supersedes: Vec<IndexId>,
+}
+
+impl IndexSegment {
+    /// The plaintext encoding (before compression and sealing).
+    pub fn encode_plain(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.put_u32(self.packs.len() as u32);
+        for p in &self.packs {
+            out.extend_from_slice(&p.id.0);
+            out.put_u64(p.size);
+            out.extend_from_slice(&pack::encode_entries(&p.entries));
+        }
+        out.put_u32(self.supersedes.len() as u32);
+        for s in &self.supersedes {
+            out.extend_from_slice(&s.0);
+        }
+        out
+    }
+
+    /// Decodes the plaintext encoding.
+    pub fn decode_plain(b: &[u8]) -> Result<Self, String> {
+        let mut r = Reader::new(b);
+        let count = r.u32()?;
+        if count > MAX_PACKS {
+            return Err(format!("{count} packs is more than a segment may list"));
+        }
+        let mut packs = Vec::with_capacity(count.min(4096) as usize);
+        for _ in 0..count {
+            let id = PackId(r.array32()?);
+            let size = r.u64()?;
+            let entries =
+                pack::decode_entries(&mut r).map_err(|e| format!("pack {}: {e}", id.short()))?;
+            // An index may list a subset of a pack's blobs (repair leaves out
+            // damaged ones), but in pack order, without overlap, inside it.
+            let mut end = 0u64;
+            for e in &entries {
+                if e.offset < end {
+                    return Err(format!(
+                        "pack {}: blobs out of order or overlapping",
+                        id.short()
+                    ));
+                }
+                end = e
+                    .offset
+                    .checked_add(e.length as u64)
+                    .ok_or_else(|| format!("pack {}: blob offset overflows", id.short()))?;
+            }
+            if end > size {
+                return Err(format!("pack {}: blobs beyond the pack's size", id.short()));
+            }
+            packs.push(IndexedPack { id, size, entries });
+        }
+        let n = r.u32()?;
+        if n as usize > r.remaining() / 32 {
+            return Err(format!("{n} superseded segments do not fit"));
+        }
+        let supersedes = (0..n)
+            .map(|_| r.array32().map(IndexId))
+            .collect::<Result<Vec<_>, _>>()?;
+        r.finish()?;
+        Ok(Self { packs, supersedes })
+    }
+
+    /// The stored object: magic, then the sealed, compressed plaintext.
+    pub fn to_object(&self, key: &MasterKey) -> Vec<u8> {
+        let z = zstd::bulk::compress(&self.encode_plain(), 3).expect("in-memory zstd");
+        let mut out = label::INDEX.to_vec();
+        out.extend_from_slice(&key.seal(label::INDEX, &z));
+        out
+    }
+
+    /// Decodes a stored object (its name was already checked by the caller).
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, String> {
+        let body = bytes
+            .strip_prefix(&label::INDEX[..])
+            .ok_or("not an index segment (bad magic)")?;
+        let z = key.open(label::INDEX, body).map_err(|e| e.to_string())?;
+        let plain = crate::format::compress::decompress_bounded(&z, MAX_PLAIN)?;
+        Self::decode_plain(&plain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::compress::Compression;
+    use crate::format::id::BlobId;
+    use crate::format::pack::BlobKind;
+
+    #[test]
+    fn round_trip() {
+        let key = MasterKey::generate();
+        let seg = IndexSegment {
+            packs: vec![IndexedPack {
+                id: PackId([1; 32]),
+                size: 1000,
+                entries: vec![
+                    PackEntry {
+                        kind: BlobKind::Data,
+                        compression: Compression::Zstd,
+                        id: BlobId([2; 32]),
+                        offset: 0,
+                        length: 100,
+                        raw_length: 400,
+                    },
+                    PackEntry {
+                        kind: BlobKind::Data,
+                        compression: Compression::None,
+                        id: BlobId([3; 32]),
+                        offset: 100,
+                        length: 240,
+                        raw_length: 200,
+                    },
+                ],
+            }],
+            supersedes: vec![IndexId([9; 32])],
+        };
+        let obj = seg.to_object(&key);
+        assert_eq!(IndexSegment::from_object(&key, &obj).unwrap(), seg);
+        let mut bad = obj.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert!(IndexSegment::from_object(&key, &bad).is_err());
+        assert!(IndexSegment::decode_plain(&seg.encode_plain()[..20]).is_err());
+    }
+}

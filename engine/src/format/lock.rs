@@ -1,0 +1,96 @@
+//! Lock records: who is using a repository (the bytes of `locks/<id>`).
+//!
+//! ```text
+//! object = "ALK\x01" seal(label "ALK\x01", json)
+//! ```
+//! The JSON fields are those of [`LockInfo`]. The protocol that takes,
+//! refreshes and judges locks is `store::lock`'s; this module only says
+//! what a lock says.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::format::crypto::{MasterKey, label};
+
+/// Shared or exclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    /// Many at once (backup); excludes exclusive locks.
+    Shared,
+    /// Alone (prune, repair); excludes every other lock.
+    Exclusive,
+}
+
+impl LockKind {
+    /// Whether a lock of this kind excludes one of `other`.
+    pub fn conflicts_with(self, other: LockKind) -> bool {
+        self == LockKind::Exclusive || other == LockKind::Exclusive
+    }
+}
+
+impl std::fmt::Display for LockKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LockKind::Shared => "shared",
+            LockKind::Exclusive => "exclusive",
+        })
+    }
+}
+
+/// What a lock object says (its sealed JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockInfo {
+    /// Shared or exclusive.
+    pub kind: LockKind,
+    /// The host of the process holding it.
+    pub host: String,
+    /// That process's id.
+    pub pid: u32,
+    /// The user running it.
+    pub username: String,
+    /// What it is doing (`backup`, `prune`, `repair index`, ...).
+    pub operation: String,
+    /// When it was taken.
+    pub created: DateTime<Utc>,
+    /// When it was last refreshed.
+    pub refreshed: DateTime<Utc>,
+    /// Where `pid` means something: the kernel's boot id and the process's
+    /// pid namespace (see [`process_space`]). Empty in locks written
+    /// before it existed, and where it cannot be read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub process_space: String,
+}
+
+impl LockInfo {
+    /// Encodes the stored object.
+    pub fn to_object(&self, key: &MasterKey) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("lock serializes");
+        let mut out = label::LOCK.to_vec();
+        out.extend_from_slice(&key.seal(label::LOCK, &json));
+        out
+    }
+
+    /// Decodes a stored object.
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> std::result::Result<Self, String> {
+        let body = bytes
+            .strip_prefix(&label::LOCK[..])
+            .ok_or("not a lock (bad magic)")?;
+        let json = key.open(label::LOCK, body).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&json).map_err(|e| format!("lock JSON: {e}"))
+    }
+
+    /// "exclusive lock of prune by alice@db-1 (pid 42), taken ..., refreshed ...".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} lock of {} by {}@{} (pid {}), taken {}, last refreshed {}",
+            self.kind,
+            self.operation,
+            self.username,
+            self.host,
+            self.pid,
+            self.created.format("%Y-%m-%d %H:%M:%S UTC"),
+            self.refreshed.format("%Y-%m-%d %H:%M:%S UTC"),
+        )
+    }
+}

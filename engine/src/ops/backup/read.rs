@@ -1,0 +1,432 @@
+//! Reading file content into chunks.
+//!
+//! A reader thread reads a file's data regions block by block (holes found
+//! with SEEK_DATA/SEEK_HOLE are skipped, never read), finds chunk
+//! boundaries (in parallel for large blocks), hashes the logical content
+//! with BLAKE3, and hands every chunk to the rayon pool, where the blob
+//! writer ids, dedups, compresses and seals it. The reader does not wait
+//! for its chunks: the file is complete when the last of them is stored,
+//! and whoever finishes last fills in the file's [`Pending`] outcome. Bytes
+//! in flight are bounded by a [`Budget`].
+//!
+//! A changed file is read whole, but where its content did not move (an
+//! image with a few rewritten blocks, a database file with a few changed
+//! pages, an appended log) the parent snapshot's chunks are recognised by
+//! their keyed ids at their old offsets and their boundaries reused, which
+//! skips the boundary search. A parent chunk is accepted only when the
+//! chunk after it also matches: the cut at a boundary depends on the byte
+//! that follows it. The boundaries are therefore exactly those a search
+//! would find.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+
+use super::Progress;
+use crate::error::Error;
+use crate::format::chunker::Chunker;
+use crate::format::id::BlobId;
+use crate::format::pack::BlobKind;
+use crate::format::tree::Extent;
+use crate::format::tree::hash_zeros;
+use crate::host::fsmeta;
+use crate::host::threads::{Budget, Pending};
+use crate::store::blob_writer::BlobWriter;
+
+/// Bytes read per block (plus up to one chunk carried over): 2 MiB per
+/// thread, at least 4 MiB and at most 64 MiB, so that on many cores a block
+/// holds a slice per thread for parallel chunking (see
+/// `Chunker::boundaries_parallel`, which chunks sequentially when a block
+/// is too small to split, as on 2 cores).
+fn block_size() -> usize {
+    (rayon::current_num_threads() * (2 << 20)).clamp(4 << 20, 64 << 20)
+}
+
+/// A file's stored content.
+#[derive(Debug, Clone)]
+pub struct FileContent {
+    /// BLAKE3 of the logical content.
+    pub hash: [u8; 32],
+    /// Data chunks.
+    pub extents: Vec<Extent>,
+    /// Logical size (what was read, holes included).
+    pub size: u64,
+    /// The file changed size or mtime while it was read.
+    pub changed: bool,
+}
+
+/// How reading a file ended.
+#[derive(Debug, Clone)]
+pub enum FileOutcome {
+    /// Stored.
+    Stored(FileContent),
+    /// The file could not be read; the backup goes on without it.
+    Unreadable(String),
+    /// Storing failed; the backup must stop.
+    Fatal(Arc<Error>),
+}
+
+/// What the reader learned by the end of a file: content hash, logical
+/// size, and whether the file changed while it was read.
+type ReadEnd = ([u8; 32], u64, bool);
+
+/// Per-file bookkeeping shared by the reader and the chunk tasks.
+struct FileState {
+    chunks: Mutex<Vec<(u64, u32, Option<BlobId>)>>,
+    outstanding: AtomicUsize,
+    fatal: Mutex<Option<Arc<Error>>>,
+    end: Mutex<Option<Result<ReadEnd, String>>>,
+    pending: Arc<Pending<FileOutcome>>,
+}
+
+impl FileState {
+    /// Appends the chunk at `offset`, with its id if already known, and
+    /// returns its slot for [`FileState::fill`].
+    fn record(&self, offset: u64, len: u64, id: Option<BlobId>) -> usize {
+        let mut c = self.chunks.lock().unwrap();
+        c.push((offset, len as u32, id));
+        c.len() - 1
+    }
+
+    /// Sets the outcome of storing the chunk in `slot`; a failure fails
+    /// the backup.
+    fn fill(&self, slot: usize, r: crate::error::Result<BlobId>) {
+        match r {
+            Ok(id) => self.chunks.lock().unwrap()[slot].2 = Some(id),
+            Err(e) => {
+                self.fatal.lock().unwrap().get_or_insert(Arc::new(e));
+            }
+        }
+    }
+
+    fn done_one(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.pending.set(self.outcome());
+        }
+    }
+
+    fn outcome(&self) -> FileOutcome {
+        if let Some(e) = self.fatal.lock().unwrap().take() {
+            return FileOutcome::Fatal(e);
+        }
+        match self.end.lock().unwrap().take() {
+            Some(Ok((hash, size, changed))) => {
+                let chunks = std::mem::take(&mut *self.chunks.lock().unwrap());
+                let extents = chunks
+                    .into_iter()
+                    .map(|(offset, length, id)| Extent {
+                        offset,
+                        length,
+                        blob: id.expect("every chunk task stored its id"),
+                    })
+                    .collect();
+                FileOutcome::Stored(FileContent {
+                    hash,
+                    extents,
+                    size,
+                    changed,
+                })
+            }
+            Some(Err(e)) => FileOutcome::Unreadable(e),
+            None => FileOutcome::Unreadable("reading stopped early".into()),
+        }
+    }
+}
+
+/// Chunks up to this size are stored by the reader thread itself.
+const INLINE_MAX: u64 = 64 << 10;
+
+/// A stretch of a source to read: from `start`, at most `limit` bytes (to
+/// EOF when `None`); `expect` bytes are likely (it sizes the buffers; more
+/// are read if they come).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u64,
+    limit: Option<u64>,
+    expect: u64,
+}
+
+/// Reads sources and feeds chunks to the blob writer.
+pub struct ContentReader {
+    pub(super) writer: Arc<BlobWriter>,
+    pub(super) chunker: Chunker,
+    pub(super) budget: Arc<Budget>,
+    pub(super) progress: Arc<Progress>,
+    pub(super) cancel: Arc<AtomicBool>,
+}
+
+impl ContentReader {
+    /// Reads the file at `path` and sets `pending` when it is stored.
+    /// `parent` are the file's chunks in the parent snapshot, if any.
+    pub fn read_file(
+        &self,
+        path: &Path,
+        pending: Arc<Pending<FileOutcome>>,
+        parent: Option<&[Extent]>,
+    ) {
+        let state = self.new_state(pending);
+        let r = self.read_file_inner(path, &state, parent);
+        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        state.done_one();
+    }
+
+    /// Reads a stream (stdin, a command's output) to its end.
+    pub fn read_stream(&self, src: &mut dyn Read, pending: Arc<Pending<FileOutcome>>) {
+        let state = self.new_state(pending);
+        let mut hasher = blake3::Hasher::new();
+        let r = self
+            .chunk_region(
+                src,
+                Span {
+                    start: 0,
+                    limit: None,
+                    expect: block_size() as u64,
+                },
+                &state,
+                &mut hasher,
+                None,
+            )
+            .map(|n| (*hasher.finalize().as_bytes(), n, false));
+        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        state.done_one();
+    }
+
+    fn new_state(&self, pending: Arc<Pending<FileOutcome>>) -> Arc<FileState> {
+        Arc::new(FileState {
+            chunks: Mutex::new(vec![]),
+            outstanding: AtomicUsize::new(1),
+            fatal: Mutex::new(None),
+            end: Mutex::new(None),
+            pending,
+        })
+    }
+
+    fn read_file_inner(
+        &self,
+        path: &Path,
+        state: &Arc<FileState>,
+        parent: Option<&[Extent]>,
+    ) -> io::Result<([u8; 32], u64, bool)> {
+        let mut f = open_noatime(path)?;
+        let md = f.metadata()?;
+        if !md.is_file() {
+            return Err(io::Error::other("no longer a regular file"));
+        }
+        let size = md.size();
+        // Only a file with fewer blocks than its size can have holes.
+        let regions = if md.blocks() * 512 < size {
+            fsmeta::data_regions(&f, size)?
+        } else {
+            std::iter::once(0..size).collect()
+        };
+        let mut hasher = blake3::Hasher::new();
+        let mut logical = 0u64;
+        for region in &regions {
+            hash_zeros(&mut hasher, region.start - logical);
+            f.seek(SeekFrom::Start(region.start))?;
+            // A region that reaches the end of the file is read to EOF:
+            // the file may have grown since it was opened.
+            let limit = (region.end < size).then(|| region.end - region.start);
+            let n = self.chunk_region(
+                &mut f,
+                Span {
+                    start: region.start,
+                    limit,
+                    expect: region.end - region.start,
+                },
+                state,
+                &mut hasher,
+                parent,
+            )?;
+            logical = region.start + n;
+        }
+        let after = f.metadata()?;
+        // A trailing hole: the last data region ended before the size seen
+        // at open. (Growth after that is not a hole: it was never read.)
+        if logical < size && regions.last().is_none_or(|r| r.end < size) {
+            hash_zeros(&mut hasher, size - logical);
+            logical = size;
+        }
+        let changed = after.size() != size
+            || after.mtime() != md.mtime()
+            || after.mtime_nsec() != md.mtime_nsec();
+        Ok((*hasher.finalize().as_bytes(), logical, changed))
+    }
+
+    /// Reads `region` from `src` (positioned at its start) until its limit
+    /// or EOF, dispatching chunks. Returns the bytes read.
+    fn chunk_region(
+        &self,
+        src: &mut dyn Read,
+        region: Span,
+        state: &Arc<FileState>,
+        hasher: &mut blake3::Hasher,
+        parent: Option<&[Extent]>,
+    ) -> io::Result<u64> {
+        let Span {
+            start,
+            limit,
+            expect,
+        } = region;
+        let mut carry = Bytes::new();
+        let mut total = 0u64;
+        // an id computed ahead for the parent chunk at this offset
+        let mut ahead: Option<(u64, BlobId)> = None;
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+            }
+            let want = match limit {
+                Some(l) => (l - total).min(block_size() as u64) as usize,
+                None => block_size(),
+            };
+            // Sized for what is expected (plus one page to see EOF), so a
+            // small file costs a small buffer.
+            let likely = (expect.saturating_sub(total) as usize + 4096).min(want);
+            let mut buf = Vec::with_capacity(carry.len() + likely);
+            buf.extend_from_slice(&carry);
+            let got = read_full(src, &mut buf, want)?;
+            total += got as u64;
+            self.progress
+                .bytes_read
+                .fetch_add(got as u64, Ordering::Relaxed);
+            let eof = got < want || limit == Some(total);
+            let data = Bytes::from(buf);
+            let new = &data[carry.len()..];
+            if new.len() >= 1 << 20 {
+                hasher.update_rayon(new);
+            } else {
+                hasher.update(new);
+            }
+            let base = start + total - data.len() as u64;
+            let mut s = 0;
+            match parent {
+                None => {
+                    for e in self.chunker.boundaries_parallel(&data, eof) {
+                        self.dispatch(state, base + s as u64, data.slice(s..e), None);
+                        s = e;
+                    }
+                }
+                Some(p) => {
+                    let max = self.chunker.max_size();
+                    while s < data.len() && (eof || s + max <= data.len()) {
+                        let at = base + s as u64;
+                        let (n, id) = match self.reuse(p, &data[s..], at, &mut ahead) {
+                            Some((n, id)) => (n, Some(id)),
+                            None => (self.chunker.cut(&data[s..]), None),
+                        };
+                        self.dispatch(state, at, data.slice(s..s + n), id);
+                        s += n;
+                    }
+                }
+            }
+            carry = data.slice(s..);
+            if eof {
+                debug_assert!(carry.is_empty());
+                return Ok(total);
+            }
+        }
+    }
+
+    /// If the parent's chunk at `at` and the one after it are both still
+    /// there, byte for byte, the first one's length and id.
+    fn reuse(
+        &self,
+        parent: &[Extent],
+        data: &[u8],
+        at: u64,
+        ahead: &mut Option<(u64, BlobId)>,
+    ) -> Option<(usize, BlobId)> {
+        let find = |off: u64| {
+            parent
+                .binary_search_by_key(&off, |e| e.offset)
+                .ok()
+                .map(|i| parent[i])
+        };
+        let e1 = find(at)?;
+        let e2 = find(at + e1.length as u64)?;
+        let (l1, l2) = (e1.length as usize, e2.length as usize);
+        if data.len() < l1 + l2 {
+            return None;
+        }
+        let key = self.writer.key();
+        let id1 = match ahead.take() {
+            Some((off, id)) if off == at => id,
+            _ => key.blob_id(&data[..l1]),
+        };
+        if id1 != e1.blob {
+            return None;
+        }
+        let id2 = key.blob_id(&data[l1..l1 + l2]);
+        if id2 != e2.blob {
+            return None;
+        }
+        *ahead = Some((at + l1 as u64, id2));
+        Some((l1, id1))
+    }
+
+    /// Queues one chunk for storing (`id`: already computed). A chunk whose
+    /// id is known and indexed needs nothing more.
+    fn dispatch(&self, state: &Arc<FileState>, offset: u64, chunk: Bytes, id: Option<BlobId>) {
+        let len = chunk.len() as u64;
+        if let Some(id) = id
+            && self.writer.is_stored(BlobKind::Data, &id)
+        {
+            state.record(offset, len, Some(id));
+            return;
+        }
+        // A small chunk (a small file, a file's tail) is cheaper to store
+        // here than to hand over: with many small files, waking a worker
+        // per file costs more than the work.
+        if len <= INLINE_MAX {
+            let slot = state.record(offset, len, None);
+            state.fill(slot, store(&self.writer, id, &chunk));
+            return;
+        }
+        let slot = state.record(offset, len, None);
+        self.budget.acquire(len);
+        state.outstanding.fetch_add(1, Ordering::AcqRel);
+        let state = state.clone();
+        let writer = self.writer.clone();
+        let budget = self.budget.clone();
+        rayon::spawn(move || {
+            let r = store(&writer, id, &chunk);
+            drop(chunk);
+            budget.release(len);
+            state.fill(slot, r);
+            state.done_one();
+        });
+    }
+}
+
+/// Stores a data chunk whose id may already be known; returns the id.
+fn store(writer: &BlobWriter, id: Option<BlobId>, chunk: &[u8]) -> crate::error::Result<BlobId> {
+    match id {
+        Some(id) => writer.add_with_id(BlobKind::Data, id, chunk).map(|_| id),
+        None => writer.add(BlobKind::Data, chunk),
+    }
+}
+
+/// Opens for reading without updating the access time where allowed.
+fn open_noatime(path: &Path) -> io::Result<File> {
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOATIME)
+        .open(path)
+    {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
+        r => r,
+    }
+}
+
+/// Appends up to `want` bytes to `buf`, stopping early only at EOF. (No
+/// zero-filling: the buffer grows as data arrives.)
+fn read_full(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
+    // read_to_end on a Take stops at the limit or at EOF, retrying EINTR
+    src.take(want as u64).read_to_end(buf)
+}

@@ -1,0 +1,11 @@
+//! The operations. Each takes an open repository, plans what it will do
+//! (a plain value that can be printed), then executes the plan through
+//! `store`. A new command goes here, as one module or folder.
+
+pub mod backup;
+pub mod check;
+pub mod dump;
+pub mod ls;
+pub mod repair;
+pub mod restore;
+pub mod select;

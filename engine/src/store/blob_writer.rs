@@ -1,0 +1,378 @@
+//! The blob writer: dedup, compress, seal, pack, upload, index.
+//!
+//! [`BlobWriter::add`] may be called from many threads at once. A blob
+//! already in the catalog, or already added in this session, costs one
+//! keyed hash and one lookup (by kind and id: a data blob and a tree blob
+//! with the same plaintext are different blobs). A new blob is compressed and sealed by the
+//! calling thread and appended to the open pack of its kind; a full pack is
+//! handed to an idle uploader thread (a rendezvous: no queue)
+//! (so memory is bounded by `uploaders + 2` packs, whatever the
+//! number of uploaders: a remote store gets more uploaders to hide latency,
+//! not a longer queue).
+//!
+//! Write order (the safety rules of DESIGN.md): a pack is uploaded, its size
+//! checked and its header read back and compared before its entries may go
+//! into an index segment; segments are written by [`BlobWriter::flush`]
+//! (and every `SEGMENT_PACKS` packs, so that an interrupted backup's uploads
+//! still dedup next time); the caller writes the snapshot only after
+//! `flush` returned.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::error::{Error, Result};
+use crate::format::compress::{CompressionMode, compress};
+use crate::format::id::{BlobId, IndexId};
+use crate::format::index::{IndexSegment, IndexedPack};
+use crate::format::pack::{BlobKind, FinishedPack, MAX_BLOB_LEN, PackBuilder};
+use crate::store::backend::{ObjectKey, ObjectKind};
+use crate::store::catalog::Catalog;
+use crate::store::repo::Repository;
+
+/// Packs per index segment written during a long backup.
+const SEGMENT_PACKS: usize = 256;
+
+/// What an abandoned writer left in the repository.
+#[derive(Debug)]
+pub struct Abandoned {
+    /// The first upload that failed, if one did.
+    pub upload_error: Option<Error>,
+    /// Packs uploaded (and checked) before it stopped.
+    pub packs: u64,
+    /// Their bytes, and the index segments'.
+    pub bytes: u64,
+    /// Why the last index segment could not be written, if it could not.
+    pub unindexed: Option<String>,
+}
+
+impl Abandoned {
+    /// "3 packs (48.0 MiB) were uploaded and indexed: the next run reuses
+    /// them", or what else is true.
+    pub fn describe(&self) -> String {
+        if self.packs == 0 {
+            return "nothing had been uploaded".into();
+        }
+        let what = format!(
+            "{} pack(s) ({}) had been uploaded",
+            self.packs,
+            crate::error::human_bytes(self.bytes)
+        );
+        match &self.unindexed {
+            None => format!("{what} and are indexed: the next run reuses them"),
+            Some(e) => format!(
+                "{what}, but the last of them could not be indexed ({e}): `arca repair index` indexes them"
+            ),
+        }
+    }
+}
+
+/// Counters of what the writer did.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// New blobs stored.
+    pub blobs_added: AtomicU64,
+    /// Their plaintext bytes.
+    pub bytes_added: AtomicU64,
+    /// Bytes uploaded (packs and index segments).
+    pub bytes_uploaded: AtomicU64,
+    /// Packs uploaded and checked.
+    pub packs_uploaded: AtomicU64,
+    /// Blobs that were already stored.
+    pub blobs_deduped: AtomicU64,
+}
+
+struct Shared {
+    repo: Repository,
+    /// Data pack buffers to reuse (a fresh 16 MiB buffer per pack costs
+    /// 4096 page faults and the kernel zeroing it).
+    spare: Mutex<Vec<Vec<u8>>>,
+    catalog: Arc<Catalog>,
+    uploaded: Mutex<Vec<IndexedPack>>,
+    segments: Mutex<Vec<IndexId>>,
+    error: Mutex<Option<Error>>,
+    stats: WriterStats,
+}
+
+/// Writes blobs into packs and packs into the repository.
+pub struct BlobWriter {
+    shared: Arc<Shared>,
+    compression: CompressionMode,
+    seen: Mutex<HashSet<(BlobKind, BlobId)>>,
+    open: [Mutex<PackBuilder>; 2],
+    queue: Mutex<Option<Sender<FinishedPack>>>,
+    uploaders: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl BlobWriter {
+    /// Starts `uploaders` upload threads.
+    pub fn new(
+        repo: Repository,
+        catalog: Arc<Catalog>,
+        compression: CompressionMode,
+        uploaders: usize,
+    ) -> Self {
+        let pack_size = repo.config().pack_size as usize;
+        let shared = Arc::new(Shared {
+            repo,
+            spare: Mutex::new(Vec::new()),
+            catalog,
+            uploaded: Mutex::new(vec![]),
+            segments: Mutex::new(vec![]),
+            error: Mutex::new(None),
+            stats: WriterStats::default(),
+        });
+        let (tx, rx) = bounded::<FinishedPack>(0);
+        let handles = (0..uploaders.max(1))
+            .map(|i| {
+                let rx: Receiver<FinishedPack> = rx.clone();
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("arca-upload-{i}"))
+                    .spawn(move || {
+                        for pack in rx {
+                            if let Err(e) = upload(&shared, pack) {
+                                shared.error.lock().unwrap().get_or_insert(e);
+                            }
+                        }
+                    })
+                    .expect("spawn uploader thread")
+            })
+            .collect();
+        Self {
+            shared,
+            compression,
+            seen: Mutex::new(HashSet::new()),
+            open: [
+                Mutex::new(PackBuilder::new(BlobKind::Data, pack_size + (1 << 20))),
+                Mutex::new(PackBuilder::new(BlobKind::Tree, 1 << 20)),
+            ],
+            queue: Mutex::new(Some(tx)),
+            uploaders: Mutex::new(handles),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.shared.stats
+    }
+
+    /// The repository key (for callers that compute ids themselves).
+    pub fn key(&self) -> &crate::format::crypto::MasterKey {
+        self.shared.repo.key()
+    }
+
+    /// Whether a blob is stored or was added in this session (a catalog
+    /// lookup; counts as deduplicated when true).
+    pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
+        let known = self.seen.lock().unwrap().contains(&(kind, *id))
+            || self.shared.catalog.contains(kind, id).unwrap_or(false);
+        if known {
+            self.shared
+                .stats
+                .blobs_deduped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        known
+    }
+
+    /// Stores a blob unless it is already stored. Returns its id.
+    pub fn add(&self, kind: BlobKind, plain: &[u8]) -> Result<BlobId> {
+        let id = self.shared.repo.key().blob_id(plain);
+        self.add_with_id(kind, id, plain)?;
+        Ok(id)
+    }
+
+    /// Like [`Self::add`] when the caller already computed the id.
+    pub fn add_with_id(&self, kind: BlobKind, id: BlobId, plain: &[u8]) -> Result<()> {
+        if let Some(e) = self.shared.error.lock().unwrap().as_ref() {
+            return Err(Error::Backend {
+                op: "upload",
+                object: "pack".into(),
+                message: format!("an earlier upload failed: {e}"),
+                not_found: false,
+            });
+        }
+        if plain.len() > MAX_BLOB_LEN as usize {
+            return Err(Error::Invalid(format!(
+                "a {} blob of {} bytes exceeds the format's limit",
+                kind.name(),
+                plain.len()
+            )));
+        }
+        if !self.seen.lock().unwrap().insert((kind, id))
+            || self.shared.catalog.contains(kind, &id)?
+        {
+            self.shared
+                .stats
+                .blobs_deduped
+                .fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        let mode = match kind {
+            // trees compress well and are small: always compress them
+            BlobKind::Tree if self.compression == CompressionMode::Off => CompressionMode::Auto,
+            _ => self.compression,
+        };
+        let (stored, how) = compress(plain, mode);
+        let sealed = self.shared.repo.key().seal(kind.label(), &stored);
+        drop(stored);
+        let full = {
+            let mut open = self.open[kind as usize].lock().unwrap();
+            open.add(id, how, plain.len() as u32, &sealed);
+            if open.len() >= self.shared.repo.config().pack_size as usize {
+                let cap = self.shared.repo.config().pack_size as usize + (1 << 20);
+                // only data packs return their buffers (see `upload`)
+                let spare = match kind {
+                    BlobKind::Data => self.shared.spare.lock().unwrap().pop(),
+                    BlobKind::Tree => None,
+                };
+                let next = match spare {
+                    Some(buf) => PackBuilder::with_buffer(kind, buf),
+                    None => PackBuilder::new(kind, cap),
+                };
+                Some(std::mem::replace(&mut *open, next))
+            } else {
+                None
+            }
+        };
+        let s = &self.shared.stats;
+        s.blobs_added.fetch_add(1, Ordering::Relaxed);
+        s.bytes_added
+            .fetch_add(plain.len() as u64, Ordering::Relaxed);
+        if let Some(p) = full {
+            self.send(p)?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, p: PackBuilder) -> Result<()> {
+        let finished = p.finish(self.shared.repo.key());
+        let q = self.queue.lock().unwrap().clone();
+        match q {
+            Some(tx) => tx
+                .send(finished)
+                .map_err(|_| Error::Invalid("the upload queue closed early".into())),
+            None => Err(Error::Invalid(
+                "blob added after the writer was flushed".into(),
+            )),
+        }
+    }
+
+    /// Uploads the open packs, waits for every upload, and writes index
+    /// segments for everything uploaded. After this returns `Ok`, every
+    /// blob added is durable and indexed. Returns all segments written.
+    pub fn flush(&self) -> Result<Vec<IndexId>> {
+        for kind in [BlobKind::Data, BlobKind::Tree] {
+            let p = {
+                let mut open = self.open[kind as usize].lock().unwrap();
+                std::mem::replace(&mut *open, PackBuilder::new(kind, 0))
+            };
+            if !p.is_empty() {
+                self.send(p)?;
+            }
+        }
+        self.queue.lock().unwrap().take();
+        for h in self.uploaders.lock().unwrap().drain(..) {
+            let _ = h.join();
+        }
+        if let Some(e) = self.shared.error.lock().unwrap().take() {
+            // what did upload is still indexed, so a retry dedups against it
+            let _ = write_segment(&self.shared);
+            return Err(e);
+        }
+        write_segment(&self.shared)?;
+        Ok(self.shared.segments.lock().unwrap().clone())
+    }
+
+    /// Stops without flushing the open packs, but indexes what was already
+    /// uploaded (used when a backup is interrupted or fails). Says what it
+    /// left behind, and the first upload failure (the usual reason to
+    /// abandon).
+    pub fn abandon(&self) -> Abandoned {
+        self.queue.lock().unwrap().take();
+        for h in self.uploaders.lock().unwrap().drain(..) {
+            let _ = h.join();
+        }
+        let indexed = write_segment(&self.shared).err().map(|e| e.to_string());
+        let st = &self.shared.stats;
+        Abandoned {
+            upload_error: self.shared.error.lock().unwrap().take(),
+            packs: st.packs_uploaded.load(Ordering::Relaxed),
+            bytes: st.bytes_uploaded.load(Ordering::Relaxed),
+            unindexed: indexed,
+        }
+    }
+}
+
+fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
+    let key = ObjectKey::new(ObjectKind::Pack, pack.id.0);
+    let size = pack.bytes.len() as u64;
+    shared.repo.put_checked(&key, pack.bytes.clone())?;
+    // Read the header back: the entries are committed only if the stored
+    // pack says what we meant to write.
+    let back = shared.repo.read_pack_header(&pack.id, size)?;
+    if back != pack.entries {
+        return Err(Error::damaged(
+            key,
+            "header read back differs from what was written",
+        ));
+    }
+    shared
+        .stats
+        .bytes_uploaded
+        .fetch_add(size, Ordering::Relaxed);
+    shared.stats.packs_uploaded.fetch_add(1, Ordering::Relaxed);
+    // The store has the bytes now; keep the buffer for the next pack.
+    if pack.kind == BlobKind::Data
+        && let Ok(buf) = pack.bytes.try_into_mut()
+    {
+        let mut spare = shared.spare.lock().unwrap();
+        if spare.len() < 2 {
+            spare.push(Vec::from(buf));
+        }
+    }
+    let due = {
+        let mut up = shared.uploaded.lock().unwrap();
+        up.push(IndexedPack {
+            id: pack.id,
+            size,
+            entries: pack.entries,
+        });
+        up.len() >= SEGMENT_PACKS
+    };
+    if due {
+        write_segment(shared)?;
+    }
+    Ok(())
+}
+
+/// Writes a segment for the uploaded packs not yet indexed.
+fn write_segment(shared: &Shared) -> Result<()> {
+    let packs = std::mem::take(&mut *shared.uploaded.lock().unwrap());
+    if packs.is_empty() {
+        return Ok(());
+    }
+    let seg = IndexSegment {
+        packs,
+        supersedes: vec![],
+    };
+    let bytes = shared.repo.encode_index(&seg)?;
+    let len = bytes.len() as u64;
+    let id = IndexId(
+        shared
+            .repo
+            .write_object(ObjectKind::Index, Bytes::from(bytes))?,
+    );
+    shared.catalog.add_segment(&id, &seg)?;
+    shared
+        .stats
+        .bytes_uploaded
+        .fetch_add(len, Ordering::Relaxed);
+    shared.segments.lock().unwrap().push(id);
+    Ok(())
+}

@@ -1,0 +1,697 @@
+//! The catalog: a local SQLite cache of the repository's index segments and
+//! snapshot manifests.
+//!
+//! It answers "is this blob stored, and where" (dedup, restore planning)
+//! and "which snapshots exist" (selection) without reading the repository.
+//! It is never the only copy of anything: it lives in a per-repository
+//! cache directory, and [`Catalog::sync`] brings it up to date from the
+//! repository, reading only the segments and snapshots it has not seen.
+//! Delete it and the next command rebuilds it.
+//!
+//! Costs: a lookup is one B-tree probe (a few microseconds); a sync reads
+//! each new segment once and inserts ~1 M entries in a few seconds.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+use crate::format::compress::Compression;
+use crate::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
+use crate::format::index::IndexSegment;
+use crate::format::pack::{BlobKind, PackEntry};
+use crate::format::snapshot::Snapshot;
+use crate::store::backend::{ObjectKey, ObjectKind};
+use crate::store::repo::Repository;
+
+/// Schema version of the cache; a different one is rebuilt, not migrated.
+const SCHEMA: &str = "arca-catalog-1";
+
+/// Where a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// That pack's size in bytes, as indexed.
+    pub pack_size: u64,
+    /// Its entry in that pack.
+    pub entry: PackEntry,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// Index segments read.
+    pub segments_read: usize,
+    /// Snapshots read.
+    pub snapshots_read: usize,
+    /// Whether the index part was rebuilt from scratch.
+    pub rebuilt: bool,
+    /// Objects that could not be loaded (damaged), for the user to see.
+    pub warnings: Vec<String>,
+}
+
+/// The catalog of one repository.
+pub struct Catalog {
+    /// Read-only connections for the hot lookups (`contains`, `lookup`),
+    /// so that readers, the tree builder and the walker do not queue
+    /// behind one mutex: on a backup of many small files they ask once per
+    /// chunk. In WAL mode they see every committed write. Empty for an
+    /// in-memory catalog, which uses `conn`. Declared before `conn` so
+    /// that they close first: the last connection to close checkpoints
+    /// the WAL into the database file, and only `conn` can write.
+    readers: Vec<Mutex<Connection>>,
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    recreated: bool,
+}
+
+/// Read-only connections per catalog file.
+const READERS: usize = 4;
+
+impl Catalog {
+    /// Opens (or creates) the catalog for `repo_id` under `cache_dir`.
+    /// A file that is not a usable catalog is deleted and recreated.
+    pub fn open(cache_dir: &Path, repo_id: &RepoId) -> Result<Self> {
+        let dir = cache_dir.join(repo_id.to_hex());
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let path = dir.join("catalog.sqlite");
+        match Self::open_file(&path, repo_id) {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                // A cache that does not open is rebuilt, never trusted.
+                for suffix in ["", "-wal", "-shm"] {
+                    let p = PathBuf::from(format!("{}{suffix}", path.display()));
+                    let _ = std::fs::remove_file(p);
+                }
+                let mut c = Self::open_file(&path, repo_id)?;
+                c.recreated = true;
+                Ok(c)
+            }
+        }
+    }
+
+    /// A catalog that lives only in memory (nothing is cached on disk).
+    pub fn in_memory(repo_id: &RepoId) -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(|e| cat_err(Path::new(":memory:"), e))?;
+        let c = Self {
+            conn: Mutex::new(conn),
+            readers: vec![],
+            path: PathBuf::from(":memory:"),
+            recreated: false,
+        };
+        c.init_schema(repo_id)?;
+        Ok(c)
+    }
+
+    fn open_file(path: &Path, repo_id: &RepoId) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|e| cat_err(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(|e| cat_err(path, e))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| cat_err(path, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| cat_err(path, e))?;
+        // A file that is not a database fails here rather than later.
+        let ok: String = conn
+            .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+            .map_err(|e| cat_err(path, e))?;
+        if ok != "ok" {
+            return Err(catalog_damaged(path, "database page"));
+        }
+        let mut c = Self {
+            conn: Mutex::new(conn),
+            readers: vec![],
+            path: path.to_path_buf(),
+            recreated: false,
+        };
+        c.recreated = c.init_schema(repo_id)?;
+        // after the schema exists, so that a read-only open sees it
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| cat_err(path, e))?;
+            r.busy_timeout(std::time::Duration::from_secs(60))
+                .map_err(|e| cat_err(path, e))?;
+            c.readers.push(Mutex::new(r));
+        }
+        Ok(c)
+    }
+
+    /// Runs `f` on a free read-only connection (the main one when there
+    /// are none, or all are busy).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        for r in &self.readers {
+            if let Ok(c) = r.try_lock() {
+                return f(&c);
+            }
+        }
+        match self.readers.first() {
+            Some(r) => f(&r.lock().unwrap()),
+            None => f(&self.conn.lock().unwrap()),
+        }
+    }
+
+    /// Creates the tables; clears them if they belong to another repository
+    /// or schema. Returns whether an existing catalog was cleared.
+    fn init_schema(&self, repo_id: &RepoId) -> Result<bool> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS segments(id BLOB PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS packs(pk INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,
+                 size INTEGER NOT NULL, kind INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS blobs(id BLOB NOT NULL, pack INTEGER NOT NULL,
+                 kind INTEGER NOT NULL, compression INTEGER NOT NULL, offset INTEGER NOT NULL,
+                 length INTEGER NOT NULL, raw_length INTEGER NOT NULL,
+                 PRIMARY KEY(id, pack)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS snapshots(id BLOB PRIMARY KEY, time INTEGER NOT NULL,
+                 json TEXT NOT NULL);",
+        )
+        .map_err(|e| cat_err(&self.path, e))?;
+        let get = |k: &str| -> Result<Option<String>> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()
+                .map_err(|e| cat_err(&self.path, e))
+        };
+        let schema = get("schema")?;
+        let repo = get("repository")?;
+        let mismatch = schema.is_some()
+            && (schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()));
+        if schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()) {
+            conn.execute_batch(
+                "DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs; DELETE FROM snapshots;",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema', ?1), ('repository', ?2)",
+                params![SCHEMA, repo_id.to_hex()],
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        }
+        Ok(mismatch)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether opening found an unusable file and started over.
+    pub fn recreated(&self) -> bool {
+        self.recreated
+    }
+
+    /// Forgets the index and reads it from the repository again.
+    ///
+    /// Only the index part is read again: snapshot manifests are immutable
+    /// and were authenticated when they were cached, and a cached copy may
+    /// be the only intact one left of a manifest that was damaged in the
+    /// repository since (`repair snapshots` writes it again from here).
+    /// Manifests that are no longer listed are dropped by the sync.
+    pub fn rebuild(&self, repo: &Repository) -> Result<SyncStats> {
+        self.clear_index()?;
+        let mut s = self.sync(repo)?;
+        s.rebuilt = true;
+        Ok(s)
+    }
+
+    /// Every (blob, pack, entry) row, for comparison with the repository.
+    pub fn blob_locations(&self) -> Result<Vec<(BlobId, PackId, PackEntry)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare(
+                "SELECT b.id, p.id, b.kind, b.compression, b.offset, b.length, b.raw_length
+                 FROM blobs b JOIN packs p ON p.pk = b.pack",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, u8>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, u32>(6)?,
+                ))
+            })
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let (b, p, kind, comp, offset, length, raw_length) =
+                r.map_err(|e| cat_err(&self.path, e))?;
+            let bad = || catalog_damaged(&self.path, "blob row");
+            let id = BlobId::from_slice(&b).ok_or_else(bad)?;
+            out.push((
+                id,
+                PackId::from_slice(&p).ok_or_else(bad)?,
+                PackEntry {
+                    kind: BlobKind::from_byte(kind).ok_or_else(bad)?,
+                    compression: Compression::from_byte(comp).ok_or_else(bad)?,
+                    id,
+                    offset: u64::try_from(offset).map_err(|_| bad())?,
+                    length,
+                    raw_length,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Brings the catalog up to date with the repository's `index/` and
+    /// `snapshots/`. Reads only objects it has not seen. If a segment it
+    /// knew has disappeared, or a new segment supersedes others (repair,
+    /// prune), the index part is rebuilt from every listed segment that is
+    /// not superseded. Objects that fail to load are skipped and named in
+    /// the returned warnings (`check` reports them as damage); they are
+    /// tried again on the next sync.
+    pub fn sync(&self, repo: &Repository) -> Result<SyncStats> {
+        let mut stats = SyncStats::default();
+        let listed: HashSet<IndexId> = self
+            .list_confirmed(repo, ObjectKind::Index, "segments", &mut stats)?
+            .into_iter()
+            .map(IndexId)
+            .collect();
+        let known: HashSet<IndexId> = self
+            .known_ids("segments")?
+            .into_iter()
+            .map(IndexId)
+            .collect();
+        let mut new: Vec<IndexId> = listed.difference(&known).copied().collect();
+        new.sort();
+        let mut loaded = self.load_segments(repo, &new, &mut stats)?;
+        let supersedes: HashSet<IndexId> = loaded
+            .iter()
+            .flat_map(|(_, s)| s.supersedes.iter().copied())
+            .collect();
+        let rebuild = !known.is_subset(&listed)
+            || supersedes
+                .iter()
+                .any(|id| known.contains(id) || listed.contains(id));
+        if rebuild {
+            self.clear_index()?;
+            stats.rebuilt = true;
+            let rest: Vec<IndexId> = known.intersection(&listed).copied().collect();
+            loaded.extend(self.load_segments(repo, &rest, &mut stats)?);
+            let superseded: HashSet<IndexId> = loaded
+                .iter()
+                .flat_map(|(_, s)| s.supersedes.iter().copied())
+                .collect();
+            loaded.retain(|(id, _)| !superseded.contains(id));
+        }
+        for (id, seg) in &loaded {
+            self.add_segment(id, seg)?;
+        }
+
+        let listed: HashSet<SnapshotId> = self
+            .list_confirmed(repo, ObjectKind::Snapshot, "snapshots", &mut stats)?
+            .into_iter()
+            .map(SnapshotId)
+            .collect();
+        let known: HashSet<SnapshotId> = self
+            .known_ids("snapshots")?
+            .into_iter()
+            .map(SnapshotId)
+            .collect();
+        {
+            let conn = self.conn.lock().unwrap();
+            for gone in known.difference(&listed) {
+                conn.execute("DELETE FROM snapshots WHERE id = ?1", [&gone.0[..]])
+                    .map_err(|e| cat_err(&self.path, e))?;
+            }
+        }
+        let new: Vec<SnapshotId> = listed.difference(&known).copied().collect();
+        let results: Vec<(SnapshotId, Result<Snapshot>)> = new
+            .par_iter()
+            .map(|id| (*id, repo.load_snapshot(id)))
+            .collect();
+        for (id, r) in results {
+            match r {
+                Ok(s) => {
+                    self.add_snapshot(&id, &s)?;
+                    stats.snapshots_read += 1;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) if matches!(e, Error::Damaged { .. }) => stats.warnings.push(e.to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Loads segments in parallel batches (bounded memory), skipping
+    /// damaged ones with a warning.
+    fn load_segments(
+        &self,
+        repo: &Repository,
+        ids: &[IndexId],
+        stats: &mut SyncStats,
+    ) -> Result<Vec<(IndexId, IndexSegment)>> {
+        let mut out = vec![];
+        for batch in ids.chunks(64) {
+            let results: Vec<(IndexId, Result<IndexSegment>)> = batch
+                .par_iter()
+                .map(|id| (*id, repo.load_index(id)))
+                .collect();
+            for (id, r) in results {
+                match r {
+                    Ok(seg) => {
+                        stats.segments_read += 1;
+                        out.push((id, seg));
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) if matches!(e, Error::Damaged { .. }) => {
+                        stats.warnings.push(e.to_string())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lists `kind`, and never lets a short listing look like a deletion:
+    /// every object this catalog knows (in `table`) that the listing does
+    /// not show is checked with `head`, and the ones that exist are added
+    /// back (with a warning: the store's listing is incomplete). Only what
+    /// `head` confirms gone counts as gone. Costs nothing extra when the
+    /// listing shows everything known; one `head` per missing object
+    /// otherwise (after prune, say).
+    fn list_confirmed(
+        &self,
+        repo: &Repository,
+        kind: ObjectKind,
+        table: &str,
+        stats: &mut SyncStats,
+    ) -> Result<Vec<[u8; 32]>> {
+        let mut listed = repo.list_ids(kind)?;
+        let shown: HashSet<[u8; 32]> = listed.iter().copied().collect();
+        let missing: Vec<[u8; 32]> = self
+            .known_ids(table)?
+            .into_iter()
+            .filter(|id| !shown.contains(id))
+            .collect();
+        let present: Vec<[u8; 32]> = missing
+            .par_iter()
+            .map(|id| match repo.backend().head(&ObjectKey::new(kind, *id)) {
+                Ok(_) => Ok(Some(*id)),
+                Err(e) if e.is_not_found() => Ok(None),
+                Err(e) => Err(e),
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        if !present.is_empty() {
+            stats.warnings.push(format!(
+                "the store's listing of {}/ left out {} object(s) that exist; they were kept (a short LIST page?)",
+                kind.prefix(),
+                present.len()
+            ));
+            listed.extend(present);
+        }
+        Ok(listed)
+    }
+
+    fn known_ids(&self, table: &str) -> Result<Vec<[u8; 32]>> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare(&format!("SELECT id FROM {table}"))
+            .map_err(|e| cat_err(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let v = r.map_err(|e| cat_err(&self.path, e))?;
+            if let Ok(a) = <[u8; 32]>::try_from(v.as_slice()) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    fn clear_index(&self) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute_batch("DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs;")
+            .map_err(|e| cat_err(&self.path, e))
+    }
+
+    /// Records a segment's packs and blobs (after it was read or written).
+    pub fn add_segment(&self, id: &IndexId, seg: &IndexSegment) -> Result<()> {
+        let mut conn = self.conn.lock().unwrap();
+        let tx = conn.transaction().map_err(|e| cat_err(&self.path, e))?;
+        {
+            let mut pack_st = tx
+                .prepare_cached(
+                    "INSERT INTO packs(id, size, kind) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(id) DO UPDATE SET size = excluded.size RETURNING pk",
+                )
+                .map_err(|e| cat_err(&self.path, e))?;
+            let mut blob_st = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO blobs(id, pack, kind, compression, offset, length, raw_length)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(|e| cat_err(&self.path, e))?;
+            for p in &seg.packs {
+                let kind = p.entries.first().map_or(0, |e| e.kind as u8);
+                let pk: i64 = pack_st
+                    .query_row(params![&p.id.0[..], p.size as i64, kind], |r| r.get(0))
+                    .map_err(|e| cat_err(&self.path, e))?;
+                for e in &p.entries {
+                    blob_st
+                        .execute(params![
+                            &e.id.0[..],
+                            pk,
+                            e.kind as u8,
+                            e.compression as u8,
+                            e.offset as i64,
+                            e.length,
+                            e.raw_length
+                        ])
+                        .map_err(|e| cat_err(&self.path, e))?;
+                }
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO segments(id) VALUES (?1)",
+                [&id.0[..]],
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| cat_err(&self.path, e))
+    }
+
+    /// Records a snapshot manifest.
+    pub fn add_snapshot(&self, id: &SnapshotId, s: &Snapshot) -> Result<()> {
+        let json = serde_json::to_string(s).expect("snapshot serializes");
+        let conn = self.conn.lock().unwrap();
+        conn.execute(
+            "INSERT OR REPLACE INTO snapshots(id, time, json) VALUES (?1, ?2, ?3)",
+            params![
+                &id.0[..],
+                s.time.timestamp_nanos_opt().unwrap_or(i64::MAX),
+                json
+            ],
+        )
+        .map_err(|e| cat_err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Forgets a snapshot (after it was deleted from the repository).
+    pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        conn.execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
+            .map_err(|e| cat_err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Every snapshot, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare("SELECT id, json FROM snapshots ORDER BY time, id")
+            .map_err(|e| cat_err(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let (id, json) = r.map_err(|e| cat_err(&self.path, e))?;
+            let id = SnapshotId::from_slice(&id)
+                .ok_or_else(|| catalog_damaged(&self.path, "snapshot id"))?;
+            let s: Snapshot = serde_json::from_str(&json)
+                .map_err(|_| catalog_damaged(&self.path, "snapshot JSON"))?;
+            out.push((id, s));
+        }
+        Ok(out)
+    }
+
+    /// Where a blob of `kind` is stored, if anywhere. (A data blob and a
+    /// tree blob may have the same id: ids are keyed hashes of plaintext.)
+    pub fn lookup(&self, kind: BlobKind, id: &BlobId) -> Result<Option<BlobLocation>> {
+        self.read(|conn| self.lookup_on(conn, kind, id))
+    }
+
+    fn lookup_on(
+        &self,
+        conn: &Connection,
+        kind: BlobKind,
+        id: &BlobId,
+    ) -> Result<Option<BlobLocation>> {
+        let mut st = conn
+            .prepare_cached(
+                "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length, p.size
+                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2 LIMIT 1",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        st.query_row(params![&id.0[..], kind as u8], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, u8>(1)?,
+                r.get::<_, u8>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, u32>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, i64>(6)?,
+            ))
+        })
+        .optional()
+        .map_err(|e| cat_err(&self.path, e))?
+        .map(|(pack, kind, comp, offset, length, raw_length, size)| {
+            let bad = || catalog_damaged(&self.path, "blob row");
+            Ok(BlobLocation {
+                pack: PackId::from_slice(&pack).ok_or_else(bad)?,
+                pack_size: u64::try_from(size).map_err(|_| bad())?,
+                entry: PackEntry {
+                    kind: BlobKind::from_byte(kind).ok_or_else(bad)?,
+                    compression: Compression::from_byte(comp).ok_or_else(bad)?,
+                    id: *id,
+                    offset: u64::try_from(offset).map_err(|_| bad())?,
+                    length,
+                    raw_length,
+                },
+            })
+        })
+        .transpose()
+    }
+
+    /// Whether a blob of `kind` is stored.
+    pub fn contains(&self, kind: BlobKind, id: &BlobId) -> Result<bool> {
+        self.read(|conn| {
+            let mut st = conn
+                .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1")
+                .map_err(|e| cat_err(&self.path, e))?;
+            st.exists(params![&id.0[..], kind as u8])
+                .map_err(|e| cat_err(&self.path, e))
+        })
+    }
+
+    /// Every pack the index knows, with its size.
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .map_err(|e| cat_err(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let (id, size) = r.map_err(|e| cat_err(&self.path, e))?;
+            out.push((
+                PackId::from_slice(&id).ok_or_else(|| catalog_damaged(&self.path, "pack id"))?,
+                size as u64,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Number of distinct blobs indexed.
+    pub fn blob_count(&self) -> Result<u64> {
+        let conn = self.conn.lock().unwrap();
+        conn.query_row("SELECT COUNT(DISTINCT id) FROM blobs", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n as u64)
+        .map_err(|e| cat_err(&self.path, e))
+    }
+}
+
+fn cat_err(path: &Path, e: rusqlite::Error) -> Error {
+    Error::Catalog {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn catalog_damaged(path: &Path, what: &str) -> Error {
+    Error::Catalog {
+        path: path.to_path_buf(),
+        message: format!("a {what} is malformed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::index::IndexedPack;
+    use crate::format::pack::PackEntry;
+
+    fn segment(blob: BlobId) -> IndexSegment {
+        IndexSegment {
+            packs: vec![IndexedPack {
+                id: PackId([7; 32]),
+                size: 4096,
+                entries: vec![PackEntry {
+                    kind: BlobKind::Tree,
+                    compression: Compression::None,
+                    id: blob,
+                    offset: 0,
+                    length: 100,
+                    raw_length: 60,
+                }],
+            }],
+            supersedes: vec![],
+        }
+    }
+
+    #[test]
+    fn lookups_see_committed_writes_and_close_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = RepoId([1; 32]);
+        let blob = BlobId([9; 32]);
+        {
+            let c = Catalog::open(dir.path(), &repo).unwrap();
+            // warm every read connection before the write
+            for _ in 0..READERS {
+                assert!(!c.contains(BlobKind::Tree, &blob).unwrap());
+            }
+            c.add_segment(&IndexId([2; 32]), &segment(blob)).unwrap();
+            assert!(c.contains(BlobKind::Tree, &blob).unwrap());
+            assert!(!c.contains(BlobKind::Data, &blob).unwrap());
+            let loc = c.lookup(BlobKind::Tree, &blob).unwrap().unwrap();
+            assert_eq!((loc.pack, loc.pack_size), (PackId([7; 32]), 4096));
+        }
+        // the read-write connection closed last: the WAL is folded into
+        // the database file, which a copy of the file alone then carries
+        let db = dir.path().join(repo.to_hex()).join("catalog.sqlite");
+        let wal = PathBuf::from(format!("{}-wal", db.display()));
+        assert!(!wal.exists(), "WAL left behind");
+        let copy = tempfile::tempdir().unwrap();
+        let to = copy.path().join(repo.to_hex());
+        std::fs::create_dir_all(&to).unwrap();
+        std::fs::copy(&db, to.join("catalog.sqlite")).unwrap();
+        let c = Catalog::open(copy.path(), &repo).unwrap();
+        assert!(c.contains(BlobKind::Tree, &blob).unwrap());
+    }
+}

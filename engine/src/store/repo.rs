@@ -1,0 +1,515 @@
+//! An open repository: the backend, the unlocked master key and the config.
+//!
+//! This module owns the rules for reading and writing whole objects:
+//! every object but `config` is named by the BLAKE3 of its bytes, every
+//! read checks that name before anything else looks at the bytes, and every
+//! write is checked (size read back) before it counts.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::chunker::{Chunker, ChunkerParams};
+use crate::format::config::Config;
+use crate::format::crypto::{KdfParams, MasterKey};
+use crate::format::id::{IndexId, KeyId, PackId, SnapshotId, content_hash};
+use crate::format::index::IndexSegment;
+use crate::format::keyfile::KeyFile;
+use crate::format::pack::{self, PackEntry};
+use crate::format::snapshot::Snapshot;
+use crate::store::backend::{Backend, ObjectKey, ObjectKind, PutMode};
+
+/// Options for `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Chunk size limits.
+    pub chunker: ChunkerParams,
+    /// Target pack size.
+    pub pack_size: u32,
+    /// Argon2id cost of the first key.
+    pub kdf: KdfParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            chunker: ChunkerParams::default(),
+            pack_size: crate::format::config::DEFAULT_PACK_SIZE,
+            kdf: KdfParams::default(),
+        }
+    }
+}
+
+/// Who is adding a key (recorded in the key file).
+#[derive(Debug, Clone)]
+pub struct KeyOwner {
+    /// Host name.
+    pub host: String,
+    /// User name.
+    pub username: String,
+}
+
+impl KeyOwner {
+    /// This process's host and user.
+    pub fn current() -> Self {
+        Self {
+            host: crate::host::facts::hostname(),
+            username: crate::host::facts::username(),
+        }
+    }
+}
+
+/// A listed key.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyInfo {
+    /// Key file id.
+    pub id: KeyId,
+    /// Whether this key opened the repository now.
+    pub current: bool,
+    /// When it was added.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// Host that added it.
+    pub host: String,
+    /// User that added it.
+    pub username: String,
+    /// Why the key file is unusable, if it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
+}
+
+/// An open, unlocked repository. Cheap to clone.
+#[derive(Clone)]
+pub struct Repository {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    key_id: KeyId,
+    config: Config,
+    config_bytes: Vec<u8>,
+    chunker: Chunker,
+}
+
+impl Repository {
+    /// Creates a repository: config, then the first key file.
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        opts: &InitOptions,
+        owner: &KeyOwner,
+    ) -> Result<Self> {
+        opts.chunker.validate().map_err(Error::Invalid)?;
+        if opts.kdf.memory_kib < KdfParams::MIN_MEMORY_KIB || !opts.kdf.is_sane() {
+            return Err(Error::Invalid(format!(
+                "Argon2 memory must be at least {} KiB",
+                KdfParams::MIN_MEMORY_KIB
+            )));
+        }
+        if !(1 << 20..=1 << 30).contains(&opts.pack_size) {
+            return Err(Error::Invalid(
+                "pack size must be between 1 MiB and 1 GiB".into(),
+            ));
+        }
+        let location = backend.location();
+        if !backend.list(ObjectKind::Config)?.is_empty()
+            || !backend.list(ObjectKind::Key)?.is_empty()
+        {
+            return Err(Error::AlreadyExists { location });
+        }
+        let key = MasterKey::generate();
+        let config = Config::new(opts.chunker, opts.pack_size);
+        let config_bytes = config.to_object(&key);
+        // The key file carries a copy of the config. It is written first: a
+        // crash before the config leaves a repository that opens from the
+        // key's copy (and `init` refuses to run over it; `repair index`
+        // writes the missing config).
+        let kf = KeyFile::create(
+            &key,
+            password,
+            opts.kdf,
+            &config_bytes,
+            &owner.host,
+            &owner.username,
+        )
+        .map_err(Error::Invalid)?;
+        let kbytes = kf.to_bytes();
+        let key_id = KeyId(content_hash(&kbytes));
+        backend.put(
+            &ObjectKey::new(ObjectKind::Key, key_id.0),
+            Bytes::from(kbytes),
+            PutMode::Create,
+        )?;
+        backend
+            .put(
+                &ObjectKey::CONFIG,
+                Bytes::from(config_bytes.clone()),
+                PutMode::Create,
+            )
+            .map_err(|e| match e {
+                Error::Backend { message, .. } if message == "already exists" => {
+                    Error::AlreadyExists {
+                        location: location.clone(),
+                    }
+                }
+                e => e,
+            })?;
+        Ok(Self::assemble(backend, key, key_id, config, config_bytes))
+    }
+
+    /// Opens a repository with a password, trying every key file.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Self> {
+        let location = backend.location();
+        let config_bytes = match backend.get(&ObjectKey::CONFIG) {
+            Ok(b) => Some(b),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let keys = backend.list(ObjectKind::Key)?;
+        if config_bytes.is_none() && keys.is_empty() {
+            return Err(Error::NoRepository { location });
+        }
+        if keys.is_empty() {
+            return Err(Error::NoKeys { location });
+        }
+        let mut tried = 0;
+        let mut damaged_keys = vec![];
+        for listed in &keys {
+            let bytes = backend.get(&listed.key)?;
+            // A key file stored under the wrong name (swapped, copied) is
+            // still tried: the password authenticates it. `check` reports
+            // the name and `repair index` re-files it.
+            let kid = KeyId(content_hash(&bytes));
+            let kf = match KeyFile::parse(&bytes) {
+                Ok(k) => k,
+                Err(e) => {
+                    damaged_keys.push(format!("key {kid}: {e}"));
+                    continue;
+                }
+            };
+            tried += 1;
+            let Some(master) = kf
+                .unlock(password)
+                .map_err(|e| Error::damaged(format!("key {kid}"), e))?
+            else {
+                continue;
+            };
+            // The config; if it is missing or damaged, fall back to the
+            // key file's copy (and say so through `config_from_key`).
+            let (config, cbytes) = match config_bytes
+                .as_ref()
+                .map(|b| (Config::from_object(&master, b), b.to_vec()))
+            {
+                Some((Ok(c), b)) => (c, b),
+                other => {
+                    let copy = kf.config_object();
+                    let c = Config::from_object(&master, &copy).map_err(|e| {
+                        Error::damaged(
+                            "config",
+                            format!(
+                                "{} and the copy in key {kid} is unusable too: {e}",
+                                match other {
+                                    Some((Err(e), _)) => format!("unreadable ({e})"),
+                                    _ => "missing".into(),
+                                }
+                            ),
+                        )
+                    })?;
+                    (c, copy)
+                }
+            };
+            return Ok(Self::assemble(backend, master, kid, config, cbytes));
+        }
+        if tried == 0 && !damaged_keys.is_empty() {
+            return Err(Error::damaged("keys/", damaged_keys.join("; ")));
+        }
+        Err(Error::WrongPassword { keys: tried })
+    }
+
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        key: MasterKey,
+        key_id: KeyId,
+        config: Config,
+        config_bytes: Vec<u8>,
+    ) -> Self {
+        let chunker = Chunker::new(config.chunker, key.chunker_key());
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                key,
+                key_id,
+                config,
+                config_bytes,
+                chunker,
+            }),
+        }
+    }
+
+    /// The object store.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.inner.backend
+    }
+    /// The unlocked master key.
+    pub fn key(&self) -> &MasterKey {
+        &self.inner.key
+    }
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+    /// The config object's bytes as read (or from a key file's copy).
+    pub fn config_bytes(&self) -> &[u8] {
+        &self.inner.config_bytes
+    }
+    /// The chunker for this repository.
+    pub fn chunker(&self) -> &Chunker {
+        &self.inner.chunker
+    }
+    /// The key file that opened the repository.
+    pub fn key_id(&self) -> KeyId {
+        self.inner.key_id
+    }
+
+    /// Whether the `config` object itself is present and intact (the
+    /// repository opens from a key file's copy when it is not).
+    pub fn config_object_intact(&self) -> Result<bool> {
+        match self.inner.backend.get(&ObjectKey::CONFIG) {
+            Ok(b) => Ok(Config::from_object(self.key(), &b).as_ref() == Ok(self.config())),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads a content-addressed object and checks its name.
+    pub fn read_object(&self, key: &ObjectKey) -> Result<Bytes> {
+        let b = self.inner.backend.get(key)?;
+        if key.kind != ObjectKind::Config && content_hash(&b) != key.id {
+            return Err(Error::damaged(
+                key,
+                "content does not match its name (BLAKE3)",
+            ));
+        }
+        Ok(b)
+    }
+
+    /// Writes a content-addressed object named by its hash, then checks
+    /// the stored size. Returns the id.
+    pub fn write_object(&self, kind: ObjectKind, bytes: Bytes) -> Result<[u8; 32]> {
+        let id = content_hash(&bytes);
+        self.put_checked(&ObjectKey::new(kind, id), bytes)?;
+        Ok(id)
+    }
+
+    /// Uploads and confirms the stored size.
+    pub fn put_checked(&self, key: &ObjectKey, bytes: Bytes) -> Result<()> {
+        let len = bytes.len() as u64;
+        self.inner.backend.put(key, bytes, PutMode::Overwrite)?;
+        let stored = self.inner.backend.head(key)?;
+        if stored != len {
+            return Err(Error::Backend {
+                op: "put",
+                object: key.path(),
+                message: format!("stored {stored} bytes of {len}; the upload did not count"),
+                not_found: false,
+            });
+        }
+        Ok(())
+    }
+
+    /// Ids of all objects of a kind.
+    pub fn list_ids(&self, kind: ObjectKind) -> Result<Vec<[u8; 32]>> {
+        Ok(self
+            .inner
+            .backend
+            .list(kind)?
+            .into_iter()
+            .map(|l| l.key.id)
+            .collect())
+    }
+
+    /// Every pack with its size: the listing, plus any of `expected` that
+    /// the listing left out but `head` finds (a store's listing may be
+    /// short; what check and repair conclude from "missing" must not rest
+    /// on it). Returns the packs and how many the listing had left out.
+    pub fn list_packs_confirmed(
+        &self,
+        expected: impl Iterator<Item = PackId>,
+    ) -> Result<(std::collections::HashMap<PackId, u64>, usize)> {
+        let mut packs: std::collections::HashMap<PackId, u64> = self
+            .inner
+            .backend
+            .list(ObjectKind::Pack)?
+            .into_iter()
+            .map(|l| (PackId(l.key.id), l.size))
+            .collect();
+        let missing: Vec<PackId> = expected.filter(|p| !packs.contains_key(p)).collect();
+        let mut found = 0;
+        for p in missing {
+            match self
+                .inner
+                .backend
+                .head(&ObjectKey::new(ObjectKind::Pack, p.0))
+            {
+                Ok(size) => {
+                    packs.insert(p, size);
+                    found += 1;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((packs, found))
+    }
+
+    /// Loads a snapshot manifest.
+    pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
+        let key = ObjectKey::new(ObjectKind::Snapshot, id.0);
+        let b = self.read_object(&key)?;
+        Snapshot::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
+    }
+
+    /// Writes a snapshot manifest (the commit point of a backup).
+    pub fn save_snapshot(&self, s: &Snapshot) -> Result<SnapshotId> {
+        let bytes = s.to_object(self.key());
+        Ok(SnapshotId(
+            self.write_object(ObjectKind::Snapshot, Bytes::from(bytes))?,
+        ))
+    }
+
+    /// Loads an index segment.
+    pub fn load_index(&self, id: &IndexId) -> Result<IndexSegment> {
+        let key = ObjectKey::new(ObjectKind::Index, id.0);
+        let b = self.read_object(&key)?;
+        IndexSegment::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
+    }
+
+    /// The stored bytes of an index segment. A segment that readers would
+    /// reject (its plaintext does not decode: blobs beyond a pack's size,
+    /// overlapping entries) is refused before anything is written: one bad
+    /// pack in a segment makes readers drop the whole segment.
+    pub fn encode_index(&self, seg: &IndexSegment) -> Result<Vec<u8>> {
+        IndexSegment::decode_plain(&seg.encode_plain()).map_err(|e| {
+            Error::Invalid(format!(
+                "refusing to write an index segment that readers would reject: {e} (a bug in arca: please report it)"
+            ))
+        })?;
+        Ok(seg.to_object(self.key()))
+    }
+
+    /// Writes an index segment (see [`Self::encode_index`]).
+    pub fn save_index(&self, seg: &IndexSegment) -> Result<IndexId> {
+        let bytes = self.encode_index(seg)?;
+        Ok(IndexId(
+            self.write_object(ObjectKind::Index, Bytes::from(bytes))?,
+        ))
+    }
+
+    /// Reads a pack's header (two ranged reads: trailer, then header).
+    pub fn read_pack_header(&self, id: &PackId, size: u64) -> Result<Vec<PackEntry>> {
+        let key = ObjectKey::new(ObjectKind::Pack, id.0);
+        if size < pack::TRAILER_LEN as u64 {
+            return Err(Error::damaged(key, "shorter than a pack trailer"));
+        }
+        let t = self
+            .inner
+            .backend
+            .get_range(&key, size - pack::TRAILER_LEN as u64..size)?;
+        let hlen = pack::parse_trailer(&t).map_err(|e| Error::damaged(key, e))? as u64;
+        let start = size
+            .checked_sub(pack::TRAILER_LEN as u64 + hlen)
+            .ok_or_else(|| Error::damaged(key, "header length exceeds the pack"))?;
+        let h = self
+            .inner
+            .backend
+            .get_range(&key, start..size - pack::TRAILER_LEN as u64)?;
+        pack::decode_header(self.key(), size, &h).map_err(|e| Error::damaged(key, e))
+    }
+
+    /// Every key file. A damaged one is listed with why (so that it can
+    /// be removed), never skipped.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = vec![];
+        for l in self.inner.backend.list(ObjectKind::Key)? {
+            let r = self
+                .read_object(&l.key)
+                .and_then(|b| KeyFile::parse(&b).map_err(|e| Error::damaged(l.key, e)));
+            let (created, host, username, damaged) = match r {
+                Ok(kf) => (kf.created, kf.host, kf.username, None),
+                Err(e) => (
+                    chrono::DateTime::UNIX_EPOCH,
+                    String::new(),
+                    String::new(),
+                    Some(e.to_string()),
+                ),
+            };
+            out.push(KeyInfo {
+                id: KeyId(l.key.id),
+                current: l.key.id == self.inner.key_id.0,
+                created,
+                host,
+                username,
+                damaged,
+            });
+        }
+        out.sort_by_key(|k| k.created);
+        Ok(out)
+    }
+
+    /// Adds a password: a new key file wrapping the same master key.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams, owner: &KeyOwner) -> Result<KeyId> {
+        if kdf.memory_kib < KdfParams::MIN_MEMORY_KIB || !kdf.is_sane() {
+            return Err(Error::Invalid(format!(
+                "Argon2 memory must be at least {} KiB",
+                KdfParams::MIN_MEMORY_KIB
+            )));
+        }
+        let kf = KeyFile::create(
+            self.key(),
+            password,
+            kdf,
+            self.config_bytes(),
+            &owner.host,
+            &owner.username,
+        )
+        .map_err(Error::Invalid)?;
+        Ok(KeyId(self.write_object(
+            ObjectKind::Key,
+            Bytes::from(kf.to_bytes()),
+        )?))
+    }
+
+    /// Removes a key file. Refuses the last one, and the one in use.
+    pub fn remove_key(&self, id: &KeyId) -> Result<()> {
+        let keys = self.list_ids(ObjectKind::Key)?;
+        if !keys.contains(&id.0) {
+            return Err(Error::Invalid(format!("no key {id}")));
+        }
+        if *id == self.inner.key_id {
+            return Err(Error::Invalid(format!(
+                "key {} is the one in use; open the repository with another password to remove it",
+                id.short()
+            )));
+        }
+        self.inner
+            .backend
+            .delete(&ObjectKey::new(ObjectKind::Key, id.0))
+    }
+
+    /// Changes the password of the key in use: adds the new key, then
+    /// removes the old one. Returns the new key's id.
+    pub fn change_password(
+        &self,
+        new_password: &[u8],
+        kdf: KdfParams,
+        owner: &KeyOwner,
+    ) -> Result<KeyId> {
+        let new = self.add_key(new_password, kdf, owner)?;
+        self.inner
+            .backend
+            .delete(&ObjectKey::new(ObjectKind::Key, self.inner.key_id.0))?;
+        Ok(new)
+    }
+}
