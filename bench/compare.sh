@@ -74,8 +74,14 @@ fi
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time (apt-get install time)" >&2; exit 2; }
 command -v rsync >/dev/null || { echo "needs rsync" >&2; exit 2; }
 export PATH=$PATH:$HOME/.cargo/bin
-( cd "$ROOT" && cargo build --release -p arca-cli >&2 )
-ARCA=$ROOT/target/release/arca
+# ARCA_BIN: an arca binary to measure instead of building this checkout's
+# (for before/after comparisons of two builds on the same machine)
+if [ -n "${ARCA_BIN:-}" ]; then
+  ARCA=$ARCA_BIN
+else
+  ( cd "$ROOT" && cargo build --release -p arca-cli >&2 )
+  ARCA=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/arca
+fi
 
 available=()
 for t in $TOOLS; do

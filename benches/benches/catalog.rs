@@ -71,9 +71,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 k = (k + 7_777_777) % n;
                 black_box(
-                    cat.lookup(BlobKind::Data, &BlobId(id(k, 0)))
+                    cat.locations(BlobKind::Data, &BlobId(id(k, 0)))
                         .unwrap()
-                        .unwrap(),
+                        .remove(0),
                 )
             })
         });

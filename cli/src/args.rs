@@ -35,6 +35,11 @@ pub struct Global {
     /// empty file must not open or create an unprotected repository).
     #[arg(long, global = true)]
     pub insecure_empty_password: bool,
+    /// Take no lock (reading commands only: restore, check, ls, dump), for
+    /// a repository on read-only media; nothing then keeps a prune or a
+    /// repair from deleting what is being read.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
     /// Local cache directory (default: $XDG_CACHE_HOME/arca or ~/.cache/arca).
     #[arg(long, env = "ARCA_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,
@@ -112,6 +117,9 @@ pub enum RepairWhat {
         /// next backup re-uploads, and `repair snapshots` sees, what is lost).
         #[arg(long)]
         read_data: bool,
+        /// Only report what would change.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Rewrite snapshots that refer to lost data so the rest stays
     /// restorable; every damaged file is listed.

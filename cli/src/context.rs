@@ -11,6 +11,7 @@ use arca_engine::store::backend::{self, BackendOptions, Connected, Metrics};
 use arca_engine::store::blob_reader::BlobReader;
 use arca_engine::store::catalog::{Catalog, SyncStats};
 use arca_engine::store::repo::Repository;
+use arca_engine::store::session::{self, Access, Exclusive, Read, Session, Write};
 
 use crate::args::Global;
 
@@ -107,12 +108,10 @@ pub fn connect(g: &Global) -> Result<Connected> {
     Ok(backend::connect(&location, &options)?)
 }
 
-/// An open repository with its synced catalog.
+/// An open repository with its synced catalog (no lock yet), and what its
+/// connection measures.
 pub struct Opened {
-    pub repo: Repository,
-    pub catalog: Arc<Catalog>,
-    /// What the catalog sync read.
-    pub sync: SyncStats,
+    pub open: session::Opened,
     /// Requests and bytes sent to the store.
     pub metrics: Arc<Metrics>,
     /// Concurrent uploads to use.
@@ -121,10 +120,112 @@ pub struct Opened {
     pub downloads: Option<usize>,
 }
 
+/// A repository held by a command with the access it needs (see the
+/// engine's `store::session`), and what its connection measures.
+pub struct Held<A: Access> {
+    pub session: Session<A>,
+    pub metrics: Arc<Metrics>,
+    pub uploads: usize,
+    pub downloads: Option<usize>,
+}
+
 impl Opened {
-    /// A blob reader over this repository.
+    /// The repository.
+    pub fn repo(&self) -> &Repository {
+        self.open.repo()
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Arc<Catalog> {
+        self.open.catalog()
+    }
+
+    /// What the catalog sync read.
+    pub fn sync(&self) -> &SyncStats {
+        self.open.sync()
+    }
+
+    /// A blob reader over this repository (for `cat`, which reads single
+    /// objects and takes no lock).
     pub fn reader(&self) -> BlobReader {
-        BlobReader::new(self.repo.clone(), self.catalog.clone())
+        BlobReader::new(self.repo().clone(), self.catalog().clone())
+    }
+
+    fn hold<A: Access>(
+        metrics: Arc<Metrics>,
+        uploads: usize,
+        downloads: Option<usize>,
+        session: Session<A>,
+    ) -> Held<A> {
+        Held {
+            session,
+            metrics,
+            uploads,
+            downloads,
+        }
+    }
+
+    /// For a reading command: a shared lock, unless `--no-lock`.
+    pub fn reading(self, g: &Global, operation: &str) -> Result<Held<Read>> {
+        let Self {
+            open,
+            metrics,
+            uploads,
+            downloads,
+        } = self;
+        let s = open.for_reading(operation, !g.no_lock)?;
+        Ok(Self::hold(metrics, uploads, downloads, s))
+    }
+
+    /// For a command that adds objects: a shared lock.
+    pub fn writing(self, g: &Global, operation: &str) -> Result<Held<Write>> {
+        if g.no_lock {
+            bail!("--no-lock is for reading commands only: {operation} writes to the repository");
+        }
+        let Self {
+            open,
+            metrics,
+            uploads,
+            downloads,
+        } = self;
+        let s = open.for_writing(operation)?;
+        Ok(Self::hold(metrics, uploads, downloads, s))
+    }
+
+    /// For a command that rewrites or deletes: an exclusive lock.
+    pub fn exclusive(self, g: &Global, operation: &str) -> Result<Held<Exclusive>> {
+        if g.no_lock {
+            bail!("--no-lock is for reading commands only: {operation} rewrites the repository");
+        }
+        let Self {
+            open,
+            metrics,
+            uploads,
+            downloads,
+        } = self;
+        let s = open.exclusive(operation)?;
+        Ok(Self::hold(metrics, uploads, downloads, s))
+    }
+}
+
+impl<A: Access> Held<A> {
+    /// Stale locks of others seen while taking ours, as warnings.
+    pub fn note_stale_locks(&self, out: &crate::output::Out) {
+        for s in self.session.stale_locks() {
+            out.note(format!(
+                "warning: stale {}: `arca unlock` removes it",
+                s.describe()
+            ));
+        }
+    }
+
+    /// The requests and bytes sent, on `-v`.
+    pub fn note_metrics(&self, out: &crate::output::Out) {
+        if out.verbose > 0 {
+            for l in metrics_lines(&self.metrics) {
+                out.note(l);
+            }
+        }
     }
 }
 
@@ -140,12 +241,9 @@ pub fn open_repo(g: &Global) -> Result<(Repository, Connected)> {
 /// Opens the repository and brings the catalog up to date.
 pub fn open(g: &Global) -> Result<Opened> {
     let (repo, c) = open_repo(g)?;
-    let catalog = Arc::new(open_catalog(g, &repo)?);
-    let sync = catalog.sync(&repo)?;
+    let catalog = open_catalog(g, &repo)?;
     Ok(Opened {
-        repo,
-        catalog,
-        sync,
+        open: session::Opened::new(repo, Arc::new(catalog))?,
         metrics: c.metrics,
         uploads: c.uploads,
         downloads: c.downloads,

@@ -45,8 +45,8 @@ pub enum Error {
         op: &'static str,
         object: String,
         message: String,
-        /// The object does not exist (as opposed to a transport failure).
-        not_found: bool,
+        /// What the failure means for the caller.
+        kind: BackendFailure,
     },
 
     /// An object read from the repository failed authentication, its
@@ -180,6 +180,24 @@ impl Error {
         }
     }
 
+    /// An object whose bytes do not decode: an unknown format version
+    /// stops the command ([`Error::UnsupportedVersion`]: never skipped or
+    /// repaired as damage), anything else is damage.
+    pub fn decode(object: impl std::fmt::Display, e: crate::format::DecodeError) -> Self {
+        match e {
+            crate::format::DecodeError::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            } => Error::UnsupportedVersion {
+                object: format!("{what} {object}"),
+                found,
+                supported,
+            },
+            crate::format::DecodeError::Malformed(why) => Error::damaged(object, why),
+        }
+    }
+
     /// A damaged repository object.
     pub fn damaged(object: impl std::fmt::Display, detail: impl Into<String>) -> Self {
         Error::Damaged {
@@ -196,6 +214,16 @@ impl Error {
         }
     }
 
+    /// True for what the repository's contents say (an object damaged,
+    /// a blob not indexed), as opposed to a failure to reach them: the
+    /// difference between "this is lost" and "try again".
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self.inner(),
+            Error::Damaged { .. } | Error::MissingBlob { .. }
+        )
+    }
+
     /// True for a failure worth retrying (see [`Error::Transient`]).
     pub fn is_transient(&self) -> bool {
         matches!(self.inner(), Error::Transient { .. })
@@ -203,7 +231,13 @@ impl Error {
 
     /// True for a conditional `put` that found the object already there.
     pub fn is_already_exists(&self) -> bool {
-        matches!(self.inner(), Error::Backend { message, .. } if message == ALREADY_EXISTS)
+        matches!(
+            self.inner(),
+            Error::Backend {
+                kind: BackendFailure::AlreadyExists,
+                ..
+            }
+        )
     }
 
     /// True for a backend "object does not exist".
@@ -211,7 +245,7 @@ impl Error {
         matches!(
             self.inner(),
             Error::Backend {
-                not_found: true,
+                kind: BackendFailure::NotFound,
                 ..
             }
         )
@@ -291,9 +325,16 @@ fn describe_sources(v: &[crate::format::snapshot::SourceError]) -> String {
     }
 }
 
-/// The message of an [`Error::Backend`] for a conditional `put` that found
-/// the object already there.
-pub const ALREADY_EXISTS: &str = "already exists";
+/// What a failed store operation means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendFailure {
+    /// The object does not exist.
+    NotFound,
+    /// A create-only `put` found the object already there.
+    AlreadyExists,
+    /// Anything else: refused, failed, not what was asked for.
+    Other,
+}
 
 /// Adds the path to a bare `io::Error`.
 pub trait IoContext<T> {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use arca_engine::Error;
 use arca_engine::format::crypto::KdfParams;
-use arca_engine::format::id::SnapshotId;
+use arca_engine::format::id::{IndexId, LockId, SnapshotId};
+use arca_engine::format::layout::ObjectId;
 use arca_engine::format::lock::{LockInfo, LockKind};
 use arca_engine::ops::backup::{self, BackupOptions, BackupOutcome, Source};
 use arca_engine::ops::restore::{self, RestoreOptions};
@@ -19,10 +20,10 @@ use arca_engine::store::backend::{
     Backend, Fault, FaultyBackend, ObjectKey, ObjectKind, ObjectStoreBackend, Op, PutMode,
     RetryBackend, RetryPolicy,
 };
-use arca_engine::store::blob_reader::BlobReader;
 use arca_engine::store::catalog::Catalog;
 use arca_engine::store::lock::{self, Lock, LockTiming};
 use arca_engine::store::repo::{InitOptions, KeyOwner, Repository};
+use arca_engine::store::session::{Opened, Session, Write};
 use bytes::Bytes;
 use object_store::memory::InMemory;
 
@@ -95,10 +96,18 @@ impl World {
         Arc::new(c)
     }
 
+    /// The repository held for writing (a shared lock) with `catalog`.
+    fn writing(&self, catalog: &Arc<Catalog>) -> Session<Write> {
+        Opened::new(self.repo.clone(), catalog.clone())
+            .unwrap()
+            .for_writing("backup")
+            .unwrap()
+    }
+
     fn backup(&self, catalog: &Arc<Catalog>, src: &Path) -> arca_engine::Result<BackupOutcome> {
         let mut o = BackupOptions::new(Source::Paths(vec![src.to_path_buf()]));
         o.uploaders = 4;
-        backup::backup(&self.repo, catalog.clone(), o)
+        backup::backup(&self.writing(catalog), o)
     }
 
     /// Restores `id` with a catalog synced now, and compares with `src`.
@@ -106,8 +115,11 @@ impl World {
         let catalog = self.catalog();
         let snap = self.repo.load_snapshot(id).unwrap();
         let target = self.dir.path().join(format!("restore-{}", id.short()));
-        let reader = BlobReader::new(self.repo.clone(), catalog);
-        restore::restore(&reader, id, &snap, &RestoreOptions::new(target.clone())).unwrap();
+        let s = Opened::new(self.repo.clone(), catalog)
+            .unwrap()
+            .for_reading("restore", true)
+            .unwrap();
+        restore::restore(&s, id, &snap, &RestoreOptions::new(target.clone())).unwrap();
         let back = target.join(src.strip_prefix("/").unwrap());
         let mut n = 0;
         for e in std::fs::read_dir(src).unwrap() {
@@ -124,12 +136,7 @@ impl World {
     }
 
     fn snapshot_ids(&self) -> Vec<SnapshotId> {
-        self.repo
-            .list_ids(ObjectKind::Snapshot)
-            .unwrap()
-            .into_iter()
-            .map(SnapshotId)
-            .collect()
+        self.repo.list::<SnapshotId>().unwrap()
     }
 }
 
@@ -165,12 +172,11 @@ fn transient_faults_and_timeouts_are_retried_and_nothing_is_lost() {
         w.faulty.inject(Fault::Transient { kind, op, tries: 2 });
     }
     let catalog = w.catalog();
-    let lock = Lock::shared(&w.repo, "backup").unwrap();
+    let session = w.writing(&catalog);
     let mut o = BackupOptions::new(Source::Paths(vec![src.clone()]));
     o.uploaders = 4;
-    o.lock = Some(lock.watch());
-    let out = backup::backup(&w.repo, catalog, o).unwrap();
-    lock.release().unwrap();
+    let out = backup::backup(&session, o).unwrap();
+    session.release().unwrap();
     assert!(w.faulty.injected() > 30, "{} faults", w.faulty.injected());
     assert!(w.retry.retried() > 30, "{} retries", w.retry.retried());
     assert_eq!(out.snapshot.summary.files_new, 6);
@@ -186,7 +192,7 @@ fn transient_faults_and_timeouts_are_retried_and_nothing_is_lost() {
 #[test]
 fn retries_stop_at_the_limit_and_permanent_errors_are_not_retried() {
     let w = world();
-    let k = ObjectKey::new(ObjectKind::Index, [1; 32]);
+    let k = ObjectKey::of(IndexId([1; 32]));
     w.faulty.inject(Fault::Transient {
         kind: ObjectKind::Index,
         op: Op::Get,
@@ -217,7 +223,7 @@ fn retries_stop_at_the_limit_and_permanent_errors_are_not_retried() {
 #[test]
 fn an_ambiguous_create_only_put_is_settled_by_reading_back() {
     let w = world();
-    let k = ObjectKey::new(ObjectKind::Lock, [2; 32]);
+    let k = ObjectKey::of(LockId([2; 32]));
     // timed out after storing: ours landed, so it is a success
     w.faulty.inject(Fault::PutTimeout {
         kind: ObjectKind::Lock,
@@ -234,7 +240,7 @@ fn an_ambiguous_create_only_put_is_settled_by_reading_back() {
     w.faulty.heal();
     // someone else's object is there and our put failed before storing:
     // "already exists", never a success
-    let k2 = ObjectKey::new(ObjectKind::Lock, [3; 32]);
+    let k2 = ObjectKey::of(LockId([3; 32]));
     w.faulty
         .inner()
         .put(&k2, Bytes::from_static(b"them"), PutMode::Create)
@@ -276,11 +282,7 @@ fn a_truncated_upload_reported_as_success_never_reaches_a_snapshot() {
     assert!(w.snapshot_ids().is_empty(), "no snapshot was written");
     // what was indexed is intact: every indexed pack has its indexed size
     for (pack, size) in w.catalog().packs().unwrap() {
-        let stored = w
-            .faulty
-            .inner()
-            .head(&ObjectKey::new(ObjectKind::Pack, pack.0))
-            .unwrap();
+        let stored = w.faulty.inner().head(&ObjectKey::of(pack)).unwrap();
         assert_eq!(stored, size, "indexed pack {pack} is whole");
     }
     // the store heals: the next backup re-uploads what is missing
@@ -298,7 +300,7 @@ fn a_short_listing_loses_nothing() {
         let src = w.source(&format!("src{i}"), 2, 10 + i);
         done.push((w.backup(&catalog, &src).unwrap().id, src));
     }
-    let segments = w.repo.list_ids(ObjectKind::Index).unwrap().len();
+    let segments = w.repo.list::<IndexId>().unwrap().len();
     assert!(segments >= 4, "{segments} segments");
 
     w.faulty.inject(Fault::ShortList {
@@ -318,10 +320,13 @@ fn a_short_listing_loses_nothing() {
     assert_eq!(catalog.snapshots().unwrap().len(), 4);
     assert!(w.faulty.injected() >= 2);
     for (id, src) in &done {
-        let reader = BlobReader::new(w.repo.clone(), catalog.clone());
+        let s = Opened::new(w.repo.clone(), catalog.clone())
+            .unwrap()
+            .for_reading("restore", false)
+            .unwrap();
         let snap = w.repo.load_snapshot(id).unwrap();
         let t = w.dir.path().join(format!("short-{}", id.short()));
-        restore::restore(&reader, id, &snap, &RestoreOptions::new(t.clone())).unwrap();
+        restore::restore(&s, id, &snap, &RestoreOptions::new(t.clone())).unwrap();
         let back = t.join(src.strip_prefix("/").unwrap());
         assert_eq!(
             std::fs::read(back.join("f0")).unwrap(),
@@ -340,10 +345,7 @@ fn a_short_listing_loses_nothing() {
     }
     // a snapshot that is really gone is still noticed as gone
     let victim = done[3].0;
-    w.faulty
-        .inner()
-        .delete(&ObjectKey::new(ObjectKind::Snapshot, victim.0))
-        .unwrap();
+    w.faulty.inner().delete(&ObjectKey::of(victim)).unwrap();
     catalog.sync(&w.repo).unwrap();
     assert!(
         catalog
@@ -418,7 +420,7 @@ fn plant_lock(w: &World, kind: LockKind, host: &str, refreshed_ago: chrono::Dura
     w.repo
         .backend()
         .put(
-            &ObjectKey::new(ObjectKind::Lock, id),
+            &ObjectKey::of(LockId(id)),
             Bytes::from(info.to_object(w.repo.key())),
             PutMode::Create,
         )
@@ -474,7 +476,7 @@ fn a_lock_is_refreshed_and_lost_when_removed_or_not_refreshed() {
     let w = world();
     let t = timing(50, 1_000);
     let l = Lock::acquire(&w.repo, LockKind::Shared, "backup", t).unwrap();
-    let key = ObjectKey::new(ObjectKind::Lock, l.id().0);
+    let key = ObjectKey::of(l.id());
     let first = LockInfo::from_object(w.repo.key(), &w.repo.backend().get(&key).unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let later = LockInfo::from_object(w.repo.key(), &w.repo.backend().get(&key).unwrap()).unwrap();
@@ -542,25 +544,28 @@ impl Read for PauseUntilLost {
 fn a_backup_whose_lock_is_lost_stops_without_a_snapshot() {
     let w = world();
     let t = timing(50, 2_000);
-    let l = Lock::acquire(&w.repo, LockKind::Shared, "backup", t).unwrap();
-    let watch = l.watch();
-    let key = ObjectKey::new(ObjectKind::Lock, l.id().0);
+    let session = Opened::new(w.repo.clone(), w.catalog())
+        .unwrap()
+        .with_lock_timing(t)
+        .for_writing("backup")
+        .unwrap();
+    let watch = session.watch().unwrap();
+    let key = lock::list_locks(&w.repo, &t).unwrap()[0].id.key();
     let repo = w.repo.clone();
     // another host's `unlock --remove-all` while the backup runs
     let remover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
         repo.backend().delete(&key).unwrap();
     });
-    let mut o = BackupOptions::new(Source::Stream {
-        name: "db.dump".into(),
-        reader: Box::new(PauseUntilLost {
+    let o = BackupOptions::new(Source::reader(
+        "db.dump",
+        PauseUntilLost {
             sent: 0,
             total: 8 << 20,
             lock: watch.clone(),
-        }),
-    });
-    o.lock = Some(watch);
-    let e = backup::backup(&w.repo, w.catalog(), o).unwrap_err();
+        },
+    ));
+    let e = backup::backup(&session, o).unwrap_err();
     remover.join().unwrap();
     assert!(matches!(e, Error::LockLost(_)), "{e}");
     assert!(w.snapshot_ids().is_empty(), "nothing committed");

@@ -4,7 +4,6 @@ use anyhow::{Result, bail};
 use arca_engine::format::compress::CompressionMode;
 use arca_engine::ops::backup::{self, BackupOptions, Source};
 use arca_engine::ops::select;
-use arca_engine::store::lock::Lock;
 
 use crate::args::{BackupArgs, Global};
 use crate::context;
@@ -20,15 +19,9 @@ pub fn run(
         if a.command.is_empty() {
             bail!("--stdin-from-command needs the command after `--`");
         }
-        Source::Command {
-            name: a.stdin_filename.clone(),
-            argv: a.command.clone(),
-        }
+        Source::command(a.stdin_filename.clone(), a.command.clone())
     } else if a.stdin {
-        Source::Stream {
-            name: a.stdin_filename.clone(),
-            reader: Box::new(std::io::stdin()),
-        }
+        Source::reader(a.stdin_filename.clone(), std::io::stdin())
     } else {
         if a.paths.is_empty() {
             bail!("nothing to back up: give paths, --stdin, or --stdin-from-command -- CMD");
@@ -39,22 +32,11 @@ pub fn run(
         Source::Paths(a.paths.clone())
     };
     let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
-    let o = context::open(g)?;
-    // A shared lock: backups run side by side, never beside prune or repair.
-    let lock = Lock::shared(&o.repo, "backup")?;
-    // Under the lock, bring the catalog up to date again: a prune that
-    // finished between the first sync and the lock must not leave us
-    // deduplicating against packs it deleted.
-    o.catalog.sync(&o.repo)?;
-    for s in lock.stale_locks() {
-        out.note(format!(
-            "warning: stale {}: `arca unlock` removes it",
-            s.describe()
-        ));
-    }
+    // A shared lock: backups run side by side, never beside repair.
+    let h = context::open(g)?.writing(g, "backup")?;
+    h.note_stale_locks(out);
     let mut opts = BackupOptions::new(source);
-    opts.uploaders = o.uploads;
-    opts.lock = Some(lock.watch());
+    opts.uploaders = h.uploads;
     opts.compression = compression;
     opts.force = a.force;
     opts.with_atime = a.with_atime;
@@ -73,7 +55,7 @@ pub fn run(
         opts.time = Some(select::parse_time(t)?);
     }
     if let Some(p) = &a.parent {
-        let (id, _) = super::pick(&o, Some(p), None, &Default::default())?;
+        let (id, _) = super::pick(h.session.catalog(), Some(p), None, &Default::default())?;
         opts.parent = Some(id);
     }
     opts.cancel = cancel;
@@ -89,14 +71,10 @@ pub fn run(
         );
         (read, 0, msg)
     });
-    let result = backup::backup(&o.repo, o.catalog.clone(), opts);
+    let result = backup::backup(&h.session, opts);
     drop(ticker);
-    let released = lock.release();
-    if out.verbose > 0 {
-        for l in context::metrics_lines(&o.metrics) {
-            out.note(l);
-        }
-    }
+    h.note_metrics(out);
+    let released = h.session.release();
     let done = result?;
     if let Err(e) = released {
         out.note(format!(

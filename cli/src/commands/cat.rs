@@ -1,9 +1,9 @@
 use anyhow::{Result, anyhow, bail};
 use arca_engine::format::id::{BlobId, IndexId, KeyId, PackId};
 use arca_engine::format::keyfile::KeyFile;
+use arca_engine::format::layout::ObjectKey;
 use arca_engine::format::pack::BlobKind;
 use arca_engine::format::tree::{Content, Tree};
-use arca_engine::store::backend::{ObjectKey, ObjectKind};
 
 use crate::args::{CatArgs, Global};
 use crate::context;
@@ -33,16 +33,16 @@ fn entries_json(entries: &[arca_engine::format::pack::PackEntry]) -> serde_json:
 pub fn run(g: &Global, a: &CatArgs) -> Result<i32> {
     let o = context::open(g)?;
     let v = match a.kind.as_str() {
-        "config" => serde_json::to_value(o.repo.config())?,
+        "config" => serde_json::to_value(o.repo().config())?,
         "snapshot" => {
-            let (id, s) = super::pick(&o, Some(need_id(a)?), None, &Default::default())?;
+            let (id, s) = super::pick(o.catalog(), Some(need_id(a)?), None, &Default::default())?;
             let mut v = serde_json::to_value(&s)?;
             v["id"] = serde_json::json!(id);
             v
         }
         "index" => {
             let id: IndexId = need_id(a)?.parse()?;
-            let seg = o.repo.load_index(&id)?;
+            let seg = o.repo().load_index(&id)?;
             serde_json::json!({
                 "supersedes": seg.supersedes,
                 "packs": seg.packs.iter().map(|p| serde_json::json!({
@@ -52,26 +52,23 @@ pub fn run(g: &Global, a: &CatArgs) -> Result<i32> {
         }
         "pack" => {
             let id: PackId = need_id(a)?.parse()?;
-            let size = o
-                .repo
-                .backend()
-                .head(&ObjectKey::new(ObjectKind::Pack, id.0))?;
-            let entries = o.repo.read_pack_header(&id, size)?;
+            let size = o.repo().backend().head(&ObjectKey::of(id))?;
+            let entries = o.repo().read_pack_header(&id, size)?;
             serde_json::json!({"id": id, "size": size, "blobs": entries_json(&entries)})
         }
         "key" => {
             let want = need_id(a)?;
-            let keys = o.repo.list_ids(ObjectKind::Key)?;
+            let keys = o.repo().list::<KeyId>()?;
             let m: Vec<_> = keys
                 .iter()
-                .filter(|k| hex::encode(k).starts_with(want))
+                .filter(|k| k.to_hex().starts_with(want))
                 .collect();
             let [k] = m[..] else {
                 bail!("{} keys match {want}", m.len());
             };
-            let b = o.repo.read_object(&ObjectKey::new(ObjectKind::Key, *k))?;
+            let b = o.repo().read_object(&ObjectKey::of(*k))?;
             let mut v = serde_json::to_value(KeyFile::parse(&b).map_err(anyhow::Error::msg)?)?;
-            v["id"] = serde_json::json!(KeyId(*k));
+            v["id"] = serde_json::json!(k);
             v
         }
         "tree" => {

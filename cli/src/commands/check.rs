@@ -18,12 +18,12 @@ pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
     } else {
         DataSelection::None
     };
-    let o = context::open(g)?;
+    let h = context::open(g)?.reading(g, "check")?;
     let mut opts = CheckOptions {
         data,
         ..CheckOptions::default()
     };
-    if let Some(n) = o.downloads {
+    if let Some(n) = h.downloads {
         opts.fetchers = n;
     }
     let p = opts.progress.clone();
@@ -35,7 +35,7 @@ pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
         )
     });
     let started = std::time::Instant::now();
-    let report = check::check(&o.repo, Some(&o.catalog), &opts);
+    let report = check::check(&h.session, &opts);
     drop(ticker);
     let report = report?;
     if out.json {

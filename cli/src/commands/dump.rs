@@ -7,13 +7,17 @@ use crate::context;
 use crate::output::Out;
 
 pub fn run(g: &Global, _out: &Out, a: &DumpArgs) -> Result<i32> {
-    let o = context::open(g)?;
-    let (id, snap) = super::pick(&o, Some(&a.snapshot), a.at.as_deref(), &a.filter)?;
-    let reader = o.reader();
-    let node = ls::find(&reader, &snap.tree, &id, &a.path)?
+    let h = context::open(g)?.reading(g, "dump")?;
+    let (id, snap) = super::pick(
+        h.session.catalog(),
+        Some(&a.snapshot),
+        a.at.as_deref(),
+        &a.filter,
+    )?;
+    let node = ls::find(&h.session.reader(), &snap.tree, &id, &a.path)?
         .ok_or_else(|| anyhow::anyhow!("{} is the snapshot's root, not a file", a.path))?;
     let stdout = std::io::stdout();
     let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-    dump::dump_file(&reader, &node, &a.path, &mut lock)?;
+    dump::dump_file(&h.session, &node, &a.path, &mut lock)?;
     Ok(0)
 }

@@ -27,7 +27,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
     let o = context::open(g)?;
     match &a.action {
         KeyAction::List => {
-            let keys = o.repo.list_keys()?;
+            let keys = o.repo().list_keys()?;
             if out.json {
                 output::json(&keys);
             } else {
@@ -50,7 +50,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
         }
         KeyAction::Add(n) => {
             let (pw, kdf) = new_password(g, n)?;
-            let id = o.repo.add_key(&pw, kdf, &KeyOwner::current())?;
+            let id = o.repo().add_key(&pw, kdf, &KeyOwner::current())?;
             if out.json {
                 output::json(&serde_json::json!({"id": id}));
             } else {
@@ -59,19 +59,19 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
         }
         KeyAction::Passwd(n) => {
             let (pw, kdf) = new_password(g, n)?;
-            let id = o.repo.change_password(&pw, kdf, &KeyOwner::current())?;
+            let id = o.repo().change_password(&pw, kdf, &KeyOwner::current())?;
             if out.json {
-                output::json(&serde_json::json!({"id": id, "removed": o.repo.key_id()}));
+                output::json(&serde_json::json!({"id": id, "removed": o.repo().key_id()}));
             } else {
                 out.say(format!(
                     "password changed: key {} replaces key {}",
                     id.short(),
-                    o.repo.key_id().short()
+                    o.repo().key_id().short()
                 ));
             }
         }
         KeyAction::Remove { id } => {
-            let keys = o.repo.list_keys()?;
+            let keys = o.repo().list_keys()?;
             let m: Vec<KeyId> = keys
                 .iter()
                 .filter(|k| k.id.to_hex().starts_with(id.as_str()))
@@ -80,7 +80,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
             let [k] = m[..] else {
                 bail!("{} keys match {id}; give more digits", m.len());
             };
-            o.repo.remove_key(&k)?;
+            o.repo().remove_key(&k)?;
             if out.json {
                 output::json(&serde_json::json!({"removed": k}));
             } else {

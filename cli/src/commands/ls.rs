@@ -10,14 +10,13 @@ use crate::context;
 use crate::output::{self, Out};
 
 pub fn run(g: &Global, out: &Out, a: &LsArgs) -> Result<i32> {
-    let o = context::open(g)?;
-    let (id, snap) = super::pick(&o, Some(&a.snapshot), None, &a.filter)?;
-    let reader = o.reader();
+    let h = context::open(g)?.reading(g, "ls")?;
+    let (id, snap) = super::pick(h.session.catalog(), Some(&a.snapshot), None, &a.filter)?;
     let stdout = std::io::stdout();
     let mut w = std::io::BufWriter::new(stdout.lock());
     let mut items = vec![];
     ls::walk(
-        &reader,
+        &h.session,
         &snap.tree,
         &id,
         &a.path,

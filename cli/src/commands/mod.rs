@@ -18,8 +18,9 @@ use arca_engine::format::id::SnapshotId;
 use arca_engine::format::snapshot::Snapshot;
 use arca_engine::ops::select::{self, Filter, Selector};
 
+use arca_engine::store::catalog::Catalog;
+
 use crate::args::FilterArgs;
-use crate::context::Opened;
 
 /// Engine filter from the command-line filter options.
 pub fn filter(f: &FilterArgs) -> Filter {
@@ -32,12 +33,12 @@ pub fn filter(f: &FilterArgs) -> Filter {
 
 /// The snapshot a command names: an id prefix, `latest`, or `--at TIME`.
 pub fn pick(
-    o: &Opened,
+    catalog: &Catalog,
     snapshot: Option<&str>,
     at: Option<&str>,
     f: &FilterArgs,
 ) -> Result<(SnapshotId, Snapshot)> {
-    let all = o.catalog.snapshots()?;
+    let all = catalog.snapshots()?;
     let sel = match (snapshot, at) {
         (Some(s), Some(_)) if s != "latest" => {
             bail!("give either a snapshot id or --at, not both")

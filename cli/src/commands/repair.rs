@@ -1,22 +1,29 @@
 use anyhow::Result;
 use arca_engine::ops::repair;
-use arca_engine::store::lock::Lock;
 
 use crate::args::{Global, RepairArgs, RepairWhat};
 use crate::context;
 use crate::output::{self, Out};
 
 pub fn run(g: &Global, out: &Out, a: &RepairArgs) -> Result<i32> {
-    let o = context::open(g)?;
-    // Repair deletes objects: no backup may run meanwhile. Under the lock,
-    // sync again so that the catalog includes everything committed before.
-    let lock = Lock::exclusive(&o.repo, "repair")?;
-    o.catalog.sync(&o.repo)?;
+    // Repair deletes objects: nothing else may run meanwhile.
+    let h = context::open(g)?.exclusive(g, "repair")?;
     match &a.what {
-        RepairWhat::Index { read_data } => {
-            let r = repair::repair_index(&o.repo, &o.catalog, *read_data)?;
+        RepairWhat::Index { read_data, dry_run } => {
+            let plan = repair::index::plan(&h.session, *read_data)?;
+            if *dry_run {
+                if out.json {
+                    output::json(&plan);
+                } else {
+                    show_index_plan(out, &plan);
+                }
+                h.session.release()?;
+                return Ok(0);
+            }
+            let r = repair::index::execute(&h.session, plan)?;
             if out.json {
                 output::json(&r);
+                h.session.release()?;
                 return Ok(0);
             }
             for (p, why) in &r.packs_unreadable {
@@ -31,7 +38,7 @@ pub fn run(g: &Global, out: &Out, a: &RepairArgs) -> Result<i32> {
             }
             for p in &r.packs_needing_read_data {
                 eprintln!(
-                    "pack {} has a damaged header and stays indexed from the old index; `--read-data` rewrites it",
+                    "pack {} has a damaged header; its blobs inside the pack stay indexed from the old index; `--read-data` rewrites it",
                     p.short()
                 );
             }
@@ -65,9 +72,15 @@ pub fn run(g: &Global, out: &Out, a: &RepairArgs) -> Result<i32> {
             }
         }
         RepairWhat::Snapshots { forget, dry_run } => {
-            let r = repair::repair_snapshots(&o.repo, &o.catalog, *forget, *dry_run)?;
+            let plan = repair::snapshots::plan(&h.session)?;
+            let r = if *dry_run {
+                repair::snapshots::SnapshotsRepair::dry_run(&plan)
+            } else {
+                repair::snapshots::execute(&h.session, plan, *forget)?
+            };
             if out.json {
                 output::json(&r);
+                h.session.release()?;
                 return Ok(0);
             }
             for id in &r.refiled {
@@ -135,6 +148,50 @@ pub fn run(g: &Global, out: &Out, a: &RepairArgs) -> Result<i32> {
             ));
         }
     }
-    lock.release()?;
+    h.session.release()?;
     Ok(0)
+}
+
+/// What `repair index --dry-run` prints.
+fn show_index_plan(out: &Out, p: &repair::index::IndexRepairPlan) {
+    if p.is_empty() {
+        out.say(format!(
+            "the index matches the {} packs; nothing to do",
+            p.packs_read
+        ));
+        return;
+    }
+    if p.rewrite_config {
+        out.say("would rewrite the config from the copy in the key files");
+    }
+    for k in &p.refile_keys {
+        out.say(format!(
+            "would re-file key file {} under its own name {}",
+            k.stored_as.short(),
+            k.own_name.short()
+        ));
+    }
+    for r in &p.packs_rewritten {
+        out.say(format!(
+            "would copy the {} intact blobs of damaged pack {} into new packs and remove it",
+            r.blobs_kept,
+            r.pack.short()
+        ));
+    }
+    for (pack, why) in &p.packs_unreadable {
+        out.say(format!("pack {} cannot be indexed: {why}", pack.short()));
+    }
+    for (b, pack, why) in &p.blobs_dropped {
+        out.say(format!(
+            "would leave out blob {b} of pack {}: {why}",
+            pack.short()
+        ));
+    }
+    if !p.index_unchanged {
+        out.say(format!(
+            "would write a new index of {} packs superseding {} segment(s)",
+            p.packs_indexed(),
+            p.segments_superseded.len()
+        ));
+    }
 }

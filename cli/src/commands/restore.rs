@@ -13,11 +13,16 @@ pub fn run(
     a: &RestoreArgs,
     cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<i32> {
-    let o = context::open(g)?;
-    let (id, snap) = super::pick(&o, a.snapshot.as_deref(), a.at.as_deref(), &a.filter)?;
+    let h = context::open(g)?.reading(g, "restore")?;
+    let (id, snap) = super::pick(
+        h.session.catalog(),
+        a.snapshot.as_deref(),
+        a.at.as_deref(),
+        &a.filter,
+    )?;
     let mut opts = RestoreOptions::new(a.target.clone());
     opts.include = a.include.clone();
-    if let Some(n) = o.downloads {
+    if let Some(n) = h.downloads {
         opts.fetchers = n;
     }
     opts.cancel = cancel;
@@ -30,14 +35,9 @@ pub fn run(
         )
     });
     let started = std::time::Instant::now();
-    let reader = o.reader();
-    let r = restore::restore(&reader, &id, &snap, &opts);
+    let r = restore::restore(&h.session, &id, &snap, &opts);
     drop(ticker);
-    if out.verbose > 0 {
-        for l in context::metrics_lines(&o.metrics) {
-            out.note(l);
-        }
-    }
+    h.note_metrics(out);
     let sum = r?;
     if out.verbose > 0 || !out.json {
         for w in &sum.warnings {

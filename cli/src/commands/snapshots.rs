@@ -9,7 +9,7 @@ pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
     let o = context::open(g)?;
     if out.verbose > 0 {
         // what the catalog sync read: only what it had not seen before
-        let st = &o.sync;
+        let st = o.sync();
         out.note(format!(
             "catalog sync: segments_read={} snapshots_read={} rebuilt={}",
             st.segments_read, st.snapshots_read, st.rebuilt
@@ -19,7 +19,7 @@ pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
         }
     }
     let f = super::filter(&a.filter);
-    let all = o.catalog.snapshots()?;
+    let all = o.catalog().snapshots()?;
     let list: Vec<_> = match &a.at {
         Some(t) => {
             let sel = select::Selector::At(select::parse_time(t)?);

@@ -5,6 +5,7 @@
 //! incompressible data (encrypted dumps, embeddings, media) costs no space
 //! and restores at memory speed.
 
+use crate::format::DecodeError;
 use std::str::FromStr;
 
 /// How a blob's plaintext is stored inside its sealed envelope.
@@ -106,14 +107,19 @@ pub fn compress(data: &[u8], mode: CompressionMode) -> (std::borrow::Cow<'_, [u8
 
 /// Reverses [`compress`]. `raw_len` is the recorded plaintext length; a
 /// frame that does not decode to exactly that many bytes is an error.
-pub fn decompress(stored: Vec<u8>, how: Compression, raw_len: usize) -> Result<Vec<u8>, String> {
+pub fn decompress(
+    stored: Vec<u8>,
+    how: Compression,
+    raw_len: usize,
+) -> Result<Vec<u8>, DecodeError> {
     match how {
         Compression::None => {
             if stored.len() != raw_len {
                 return Err(format!(
                     "stored length {} differs from recorded length {raw_len}",
                     stored.len()
-                ));
+                )
+                .into());
             }
             Ok(stored)
         }
@@ -131,12 +137,12 @@ pub fn decompress_zstd_into(
     stored: &[u8],
     raw_len: usize,
     out: &mut Vec<u8>,
-) -> Result<(), String> {
+) -> Result<(), DecodeError> {
     thread_local! {
         static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
-    DCTX.with(|cell| {
+    DCTX.with(|cell| -> Result<(), String> {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
@@ -152,11 +158,12 @@ pub fn decompress_zstd_into(
         }
         Ok(())
     })
+    .map_err(DecodeError::from)
 }
 
 /// Decompresses a zstd frame of unknown size, failing past `limit` bytes.
 /// Memory grows with the output, not with a claimed size.
-pub fn decompress_bounded(z: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+pub fn decompress_bounded(z: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
     let dec = zstd::stream::read::Decoder::new(z).map_err(|e| format!("zstd: {e}"))?;
     let mut out = Vec::new();
@@ -164,7 +171,7 @@ pub fn decompress_bounded(z: &[u8], limit: usize) -> Result<Vec<u8>, String> {
         .read_to_end(&mut out)
         .map_err(|e| format!("zstd: {e}"))?;
     if out.len() > limit {
-        return Err(format!("decompresses to more than {limit} bytes"));
+        return Err(format!("decompresses to more than {limit} bytes").into());
     }
     Ok(out)
 }

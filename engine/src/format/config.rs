@@ -6,6 +6,7 @@
 //! It is written once by `init`. Each key file carries a copy of these
 //! bytes, so a damaged `config` can be rewritten from any key.
 
+use crate::format::DecodeError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -57,26 +58,24 @@ impl Config {
     }
 
     /// Decodes and validates a stored object.
-    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, String> {
-        let body = bytes
-            .strip_prefix(&label::CONFIG[..])
-            .ok_or("not an arca config (bad magic or unsupported version)")?;
-        let json = key.open(label::CONFIG, body).map_err(|e| e.to_string())?;
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let json = crate::format::open_object(key, bytes, label::CONFIG, "config")?;
         Self::decode_json(&json)
     }
 
     /// Decodes and validates the plaintext JSON.
-    pub fn decode_json(json: &[u8]) -> Result<Self, String> {
+    pub fn decode_json(json: &[u8]) -> Result<Self, DecodeError> {
         let c: Config = serde_json::from_slice(json).map_err(|e| format!("config JSON: {e}"))?;
         if c.version != FORMAT_VERSION {
-            return Err(format!(
-                "format version {} (this arca reads {FORMAT_VERSION})",
-                c.version
-            ));
+            return Err(DecodeError::UnsupportedVersion {
+                what: "repository config",
+                found: c.version,
+                supported: FORMAT_VERSION,
+            });
         }
         c.chunker.validate()?;
         if !(1 << 20..=1 << 30).contains(&c.pack_size) {
-            return Err(format!("pack size {} out of range", c.pack_size));
+            return Err(format!("pack size {} out of range", c.pack_size).into());
         }
         Ok(c)
     }

@@ -11,6 +11,7 @@
 //! lost. Names are the BLAKE3 of the stored bytes, like every object but
 //! `config`.
 
+use crate::format::DecodeError;
 use std::collections::HashMap;
 
 use crate::format::crypto::label;
@@ -42,11 +43,11 @@ impl Coverage {
     }
 
     /// Decodes the plaintext encoding.
-    pub fn decode_plain(b: &[u8]) -> std::result::Result<Self, String> {
+    pub fn decode_plain(b: &[u8]) -> std::result::Result<Self, DecodeError> {
         let mut r = Reader::new(b);
         let n = r.u32()?;
         if n > MAX_ENTRIES || n as usize > r.remaining() / 40 {
-            return Err(format!("{n} entries do not fit"));
+            return Err(format!("{n} entries do not fit").into());
         }
         let mut verified = HashMap::with_capacity(n as usize);
         for _ in 0..n {
@@ -70,11 +71,8 @@ impl Coverage {
     pub fn from_object(
         key: &crate::format::crypto::MasterKey,
         bytes: &[u8],
-    ) -> std::result::Result<Self, String> {
-        let body = bytes
-            .strip_prefix(&label::COVERAGE[..])
-            .ok_or("not a check record (bad magic)")?;
-        let z = key.open(label::COVERAGE, body).map_err(|e| e.to_string())?;
+    ) -> std::result::Result<Self, DecodeError> {
+        let z = crate::format::open_object(key, bytes, label::COVERAGE, "check record")?;
         let plain = crate::format::compress::decompress_bounded(&z, 1 << 30)?;
         Self::decode_plain(&plain)
     }

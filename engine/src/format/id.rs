@@ -103,6 +103,10 @@ define_id!(
     LockId
 );
 define_id!(
+    /// A check record: plain BLAKE3 of the record's bytes.
+    CheckId
+);
+define_id!(
     /// A repository, chosen at random by `init`.
     RepoId
 );

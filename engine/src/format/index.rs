@@ -13,6 +13,7 @@
 //! segment superseding it exists, so a crash between writing the new
 //! segment and deleting the old ones leaves a consistent index.
 
+use crate::format::DecodeError;
 use crate::format::crypto::{MasterKey, label};
 use crate::format::id::{IndexId, PackId};
 use crate::format::pack::{self, PackEntry};
@@ -22,6 +23,21 @@ use crate::format::wire::{Put, Reader};
 const MAX_PACKS: u32 = 1 << 20;
 /// Most bytes a decompressed segment may have.
 const MAX_PLAIN: usize = 1 << 30;
+
+/// The supersedes rule, the one place it is written: of the segments that
+/// load, every segment that one of them names in its `supersedes` list is
+/// ignored (whether or not it is still there). A writer that replaces
+/// segments (repair, prune) writes the new ones first, naming the old,
+/// then deletes the old: a crash between the two leaves a consistent index.
+/// Returns the ids to ignore.
+pub fn superseded<'a>(
+    loaded: impl IntoIterator<Item = &'a IndexSegment>,
+) -> std::collections::HashSet<IndexId> {
+    loaded
+        .into_iter()
+        .flat_map(|s| s.supersedes.iter().copied())
+        .collect()
+}
 
 /// One pack as an index segment describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,11 +77,11 @@ impl IndexSegment {
     }
 
     /// Decodes the plaintext encoding.
-    pub fn decode_plain(b: &[u8]) -> Result<Self, String> {
+    pub fn decode_plain(b: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(b);
         let count = r.u32()?;
         if count > MAX_PACKS {
-            return Err(format!("{count} packs is more than a segment may list"));
+            return Err(format!("{count} packs is more than a segment may list").into());
         }
         let mut packs = Vec::with_capacity(count.min(4096) as usize);
         for _ in 0..count {
@@ -78,10 +94,9 @@ impl IndexSegment {
             let mut end = 0u64;
             for e in &entries {
                 if e.offset < end {
-                    return Err(format!(
-                        "pack {}: blobs out of order or overlapping",
-                        id.short()
-                    ));
+                    return Err(
+                        format!("pack {}: blobs out of order or overlapping", id.short()).into(),
+                    );
                 }
                 end = e
                     .offset
@@ -89,13 +104,13 @@ impl IndexSegment {
                     .ok_or_else(|| format!("pack {}: blob offset overflows", id.short()))?;
             }
             if end > size {
-                return Err(format!("pack {}: blobs beyond the pack's size", id.short()));
+                return Err(format!("pack {}: blobs beyond the pack's size", id.short()).into());
             }
             packs.push(IndexedPack { id, size, entries });
         }
         let n = r.u32()?;
         if n as usize > r.remaining() / 32 {
-            return Err(format!("{n} superseded segments do not fit"));
+            return Err(format!("{n} superseded segments do not fit").into());
         }
         let supersedes = (0..n)
             .map(|_| r.array32().map(IndexId))
@@ -113,11 +128,8 @@ impl IndexSegment {
     }
 
     /// Decodes a stored object (its name was already checked by the caller).
-    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, String> {
-        let body = bytes
-            .strip_prefix(&label::INDEX[..])
-            .ok_or("not an index segment (bad magic)")?;
-        let z = key.open(label::INDEX, body).map_err(|e| e.to_string())?;
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let z = crate::format::open_object(key, bytes, label::INDEX, "index segment")?;
         let plain = crate::format::compress::decompress_bounded(&z, MAX_PLAIN)?;
         Self::decode_plain(&plain)
     }

@@ -11,6 +11,7 @@
 //! Adding, changing or removing a password writes or deletes one key file
 //! and never touches data.
 
+use crate::format::DecodeError;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Utc};
@@ -81,21 +82,25 @@ impl KeyFile {
     }
 
     /// Parses the stored JSON and checks its fields.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let k: KeyFile =
             serde_json::from_slice(bytes).map_err(|e| format!("key file JSON: {e}"))?;
         if k.version != 1 {
-            return Err(format!("key file version {}", k.version));
+            return Err(DecodeError::UnsupportedVersion {
+                what: "key file",
+                found: k.version,
+                supported: 1,
+            });
         }
         if k.kdf.algorithm != "argon2id" {
-            return Err(format!("unsupported key derivation {}", k.kdf.algorithm));
+            return Err(format!("unsupported key derivation {}", k.kdf.algorithm).into());
         }
         if !k.kdf.params.is_sane() {
-            return Err(format!("unreasonable Argon2 parameters {:?}", k.kdf.params));
+            return Err(format!("unreasonable Argon2 parameters {:?}", k.kdf.params).into());
         }
         let salt = B64.decode(&k.kdf.salt).map_err(|e| format!("salt: {e}"))?;
         if !(8..=64).contains(&salt.len()) {
-            return Err(format!("salt of {} bytes", salt.len()));
+            return Err(format!("salt of {} bytes", salt.len()).into());
         }
         B64.decode(&k.master).map_err(|e| format!("master: {e}"))?;
         B64.decode(&k.config).map_err(|e| format!("config: {e}"))?;
@@ -108,7 +113,7 @@ impl KeyFile {
     }
 
     /// Unwraps the master secret; `None` for a wrong password.
-    pub fn unlock(&self, password: &[u8]) -> Result<Option<MasterKey>, String> {
+    pub fn unlock(&self, password: &[u8]) -> Result<Option<MasterKey>, DecodeError> {
         let salt = B64
             .decode(&self.kdf.salt)
             .map_err(|e| format!("salt: {e}"))?;

@@ -7,6 +7,7 @@
 //! refreshes and judges locks is `store::lock`'s; this module only says
 //! what a lock says.
 
+use crate::format::DecodeError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -72,12 +73,9 @@ impl LockInfo {
     }
 
     /// Decodes a stored object.
-    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> std::result::Result<Self, String> {
-        let body = bytes
-            .strip_prefix(&label::LOCK[..])
-            .ok_or("not a lock (bad magic)")?;
-        let json = key.open(label::LOCK, body).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&json).map_err(|e| format!("lock JSON: {e}"))
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
+        let json = crate::format::open_object(key, bytes, label::LOCK, "lock")?;
+        serde_json::from_slice(&json).map_err(|e| format!("lock JSON: {e}").into())
     }
 
     /// "exclusive lock of prune by alice@db-1 (pid 42), taken ..., refreshed ...".

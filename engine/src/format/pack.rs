@@ -13,6 +13,7 @@
 //! `repair index` rebuilds a lost index from packs alone.
 
 use crate::error::{Error, Result};
+use crate::format::DecodeError;
 use crate::format::compress::Compression;
 use crate::format::crypto::{MasterKey, SEAL_OVERHEAD, label};
 use crate::format::id::{BlobId, PackId, content_hash};
@@ -99,7 +100,7 @@ impl PackEntry {
     }
 
     /// Decodes one entry.
-    pub fn decode(r: &mut Reader<'_>) -> std::result::Result<Self, String> {
+    pub fn decode(r: &mut Reader<'_>) -> std::result::Result<Self, DecodeError> {
         let kind = r.u8()?;
         let kind = BlobKind::from_byte(kind).ok_or_else(|| format!("unknown blob kind {kind}"))?;
         let compression = r.u8()?;
@@ -113,18 +114,18 @@ impl PackEntry {
             return Err(format!(
                 "blob {} length {length} is shorter than its envelope",
                 id.short()
-            ));
+            )
+            .into());
         }
         if raw_length > MAX_BLOB_LEN {
-            return Err(format!("blob {} claims {raw_length} bytes", id.short()));
+            return Err(format!("blob {} claims {raw_length} bytes", id.short()).into());
         }
         if compression == Compression::None
             && raw_length as usize + SEAL_OVERHEAD != length as usize
         {
-            return Err(format!(
-                "uncompressed blob {} has inconsistent lengths",
-                id.short()
-            ));
+            return Err(
+                format!("uncompressed blob {} has inconsistent lengths", id.short()).into(),
+            );
         }
         Ok(Self {
             kind,
@@ -148,16 +149,16 @@ pub fn encode_entries(entries: &[PackEntry]) -> Vec<u8> {
 }
 
 /// Decodes `count:u32le entry*`.
-pub fn decode_entries(r: &mut Reader<'_>) -> std::result::Result<Vec<PackEntry>, String> {
+pub fn decode_entries(r: &mut Reader<'_>) -> std::result::Result<Vec<PackEntry>, DecodeError> {
     let n = r.u32()?;
     if n > MAX_ENTRIES || n as usize * ENTRY_LEN > r.remaining() {
-        return Err(format!("{n} entries do not fit in {} bytes", r.remaining()));
+        return Err(format!("{n} entries do not fit in {} bytes", r.remaining()).into());
     }
     (0..n).map(|_| PackEntry::decode(r)).collect()
 }
 
 /// Checks that entries tile `0..data_end` in order without overlap.
-pub fn check_layout(entries: &[PackEntry], data_end: u64) -> std::result::Result<(), String> {
+pub fn check_layout(entries: &[PackEntry], data_end: u64) -> std::result::Result<(), DecodeError> {
     let mut pos = 0u64;
     for e in entries {
         if e.offset != pos {
@@ -165,24 +166,30 @@ pub fn check_layout(entries: &[PackEntry], data_end: u64) -> std::result::Result
                 "blob {} at offset {} but the previous blob ends at {pos}",
                 e.id.short(),
                 e.offset
-            ));
+            )
+            .into());
         }
         pos += e.length as u64;
     }
     if pos != data_end {
-        return Err(format!(
-            "blobs end at {pos} but the header starts at {data_end}"
-        ));
+        return Err(format!("blobs end at {pos} but the header starts at {data_end}").into());
     }
     Ok(())
 }
 
 /// Parses the trailer, returning the header length.
-pub fn parse_trailer(trailer: &[u8]) -> std::result::Result<u32, String> {
+pub fn parse_trailer(trailer: &[u8]) -> std::result::Result<u32, DecodeError> {
     if trailer.len() != TRAILER_LEN {
         return Err("pack shorter than its trailer".into());
     }
     if &trailer[4..] != TRAILER_MAGIC {
+        if trailer[4..7] == TRAILER_MAGIC[..3] {
+            return Err(DecodeError::UnsupportedVersion {
+                what: "pack",
+                found: u32::from(trailer[7]),
+                supported: u32::from(TRAILER_MAGIC[3]),
+            });
+        }
         return Err("no pack trailer magic (not an arca v1 pack, or truncated)".into());
     }
     Ok(u32::from_le_bytes(trailer[..4].try_into().unwrap()))
@@ -194,7 +201,7 @@ pub fn decode_header(
     key: &MasterKey,
     pack_size: u64,
     sealed_header: &[u8],
-) -> std::result::Result<Vec<PackEntry>, String> {
+) -> std::result::Result<Vec<PackEntry>, DecodeError> {
     let plain = key
         .open(label::PACK_HEADER, sealed_header)
         .map_err(|e| format!("header: {e}"))?;
@@ -209,7 +216,7 @@ pub fn decode_header(
 pub fn decode_header_plain(
     plain: &[u8],
     data_end: u64,
-) -> std::result::Result<Vec<PackEntry>, String> {
+) -> std::result::Result<Vec<PackEntry>, DecodeError> {
     let mut r = Reader::new(plain);
     let entries = decode_entries(&mut r)?;
     r.finish()?;
@@ -230,7 +237,7 @@ pub fn read_header_from_bytes(
             "content does not match its name (BLAKE3)",
         ));
     }
-    read_header_from_bytes_unchecked(key, bytes).map_err(|e| Error::damaged(&object, e))
+    read_header_from_bytes_unchecked(key, bytes).map_err(|e| Error::decode(&object, e))
 }
 
 /// Reads the header out of a whole pack in memory, without checking the
@@ -238,7 +245,7 @@ pub fn read_header_from_bytes(
 pub fn read_header_from_bytes_unchecked(
     key: &MasterKey,
     bytes: &[u8],
-) -> std::result::Result<Vec<PackEntry>, String> {
+) -> std::result::Result<Vec<PackEntry>, DecodeError> {
     let n = bytes.len();
     if n < TRAILER_LEN {
         return Err("shorter than a pack trailer".into());
@@ -255,13 +262,14 @@ pub fn open_blob(
     key: &MasterKey,
     entry: &PackEntry,
     sealed: &[u8],
-) -> std::result::Result<Vec<u8>, String> {
+) -> std::result::Result<Vec<u8>, DecodeError> {
     if sealed.len() != entry.length as usize {
         return Err(format!(
             "blob is {} bytes, index says {}",
             sealed.len(),
             entry.length
-        ));
+        )
+        .into());
     }
     let stored = key
         .open(entry.kind.label(), sealed)
@@ -272,6 +280,30 @@ pub fn open_blob(
         return Err("content does not match the blob id".into());
     }
     Ok(plain)
+}
+
+/// Opens every blob that `entries` places in a pack's `bytes` (each is
+/// authenticated, decompressed and checked against its id, in parallel):
+/// for each entry, the range of its sealed bytes, or why it does not open.
+/// Entries are taken from the index, not the pack's header, so a damaged
+/// header hides nothing. What `check --read-data` and `repair index
+/// --read-data` judge a whole pack by.
+pub fn verify_entries(
+    key: &MasterKey,
+    bytes: &[u8],
+    entries: &[PackEntry],
+) -> Vec<std::result::Result<std::ops::Range<usize>, DecodeError>> {
+    use rayon::prelude::*;
+    entries
+        .par_iter()
+        .map(|e| {
+            let range = e.offset as usize..(e.offset + e.length as u64) as usize;
+            match bytes.get(range.clone()) {
+                Some(sealed) => open_blob(key, e, sealed).map(|_| range),
+                None => Err("beyond the end of the pack".into()),
+            }
+        })
+        .collect()
 }
 
 /// A pack being filled in memory.

@@ -6,6 +6,7 @@
 //! The JSON fields are those of [`Snapshot`]; unknown fields are ignored so
 //! that later versions can add some. Times are RFC 3339 with nanoseconds.
 
+use crate::format::DecodeError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -101,16 +102,13 @@ impl Snapshot {
     }
 
     /// Decodes a stored object.
-    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, String> {
-        let body = bytes
-            .strip_prefix(&label::SNAPSHOT[..])
-            .ok_or("not a snapshot (bad magic)")?;
-        let json = key.open(label::SNAPSHOT, body).map_err(|e| e.to_string())?;
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, DecodeError> {
+        let json = crate::format::open_object(key, bytes, label::SNAPSHOT, "snapshot")?;
         Self::decode_json(&json)
     }
 
     /// Decodes the plaintext JSON.
-    pub fn decode_json(json: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(json).map_err(|e| format!("snapshot JSON: {e}"))
+    pub fn decode_json(json: &[u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(json).map_err(|e| format!("snapshot JSON: {e}").into())
     }
 }

@@ -19,6 +19,7 @@
 //! Decoding rejects anything a restore could be tricked by: names with `/`
 //! or NUL, `.` and `..`, duplicate or unsorted names, overlapping extents.
 
+use crate::format::DecodeError;
 use crate::format::id::BlobId;
 use crate::format::wire::{Put, Reader};
 
@@ -254,7 +255,7 @@ impl Node {
         }
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, String> {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let name_len = r.u16()? as usize;
         let name = r.bytes(name_len)?.to_vec();
         check_name(&name)?;
@@ -271,7 +272,7 @@ impl Node {
             let sec = r.i64()?;
             let nsec = r.u32()?;
             if nsec >= 1_000_000_000 {
-                return Err(format!("{shown}: nanoseconds {nsec} out of range"));
+                return Err(format!("{shown}: nanoseconds {nsec} out of range").into());
             }
             *t = Timestamp { sec, nsec };
         }
@@ -284,7 +285,7 @@ impl Node {
         let target = r.bytes(n)?.to_vec();
         let nx = r.u32()?;
         if nx as usize > r.remaining() / 6 {
-            return Err(format!("{shown}: {nx} xattrs do not fit"));
+            return Err(format!("{shown}: {nx} xattrs do not fit").into());
         }
         let mut xattrs = Vec::with_capacity(nx as usize);
         for _ in 0..nx {
@@ -299,7 +300,7 @@ impl Node {
                 let hash = r.array32()?;
                 let ne = r.u32()?;
                 if ne as usize > r.remaining() / 44 {
-                    return Err(format!("{shown}: {ne} extents do not fit"));
+                    return Err(format!("{shown}: {ne} extents do not fit").into());
                 }
                 let mut extents = Vec::with_capacity(ne as usize);
                 let mut end = 0u64;
@@ -308,7 +309,7 @@ impl Node {
                     let length = r.u32()?;
                     let blob = BlobId(r.array32()?);
                     if offset < end || length == 0 {
-                        return Err(format!("{shown}: extents overlap or are empty"));
+                        return Err(format!("{shown}: extents overlap or are empty").into());
                     }
                     end = offset
                         .checked_add(length as u64)
@@ -320,7 +321,7 @@ impl Node {
                     });
                 }
                 if end > size {
-                    return Err(format!("{shown}: extents reach {end}, beyond size {size}"));
+                    return Err(format!("{shown}: extents reach {end}, beyond size {size}").into());
                 }
                 Content::File { hash, extents }
             }
@@ -354,12 +355,12 @@ impl Node {
 }
 
 /// A name that is safe to create inside a directory.
-pub fn check_name(name: &[u8]) -> Result<(), String> {
+pub fn check_name(name: &[u8]) -> Result<(), DecodeError> {
     if name.is_empty() || name.len() > MAX_NAME {
-        return Err(format!("name of {} bytes", name.len()));
+        return Err(format!("name of {} bytes", name.len()).into());
     }
     if name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-        return Err(format!("unsafe name {:?}", String::from_utf8_lossy(name)));
+        return Err(format!("unsafe name {:?}", String::from_utf8_lossy(name)).into());
     }
     Ok(())
 }
@@ -390,17 +391,19 @@ impl Tree {
     }
 
     /// Decodes and validates a tree blob's plaintext.
-    pub fn decode(b: &[u8]) -> Result<Self, String> {
+    pub fn decode(b: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(b);
         let v = r.u8()?;
         if v != TREE_VERSION {
-            return Err(format!(
-                "tree format version {v}, this arca reads {TREE_VERSION}"
-            ));
+            return Err(DecodeError::UnsupportedVersion {
+                what: "tree",
+                found: u32::from(v),
+                supported: u32::from(TREE_VERSION),
+            });
         }
         let n = r.u32()?;
         if n > MAX_NODES || n as usize > r.remaining() / 100 {
-            return Err(format!("{n} nodes do not fit"));
+            return Err(format!("{n} nodes do not fit").into());
         }
         let mut nodes: Vec<Node> = Vec::with_capacity(n as usize);
         for _ in 0..n {
@@ -411,7 +414,8 @@ impl Tree {
                 return Err(format!(
                     "names not sorted or duplicated at {:?}",
                     node.display_name()
-                ));
+                )
+                .into());
             }
             nodes.push(node);
         }

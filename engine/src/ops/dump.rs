@@ -15,14 +15,20 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::format::pack::BlobKind;
 use crate::format::tree::{Content, Node, NodeKind};
-use crate::store::blob_reader::BlobReader;
+use crate::store::session::{Reads, Session};
 
 /// Blobs fetched ahead of the writer.
 const WINDOW: usize = 16;
 
 /// Writes the content of file `node` (found at `path`) to `out`.
 /// Returns the bytes written.
-pub fn dump_file(reader: &BlobReader, node: &Node, path: &str, out: &mut dyn Write) -> Result<u64> {
+pub fn dump_file<A: Reads>(
+    session: &Session<A>,
+    node: &Node,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let reader = session.reader();
     let (hash, extents) = match (&node.content, node.kind) {
         (Content::File { hash, extents }, NodeKind::File) => (hash, extents),
         _ => {

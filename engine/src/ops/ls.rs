@@ -1,9 +1,12 @@
-//! Listing a snapshot's tree, and finding a path in it.
+//! Listing a snapshot's tree, and finding a path in it, through the one
+//! tree walker.
 
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, SnapshotId};
 use crate::format::tree::{Node, NodeKind};
-use crate::store::blob_reader::BlobReader;
+use crate::store::blob_reader::{BlobReader, Locator};
+use crate::store::session::{Reads, Session};
+use crate::store::tree_walk::{self, Step, TreePath, Visitor};
 
 /// A node and its full path in the snapshot.
 #[derive(Debug, Clone)]
@@ -23,8 +26,8 @@ pub fn split(path: &str) -> Vec<&[u8]> {
 }
 
 /// The node at `path`; `None` for the root itself.
-pub fn find(
-    reader: &BlobReader,
+pub fn find<L: Locator>(
+    reader: &BlobReader<L>,
     root: &BlobId,
     snapshot: &SnapshotId,
     path: &str,
@@ -42,29 +45,24 @@ pub fn find(
         })
 }
 
-/// Every node at and below `path` (depth-first, sorted), calling `f` for each.
-pub fn walk(
-    reader: &BlobReader,
+/// Every node at and below `path` (depth-first, sorted), calling `f` for
+/// each; with `recursive` false, only `path` and what is directly in it.
+pub fn walk<A: Reads>(
+    session: &Session<A>,
     root: &BlobId,
     snapshot: &SnapshotId,
     path: &str,
     recursive: bool,
     f: &mut dyn FnMut(Entry) -> Result<()>,
 ) -> Result<()> {
-    let base = format!(
-        "/{}",
-        split(path)
-            .iter()
-            .map(|c| String::from_utf8_lossy(c))
-            .collect::<Vec<_>>()
-            .join("/")
-    );
-    let start = match find(reader, root, snapshot, path)? {
+    let reader = session.reader();
+    let base = TreePath::parse(path);
+    let start = match find(&reader, root, snapshot, path)? {
         None => *root,
         Some(n) if n.kind == NodeKind::Dir => {
             let sub = n.subtree();
             f(Entry {
-                path: base.clone(),
+                path: base.to_string(),
                 node: n,
             })?;
             match sub {
@@ -74,36 +72,30 @@ pub fn walk(
         }
         Some(n) => {
             return f(Entry {
-                path: base,
+                path: base.to_string(),
                 node: n,
             });
         }
     };
-    walk_tree(reader, &start, &base, recursive, f)
+    let mut v = Lister { recursive, f };
+    tree_walk::walk(&reader, &start, &base, &mut v)
 }
 
-fn walk_tree(
-    reader: &BlobReader,
-    tree: &BlobId,
-    dir: &str,
+struct Lister<'a> {
     recursive: bool,
-    f: &mut dyn FnMut(Entry) -> Result<()>,
-) -> Result<()> {
-    let t = reader.tree(tree, &|| format!("directory {dir}"))?;
-    for n in &t.nodes {
-        let path = if dir == "/" {
-            format!("/{}", n.display_name())
-        } else {
-            format!("{dir}/{}", n.display_name())
-        };
-        let sub = n.subtree();
-        f(Entry {
-            path: path.clone(),
-            node: n.clone(),
+    f: &'a mut dyn FnMut(Entry) -> Result<()>,
+}
+
+impl Visitor for Lister<'_> {
+    fn node(&mut self, path: &TreePath, node: &Node) -> Result<Step> {
+        (self.f)(Entry {
+            path: path.to_string(),
+            node: node.clone(),
         })?;
-        if recursive && let Some(s) = sub {
-            walk_tree(reader, &s, &path, recursive, f)?;
-        }
+        Ok(if self.recursive {
+            Step::Descend
+        } else {
+            Step::Skip
+        })
     }
-    Ok(())
 }

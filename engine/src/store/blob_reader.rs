@@ -1,8 +1,13 @@
-//! Reading blobs back: location from the catalog, bytes from the pack,
-//! then authentication, decompression and id verification.
+//! The one blob reader: where a blob's copies are (a [`Locator`]: the
+//! local catalog, or the repository's own index through a filter), its
+//! sealed bytes from the pack, then authentication, decompression and id
+//! verification ([`BlobReader::open`], the one place a copy is opened).
+//! A copy that is missing or damaged is passed over for the next one; a
+//! store that fails to answer stops the read (it is not damage).
 //!
-//! Used for trees (backup parents, ls, restore planning) and for `dump`.
-//! Bulk data restore plans its own pack reads (see `restore`).
+//! Used for trees (backup parents, ls, restore planning, check, repair,
+//! prune) and for `dump`. Restore's bulk data path fetches coalesced
+//! ranges itself and opens each blob in them with [`BlobReader::open`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,10 +16,10 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::id::{BlobId, PackId};
-use crate::format::pack::{self, BlobKind};
+use crate::format::layout::ObjectKey;
+use crate::format::pack::{self, BlobKind, PackEntry};
 use crate::format::tree::{Node, Tree};
-use crate::store::backend::{ObjectKey, ObjectKind};
-use crate::store::catalog::{BlobLocation, Catalog};
+use crate::store::catalog::Catalog;
 use crate::store::repo::Repository;
 
 /// Trees kept decoded in memory.
@@ -29,6 +34,43 @@ const WINDOW_AFTER: u64 = 256 << 10;
 /// Windows kept (at most 1 MiB each).
 const WINDOWS: usize = 4;
 
+/// Where one copy of a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// That pack's size in bytes, as indexed.
+    pub pack_size: u64,
+    /// Its entry in that pack.
+    pub entry: PackEntry,
+}
+
+/// Where the copies of blobs are.
+pub trait Locator: Send + Sync {
+    /// Every known copy of the blob of `kind` named `id`, the preferred
+    /// first; empty when there is none. (A data blob and a tree blob may
+    /// have the same id: ids are keyed hashes of the plaintext.)
+    fn copies(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<BlobLocation>>;
+}
+
+impl Locator for Catalog {
+    fn copies(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<BlobLocation>> {
+        self.locations(kind, id)
+    }
+}
+
+impl<L: Locator + ?Sized> Locator for Arc<L> {
+    fn copies(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<BlobLocation>> {
+        (**self).copies(kind, id)
+    }
+}
+
+impl<L: Locator + ?Sized> Locator for &L {
+    fn copies(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<BlobLocation>> {
+        (**self).copies(kind, id)
+    }
+}
+
 /// A stretch of a tree pack read ahead.
 struct Window {
     pack: PackId,
@@ -38,19 +80,19 @@ struct Window {
 
 /// Reads and verifies blobs; caches decoded trees and windows of tree
 /// packs. Memory: at most `TREE_CACHE` decoded trees and `WINDOWS` MiB.
-pub struct BlobReader {
+pub struct BlobReader<L = Arc<Catalog>> {
     repo: Repository,
-    catalog: Arc<Catalog>,
+    locator: L,
     trees: Mutex<HashMap<BlobId, Arc<Tree>>>,
     windows: Mutex<VecDeque<Window>>,
 }
 
-impl BlobReader {
-    /// A reader over `repo` using `catalog` for locations.
-    pub fn new(repo: Repository, catalog: Arc<Catalog>) -> Self {
+impl<L: Locator> BlobReader<L> {
+    /// A reader over `repo` that finds copies through `locator`.
+    pub fn new(repo: Repository, locator: L) -> Self {
         Self {
             repo,
-            catalog,
+            locator,
             trees: Mutex::new(HashMap::new()),
             windows: Mutex::new(VecDeque::with_capacity(WINDOWS)),
         }
@@ -61,46 +103,104 @@ impl BlobReader {
         &self.repo
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Arc<Catalog> {
-        &self.catalog
+    /// Where it finds copies.
+    pub fn locator(&self) -> &L {
+        &self.locator
     }
 
-    /// Where a blob is; an error naming `needed_by` if it is not indexed.
+    /// Where the preferred copy of a blob is; an error naming `needed_by`
+    /// if it has none.
     pub fn locate(
         &self,
         kind: BlobKind,
         id: &BlobId,
         needed_by: &dyn Fn() -> String,
     ) -> Result<BlobLocation> {
-        self.catalog
-            .lookup(kind, id)?
+        self.locator
+            .copies(kind, id)?
+            .into_iter()
+            .next()
             .ok_or_else(|| Error::MissingBlob {
                 blob: id.to_hex(),
                 needed_by: needed_by(),
             })
     }
 
-    /// Reads one blob's plaintext, verified.
+    /// Opens one sealed copy read from its pack: authenticates, decompresses
+    /// and checks the id; the error names the blob, its pack and who needs it.
+    pub fn open(
+        &self,
+        loc: &BlobLocation,
+        sealed: &[u8],
+        needed_by: &dyn Fn() -> String,
+    ) -> Result<Vec<u8>> {
+        pack::open_blob(self.repo.key(), &loc.entry, sealed).map_err(|e| {
+            Error::damaged(
+                format!("blob {} in pack {}", loc.entry.id, loc.pack),
+                format!("{e} (needed by {})", needed_by()),
+            )
+        })
+    }
+
+    /// Reads one blob's plaintext, verified, from the first copy that
+    /// reads and verifies.
     pub fn read(
         &self,
         id: &BlobId,
         kind: BlobKind,
         needed_by: &dyn Fn() -> String,
     ) -> Result<Vec<u8>> {
-        let loc = self.locate(kind, id, needed_by)?;
-        let sealed = if kind == BlobKind::Tree {
-            self.tree_bytes(&loc)?
-        } else {
-            let key = ObjectKey::new(ObjectKind::Pack, loc.pack.0);
-            self.repo.backend().get_range(&key, loc.entry.range())?
-        };
-        pack::open_blob(self.repo.key(), &loc.entry, &sealed).map_err(|e| {
-            Error::damaged(
-                format!("blob {} in pack {}", id, loc.pack),
-                format!("{e} (needed by {})", needed_by()),
-            )
-        })
+        let copies = self.locator.copies(kind, id)?;
+        if copies.is_empty() {
+            return Err(Error::MissingBlob {
+                blob: id.to_hex(),
+                needed_by: needed_by(),
+            });
+        }
+        let mut failures: Vec<Error> = vec![];
+        for loc in &copies {
+            let sealed = match self.sealed(kind, loc) {
+                Ok(b) => b,
+                Err(e) if e.is_not_found() => {
+                    failures.push(Error::damaged(
+                        format!("blob {id} in pack {}", loc.pack),
+                        format!("the pack is missing (needed by {})", needed_by()),
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match self.open(loc, &sealed, needed_by) {
+                Ok(plain) => return Ok(plain),
+                Err(e) => failures.push(e),
+            }
+        }
+        if failures.len() == 1 {
+            return Err(failures.pop().expect("one failure"));
+        }
+        Err(Error::damaged(
+            format!("blob {id}"),
+            format!(
+                "none of its {} copies is intact: {}",
+                failures.len(),
+                failures
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        ))
+    }
+
+    /// A copy's sealed bytes: trees through the windows, data exactly.
+    fn sealed(&self, kind: BlobKind, loc: &BlobLocation) -> Result<Bytes> {
+        match kind {
+            BlobKind::Tree => self.tree_bytes(loc),
+            BlobKind::Data => self
+                .repo
+                .backend()
+                .get_range(&ObjectKey::of(loc.pack), loc.entry.range()),
+        }
     }
 
     /// A tree blob's sealed bytes, from a kept window of its pack or from
@@ -117,7 +217,7 @@ impl BlobReader {
         }
         let start = r.start.saturating_sub(WINDOW_BEFORE);
         let end = (r.end + WINDOW_AFTER).min(loc.pack_size).max(r.end);
-        let key = ObjectKey::new(ObjectKind::Pack, loc.pack.0);
+        let key = ObjectKey::of(loc.pack);
         let bytes = match self.repo.backend().get_range(&key, start..end) {
             Ok(b) if b.len() as u64 == end - start => b,
             // A pack shorter than indexed (damaged) may still hold this
@@ -144,11 +244,12 @@ impl BlobReader {
             return Ok(t.clone());
         }
         let plain = self.read(id, BlobKind::Tree, needed_by)?;
-        let tree = Arc::new(Tree::decode(&plain).map_err(|e| {
-            Error::damaged(
+        let tree = Arc::new(Tree::decode(&plain).map_err(|e| match e {
+            crate::format::DecodeError::Malformed(why) => Error::damaged(
                 format!("tree {id}"),
-                format!("{e} (needed by {})", needed_by()),
-            )
+                format!("{why} (needed by {})", needed_by()),
+            ),
+            e => Error::decode(format!("{id}"), e),
         })?);
         let mut cache = self.trees.lock().unwrap();
         if cache.len() >= TREE_CACHE {

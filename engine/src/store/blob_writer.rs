@@ -25,12 +25,12 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::error::{Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 use crate::format::compress::{CompressionMode, compress};
 use crate::format::id::{BlobId, IndexId};
 use crate::format::index::{IndexSegment, IndexedPack};
 use crate::format::pack::{BlobKind, FinishedPack, MAX_BLOB_LEN, PackBuilder};
-use crate::store::backend::{ObjectKey, ObjectKind};
+use crate::store::backend::ObjectKey;
 use crate::store::catalog::Catalog;
 use crate::store::repo::Repository;
 
@@ -194,7 +194,7 @@ impl BlobWriter {
                 op: "upload",
                 object: "pack".into(),
                 message: format!("an earlier upload failed: {e}"),
-                not_found: false,
+                kind: BackendFailure::Other,
             });
         }
         if plain.len() > MAX_BLOB_LEN as usize {
@@ -310,7 +310,7 @@ impl BlobWriter {
 }
 
 fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
-    let key = ObjectKey::new(ObjectKind::Pack, pack.id.0);
+    let key = ObjectKey::of(pack.id);
     let size = pack.bytes.len() as u64;
     shared.repo.put_checked(&key, pack.bytes.clone())?;
     // Read the header back: the entries are committed only if the stored
@@ -363,11 +363,7 @@ fn write_segment(shared: &Shared) -> Result<()> {
     };
     let bytes = shared.repo.encode_index(&seg)?;
     let len = bytes.len() as u64;
-    let id = IndexId(
-        shared
-            .repo
-            .write_object(ObjectKind::Index, Bytes::from(bytes))?,
-    );
+    let id: IndexId = shared.repo.write_object(Bytes::from(bytes))?;
     shared.catalog.add_segment(&id, &seg)?;
     shared
         .stats

@@ -21,25 +21,15 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::error::{Error, Result};
 use crate::format::compress::Compression;
 use crate::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
-use crate::format::index::IndexSegment;
+use crate::format::index::{IndexSegment, superseded};
+use crate::format::layout::ObjectId;
 use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::snapshot::Snapshot;
-use crate::store::backend::{ObjectKey, ObjectKind};
+use crate::store::blob_reader::BlobLocation;
 use crate::store::repo::Repository;
 
 /// Schema version of the cache; a different one is rebuilt, not migrated.
 const SCHEMA: &str = "arca-catalog-1";
-
-/// Where a blob is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlobLocation {
-    /// The pack holding it.
-    pub pack: PackId,
-    /// That pack's size in bytes, as indexed.
-    pub pack_size: u64,
-    /// Its entry in that pack.
-    pub entry: PackEntry,
-}
 
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -275,9 +265,8 @@ impl Catalog {
     pub fn sync(&self, repo: &Repository) -> Result<SyncStats> {
         let mut stats = SyncStats::default();
         let listed: HashSet<IndexId> = self
-            .list_confirmed(repo, ObjectKind::Index, "segments", &mut stats)?
+            .list_confirmed::<IndexId>(repo, "segments", &mut stats)?
             .into_iter()
-            .map(IndexId)
             .collect();
         let known: HashSet<IndexId> = self
             .known_ids("segments")?
@@ -287,10 +276,7 @@ impl Catalog {
         let mut new: Vec<IndexId> = listed.difference(&known).copied().collect();
         new.sort();
         let mut loaded = self.load_segments(repo, &new, &mut stats)?;
-        let supersedes: HashSet<IndexId> = loaded
-            .iter()
-            .flat_map(|(_, s)| s.supersedes.iter().copied())
-            .collect();
+        let supersedes = superseded(loaded.iter().map(|(_, s)| s));
         let rebuild = !known.is_subset(&listed)
             || supersedes
                 .iter()
@@ -300,20 +286,16 @@ impl Catalog {
             stats.rebuilt = true;
             let rest: Vec<IndexId> = known.intersection(&listed).copied().collect();
             loaded.extend(self.load_segments(repo, &rest, &mut stats)?);
-            let superseded: HashSet<IndexId> = loaded
-                .iter()
-                .flat_map(|(_, s)| s.supersedes.iter().copied())
-                .collect();
-            loaded.retain(|(id, _)| !superseded.contains(id));
+            let gone = superseded(loaded.iter().map(|(_, s)| s));
+            loaded.retain(|(id, _)| !gone.contains(id));
         }
         for (id, seg) in &loaded {
             self.add_segment(id, seg)?;
         }
 
         let listed: HashSet<SnapshotId> = self
-            .list_confirmed(repo, ObjectKind::Snapshot, "snapshots", &mut stats)?
+            .list_confirmed::<SnapshotId>(repo, "snapshots", &mut stats)?
             .into_iter()
-            .map(SnapshotId)
             .collect();
         let known: HashSet<SnapshotId> = self
             .known_ids("snapshots")?
@@ -384,23 +366,23 @@ impl Catalog {
     /// `head` confirms gone counts as gone. Costs nothing extra when the
     /// listing shows everything known; one `head` per missing object
     /// otherwise (after prune, say).
-    fn list_confirmed(
+    fn list_confirmed<I: ObjectId>(
         &self,
         repo: &Repository,
-        kind: ObjectKind,
         table: &str,
         stats: &mut SyncStats,
-    ) -> Result<Vec<[u8; 32]>> {
-        let mut listed = repo.list_ids(kind)?;
-        let shown: HashSet<[u8; 32]> = listed.iter().copied().collect();
-        let missing: Vec<[u8; 32]> = self
+    ) -> Result<Vec<I>> {
+        let mut listed = repo.list::<I>()?;
+        let shown: HashSet<I> = listed.iter().copied().collect();
+        let missing: Vec<I> = self
             .known_ids(table)?
             .into_iter()
+            .map(I::from_raw)
             .filter(|id| !shown.contains(id))
             .collect();
-        let present: Vec<[u8; 32]> = missing
+        let present: Vec<I> = missing
             .par_iter()
-            .map(|id| match repo.backend().head(&ObjectKey::new(kind, *id)) {
+            .map(|id| match repo.backend().head(&id.key()) {
                 Ok(_) => Ok(Some(*id)),
                 Err(e) if e.is_not_found() => Ok(None),
                 Err(e) => Err(e),
@@ -412,7 +394,7 @@ impl Catalog {
         if !present.is_empty() {
             stats.warnings.push(format!(
                 "the store's listing of {}/ left out {} object(s) that exist; they were kept (a short LIST page?)",
-                kind.prefix(),
+                I::KIND.prefix(),
                 present.len()
             ));
             listed.extend(present);
@@ -536,40 +518,45 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Where a blob of `kind` is stored, if anywhere. (A data blob and a
-    /// tree blob may have the same id: ids are keyed hashes of plaintext.)
-    pub fn lookup(&self, kind: BlobKind, id: &BlobId) -> Result<Option<BlobLocation>> {
-        self.read(|conn| self.lookup_on(conn, kind, id))
+    /// Every copy of a blob of `kind` that the index lists, in the order
+    /// the packs were indexed. (A data blob and a tree blob may have the
+    /// same id: ids are keyed hashes of plaintext.) One index probe.
+    pub fn locations(&self, kind: BlobKind, id: &BlobId) -> Result<Vec<BlobLocation>> {
+        self.read(|conn| self.locations_on(conn, kind, id))
     }
 
-    fn lookup_on(
+    fn locations_on(
         &self,
         conn: &Connection,
         kind: BlobKind,
         id: &BlobId,
-    ) -> Result<Option<BlobLocation>> {
+    ) -> Result<Vec<BlobLocation>> {
         let mut st = conn
             .prepare_cached(
                 "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length, p.size
-                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2 LIMIT 1",
+                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2
+                 ORDER BY b.pack",
             )
             .map_err(|e| cat_err(&self.path, e))?;
-        st.query_row(params![&id.0[..], kind as u8], |r| {
-            Ok((
-                r.get::<_, Vec<u8>>(0)?,
-                r.get::<_, u8>(1)?,
-                r.get::<_, u8>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, u32>(4)?,
-                r.get::<_, u32>(5)?,
-                r.get::<_, i64>(6)?,
-            ))
-        })
-        .optional()
-        .map_err(|e| cat_err(&self.path, e))?
-        .map(|(pack, kind, comp, offset, length, raw_length, size)| {
+        let rows = st
+            .query_map(params![&id.0[..], kind as u8], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, u8>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, u32>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut out = vec![];
+        for r in rows {
+            let (pack, kind, comp, offset, length, raw_length, size) =
+                r.map_err(|e| cat_err(&self.path, e))?;
             let bad = || catalog_damaged(&self.path, "blob row");
-            Ok(BlobLocation {
+            out.push(BlobLocation {
                 pack: PackId::from_slice(&pack).ok_or_else(bad)?,
                 pack_size: u64::try_from(size).map_err(|_| bad())?,
                 entry: PackEntry {
@@ -580,9 +567,9 @@ impl Catalog {
                     length,
                     raw_length,
                 },
-            })
-        })
-        .transpose()
+            });
+        }
+        Ok(out)
     }
 
     /// Whether a blob of `kind` is stored.
@@ -679,7 +666,7 @@ mod tests {
             c.add_segment(&IndexId([2; 32]), &segment(blob)).unwrap();
             assert!(c.contains(BlobKind::Tree, &blob).unwrap());
             assert!(!c.contains(BlobKind::Data, &blob).unwrap());
-            let loc = c.lookup(BlobKind::Tree, &blob).unwrap().unwrap();
+            let loc = c.locations(BlobKind::Tree, &blob).unwrap()[0];
             assert_eq!((loc.pack, loc.pack_size), (PackId([7; 32]), 4096));
         }
         // the read-write connection closed last: the WAL is folded into

@@ -6,7 +6,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::coverage::Coverage;
-use crate::store::backend::{ObjectKey, ObjectKind};
+use crate::format::id::CheckId;
+use crate::format::layout::ObjectKey;
 use crate::store::repo::Repository;
 
 /// Loads every coverage record; returns the merged coverage and the
@@ -16,11 +17,11 @@ pub fn load(repo: &Repository) -> Result<(Coverage, Vec<ObjectKey>, Vec<String>)
     let mut all = Coverage::default();
     let mut keys = vec![];
     let mut damaged = vec![];
-    for id in repo.list_ids(ObjectKind::Check)? {
-        let key = ObjectKey::new(ObjectKind::Check, id);
-        let r = repo.read_object(&key).and_then(|b| {
-            Coverage::from_object(repo.key(), &b).map_err(|e| Error::damaged(key, e))
-        });
+    for id in repo.list::<CheckId>()? {
+        let key = ObjectKey::of(id);
+        let r = repo
+            .read_object(&key)
+            .and_then(|b| Coverage::from_object(repo.key(), &b).map_err(|e| Error::decode(key, e)));
         match r {
             Ok(c) => {
                 all.merge(&c);
@@ -34,12 +35,9 @@ pub fn load(repo: &Repository) -> Result<(Coverage, Vec<ObjectKey>, Vec<String>)
 
 /// Writes `coverage` as a new record, then deletes the records it folds.
 pub fn save(repo: &Repository, coverage: &Coverage, folded: &[ObjectKey]) -> Result<()> {
-    let id = repo.write_object(
-        ObjectKind::Check,
-        Bytes::from(coverage.to_object(repo.key())),
-    )?;
+    let id: CheckId = repo.write_object(Bytes::from(coverage.to_object(repo.key())))?;
     for k in folded {
-        if k.id != id {
+        if *k != ObjectKey::of(id) {
             repo.backend().delete(k)?;
         }
     }

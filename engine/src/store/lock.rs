@@ -53,8 +53,9 @@ use chrono::{DateTime, Utc};
 use crate::error::{Error, Result};
 use crate::format::crypto::random_bytes;
 use crate::format::id::LockId;
+use crate::format::layout::ObjectId;
 use crate::format::lock::{LockInfo, LockKind};
-use crate::store::backend::{ObjectKey, ObjectKind, PutMode};
+use crate::store::backend::{ObjectKey, PutMode};
 use crate::store::repo::Repository;
 
 /// How often a held lock is refreshed.
@@ -199,19 +200,15 @@ impl LockEntry {
 pub fn list_locks(repo: &Repository, timing: &LockTiming) -> Result<Vec<LockEntry>> {
     let now = Utc::now();
     let mut out = vec![];
-    for l in repo.backend().list(ObjectKind::Lock)? {
-        let bytes = match repo.backend().get(&l.key) {
+    for id in repo.list::<LockId>()? {
+        let bytes = match repo.backend().get(&id.key()) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e),
         };
-        let info = LockInfo::from_object(repo.key(), &bytes);
+        let info = LockInfo::from_object(repo.key(), &bytes).map_err(|e| e.to_string());
         let stale = info.as_ref().map_or(true, |i| i.is_stale(timing, now));
-        out.push(LockEntry {
-            id: LockId(l.key.id),
-            info,
-            stale,
-        });
+        out.push(LockEntry { id, info, stale });
     }
     out.sort_by_key(|e| e.info.as_ref().map(|i| i.created).ok());
     Ok(out)
@@ -232,8 +229,7 @@ pub fn unlock(repo: &Repository, all: bool, timing: &LockTiming) -> Result<Unloc
     let mut r = UnlockReport::default();
     for e in list_locks(repo, timing)? {
         if e.stale || all {
-            repo.backend()
-                .delete(&ObjectKey::new(ObjectKind::Lock, e.id.0))?;
+            repo.backend().delete(&ObjectKey::of(e.id))?;
             r.removed.push(e);
         } else {
             r.kept.push(e);
@@ -337,16 +333,6 @@ pub struct Lock {
 }
 
 impl Lock {
-    /// Takes a shared lock (what a backup holds).
-    pub fn shared(repo: &Repository, operation: &str) -> Result<Lock> {
-        Self::acquire(repo, LockKind::Shared, operation, LockTiming::default())
-    }
-
-    /// Takes an exclusive lock (what prune and repair hold).
-    pub fn exclusive(repo: &Repository, operation: &str) -> Result<Lock> {
-        Self::acquire(repo, LockKind::Exclusive, operation, LockTiming::default())
-    }
-
     /// Takes a lock of `kind` (see the module comment for the protocol).
     pub fn acquire(
         repo: &Repository,
@@ -357,7 +343,7 @@ impl Lock {
         let mut raw = [0u8; 32];
         random_bytes(&mut raw);
         let id = LockId(raw);
-        let key = ObjectKey::new(ObjectKind::Lock, id.0);
+        let key = ObjectKey::of(id);
         let mut attempt = 0;
         loop {
             let info = LockInfo::new(kind, operation);
@@ -380,9 +366,7 @@ impl Lock {
                     // left by a process of ours that died (kill -9, a
                     // crash): nothing can still depend on it
                     Ok(i) if i.holder_is_gone() => {
-                        let _ = repo
-                            .backend()
-                            .delete(&ObjectKey::new(ObjectKind::Lock, e.id.0));
+                        let _ = repo.backend().delete(&ObjectKey::of(e.id));
                     }
                     _ if e.stale => stale.push(e),
                     Ok(i) if kind.conflicts_with(i.kind) => conflicts.push(e),
@@ -464,9 +448,7 @@ impl Lock {
     /// remove it (dropping does the same, silently).
     pub fn release(mut self) -> Result<()> {
         self.stop();
-        self.repo
-            .backend()
-            .delete(&ObjectKey::new(ObjectKind::Lock, self.id.0))
+        self.repo.backend().delete(&ObjectKey::of(self.id))
     }
 
     fn stop(&mut self) {
@@ -482,10 +464,7 @@ impl Drop for Lock {
     fn drop(&mut self) {
         if self.refresher.is_some() {
             self.stop();
-            let _ = self
-                .repo
-                .backend()
-                .delete(&ObjectKey::new(ObjectKind::Lock, self.id.0));
+            let _ = self.repo.backend().delete(&ObjectKey::of(self.id));
         }
     }
 }

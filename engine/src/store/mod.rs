@@ -12,3 +12,6 @@ pub mod catalog;
 pub mod coverage;
 pub mod lock;
 pub mod repo;
+pub mod repo_index;
+pub mod session;
+pub mod tree_walk;

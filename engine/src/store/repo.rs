@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::error::{Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 use crate::format::chunker::{Chunker, ChunkerParams};
 use crate::format::config::Config;
 use crate::format::crypto::{KdfParams, MasterKey};
 use crate::format::id::{IndexId, KeyId, PackId, SnapshotId, content_hash};
 use crate::format::index::IndexSegment;
 use crate::format::keyfile::KeyFile;
+use crate::format::layout::ObjectId;
 use crate::format::pack::{self, PackEntry};
 use crate::format::snapshot::Snapshot;
 use crate::store::backend::{Backend, ObjectKey, ObjectKind, PutMode};
@@ -137,24 +138,21 @@ impl Repository {
         .map_err(Error::Invalid)?;
         let kbytes = kf.to_bytes();
         let key_id = KeyId(content_hash(&kbytes));
-        backend.put(
-            &ObjectKey::new(ObjectKind::Key, key_id.0),
-            Bytes::from(kbytes),
-            PutMode::Create,
-        )?;
+        backend.put(&ObjectKey::of(key_id), Bytes::from(kbytes), PutMode::Create)?;
         backend
             .put(
                 &ObjectKey::CONFIG,
                 Bytes::from(config_bytes.clone()),
                 PutMode::Create,
             )
-            .map_err(|e| match e {
-                Error::Backend { message, .. } if message == "already exists" => {
+            .map_err(|e| {
+                if e.is_already_exists() {
                     Error::AlreadyExists {
                         location: location.clone(),
                     }
+                } else {
+                    e
                 }
-                e => e,
             })?;
         Ok(Self::assemble(backend, key, key_id, config, config_bytes))
     }
@@ -184,6 +182,10 @@ impl Repository {
             let kid = KeyId(content_hash(&bytes));
             let kf = match KeyFile::parse(&bytes) {
                 Ok(k) => k,
+                // a key file written by a newer arca: this one cannot use it
+                Err(e) if e.is_unsupported_version() => {
+                    return Err(Error::decode(format!("keys/{kid}"), e));
+                }
                 Err(e) => {
                     damaged_keys.push(format!("key {kid}: {e}"));
                     continue;
@@ -203,6 +205,10 @@ impl Repository {
                 .map(|b| (Config::from_object(&master, b), b.to_vec()))
             {
                 Some((Ok(c), b)) => (c, b),
+                // a newer format: never fall back to an older copy
+                Some((Err(e), _)) if e.is_unsupported_version() => {
+                    return Err(Error::decode("config", e));
+                }
                 other => {
                     let copy = kf.config_object();
                     let c = Config::from_object(&master, &copy).map_err(|e| {
@@ -286,7 +292,7 @@ impl Repository {
     /// Reads a content-addressed object and checks its name.
     pub fn read_object(&self, key: &ObjectKey) -> Result<Bytes> {
         let b = self.inner.backend.get(key)?;
-        if key.kind != ObjectKind::Config && content_hash(&b) != key.id {
+        if key.kind() != ObjectKind::Config && content_hash(&b) != key.raw() {
             return Err(Error::damaged(
                 key,
                 "content does not match its name (BLAKE3)",
@@ -297,9 +303,9 @@ impl Repository {
 
     /// Writes a content-addressed object named by its hash, then checks
     /// the stored size. Returns the id.
-    pub fn write_object(&self, kind: ObjectKind, bytes: Bytes) -> Result<[u8; 32]> {
-        let id = content_hash(&bytes);
-        self.put_checked(&ObjectKey::new(kind, id), bytes)?;
+    pub fn write_object<I: ObjectId>(&self, bytes: Bytes) -> Result<I> {
+        let id = I::from_raw(content_hash(&bytes));
+        self.put_checked(&id.key(), bytes)?;
         Ok(id)
     }
 
@@ -313,20 +319,29 @@ impl Repository {
                 op: "put",
                 object: key.path(),
                 message: format!("stored {stored} bytes of {len}; the upload did not count"),
-                not_found: false,
+                kind: BackendFailure::Other,
             });
         }
         Ok(())
     }
 
     /// Ids of all objects of a kind.
-    pub fn list_ids(&self, kind: ObjectKind) -> Result<Vec<[u8; 32]>> {
+    pub fn list<I: ObjectId>(&self) -> Result<Vec<I>> {
+        Ok(self
+            .list_sized::<I>()?
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect())
+    }
+
+    /// Ids of all objects of a kind, with their sizes.
+    pub fn list_sized<I: ObjectId>(&self) -> Result<Vec<(I, u64)>> {
         Ok(self
             .inner
             .backend
-            .list(kind)?
+            .list(I::KIND)?
             .into_iter()
-            .map(|l| l.key.id)
+            .filter_map(|l| Some((l.key.id::<I>()?, l.size)))
             .collect())
     }
 
@@ -338,21 +353,12 @@ impl Repository {
         &self,
         expected: impl Iterator<Item = PackId>,
     ) -> Result<(std::collections::HashMap<PackId, u64>, usize)> {
-        let mut packs: std::collections::HashMap<PackId, u64> = self
-            .inner
-            .backend
-            .list(ObjectKind::Pack)?
-            .into_iter()
-            .map(|l| (PackId(l.key.id), l.size))
-            .collect();
+        let mut packs: std::collections::HashMap<PackId, u64> =
+            self.list_sized::<PackId>()?.into_iter().collect();
         let missing: Vec<PackId> = expected.filter(|p| !packs.contains_key(p)).collect();
         let mut found = 0;
         for p in missing {
-            match self
-                .inner
-                .backend
-                .head(&ObjectKey::new(ObjectKind::Pack, p.0))
-            {
+            match self.inner.backend.head(&ObjectKey::of(p)) {
                 Ok(size) => {
                     packs.insert(p, size);
                     found += 1;
@@ -366,24 +372,22 @@ impl Repository {
 
     /// Loads a snapshot manifest.
     pub fn load_snapshot(&self, id: &SnapshotId) -> Result<Snapshot> {
-        let key = ObjectKey::new(ObjectKind::Snapshot, id.0);
+        let key = ObjectKey::of(*id);
         let b = self.read_object(&key)?;
-        Snapshot::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
+        Snapshot::from_object(self.key(), &b).map_err(|e| Error::decode(key, e))
     }
 
     /// Writes a snapshot manifest (the commit point of a backup).
     pub fn save_snapshot(&self, s: &Snapshot) -> Result<SnapshotId> {
         let bytes = s.to_object(self.key());
-        Ok(SnapshotId(
-            self.write_object(ObjectKind::Snapshot, Bytes::from(bytes))?,
-        ))
+        self.write_object(Bytes::from(bytes))
     }
 
     /// Loads an index segment.
     pub fn load_index(&self, id: &IndexId) -> Result<IndexSegment> {
-        let key = ObjectKey::new(ObjectKind::Index, id.0);
+        let key = ObjectKey::of(*id);
         let b = self.read_object(&key)?;
-        IndexSegment::from_object(self.key(), &b).map_err(|e| Error::damaged(key, e))
+        IndexSegment::from_object(self.key(), &b).map_err(|e| Error::decode(key, e))
     }
 
     /// The stored bytes of an index segment. A segment that readers would
@@ -402,14 +406,12 @@ impl Repository {
     /// Writes an index segment (see [`Self::encode_index`]).
     pub fn save_index(&self, seg: &IndexSegment) -> Result<IndexId> {
         let bytes = self.encode_index(seg)?;
-        Ok(IndexId(
-            self.write_object(ObjectKind::Index, Bytes::from(bytes))?,
-        ))
+        self.write_object(Bytes::from(bytes))
     }
 
     /// Reads a pack's header (two ranged reads: trailer, then header).
     pub fn read_pack_header(&self, id: &PackId, size: u64) -> Result<Vec<PackEntry>> {
-        let key = ObjectKey::new(ObjectKind::Pack, id.0);
+        let key = ObjectKey::of(*id);
         if size < pack::TRAILER_LEN as u64 {
             return Err(Error::damaged(key, "shorter than a pack trailer"));
         }
@@ -417,7 +419,7 @@ impl Repository {
             .inner
             .backend
             .get_range(&key, size - pack::TRAILER_LEN as u64..size)?;
-        let hlen = pack::parse_trailer(&t).map_err(|e| Error::damaged(key, e))? as u64;
+        let hlen = pack::parse_trailer(&t).map_err(|e| Error::decode(key, e))? as u64;
         let start = size
             .checked_sub(pack::TRAILER_LEN as u64 + hlen)
             .ok_or_else(|| Error::damaged(key, "header length exceeds the pack"))?;
@@ -425,7 +427,7 @@ impl Repository {
             .inner
             .backend
             .get_range(&key, start..size - pack::TRAILER_LEN as u64)?;
-        pack::decode_header(self.key(), size, &h).map_err(|e| Error::damaged(key, e))
+        pack::decode_header(self.key(), size, &h).map_err(|e| Error::decode(key, e))
     }
 
     /// Every key file. A damaged one is listed with why (so that it can
@@ -445,9 +447,10 @@ impl Repository {
                     Some(e.to_string()),
                 ),
             };
+            let id = l.key.id::<KeyId>().expect("listed as a key");
             out.push(KeyInfo {
-                id: KeyId(l.key.id),
-                current: l.key.id == self.inner.key_id.0,
+                id,
+                current: id == self.inner.key_id,
                 created,
                 host,
                 username,
@@ -475,16 +478,13 @@ impl Repository {
             &owner.username,
         )
         .map_err(Error::Invalid)?;
-        Ok(KeyId(self.write_object(
-            ObjectKind::Key,
-            Bytes::from(kf.to_bytes()),
-        )?))
+        self.write_object(Bytes::from(kf.to_bytes()))
     }
 
     /// Removes a key file. Refuses the last one, and the one in use.
     pub fn remove_key(&self, id: &KeyId) -> Result<()> {
-        let keys = self.list_ids(ObjectKind::Key)?;
-        if !keys.contains(&id.0) {
+        let keys = self.list::<KeyId>()?;
+        if !keys.contains(id) {
             return Err(Error::Invalid(format!("no key {id}")));
         }
         if *id == self.inner.key_id {
@@ -493,9 +493,7 @@ impl Repository {
                 id.short()
             )));
         }
-        self.inner
-            .backend
-            .delete(&ObjectKey::new(ObjectKind::Key, id.0))
+        self.inner.backend.delete(&ObjectKey::of(*id))
     }
 
     /// Changes the password of the key in use: adds the new key, then
@@ -509,7 +507,7 @@ impl Repository {
         let new = self.add_key(new_password, kdf, owner)?;
         self.inner
             .backend
-            .delete(&ObjectKey::new(ObjectKind::Key, self.inner.key_id.0))?;
+            .delete(&ObjectKey::of(self.inner.key_id))?;
         Ok(new)
     }
 }

@@ -18,8 +18,8 @@
 //! durable. An interrupted or failed backup leaves no snapshot; what it
 //! uploaded is indexed and dedups the next run.
 //!
-//! Locking: the caller takes a shared lock and passes its watch in
-//! [`BackupOptions::lock`]. A watcher thread stops the pipeline as soon as
+//! Locking: the backup runs in a session that holds a shared lock (see
+//! `store::session`). A watcher thread stops the pipeline as soon as
 //! the lock is lost, and the lock is checked again before the index is
 //! flushed and before the snapshot is written: a backup whose lock expired
 //! (so that a prune may have deleted what it deduplicated against) never
@@ -27,9 +27,8 @@
 
 mod read;
 mod scan;
+mod source;
 
-use std::ffi::OsString;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,6 +39,7 @@ use crossbeam_channel::{Receiver, bounded};
 use read::ContentReader;
 pub use read::{FileContent, FileOutcome};
 use scan::{Event, Excludes, FileJob, Leaf, SourceTrie, Walker};
+pub use source::{CommandSource, ReaderSource, Source, StreamSource};
 
 use crate::error::{Error, Result};
 use crate::format::compress::CompressionMode;
@@ -53,32 +53,12 @@ use crate::store::blob_writer::BlobWriter;
 use crate::store::catalog::Catalog;
 use crate::store::lock::LockWatch;
 use crate::store::repo::Repository;
+use crate::store::session::{Session, Writes};
 
 /// Walker look-ahead, in entries.
 const EVENTS: usize = 8192;
 /// Chunk bytes between readers and packs.
 const IN_FLIGHT: u64 = 16 << 20;
-
-/// What to back up.
-pub enum Source {
-    /// Files and directories (made absolute).
-    Paths(Vec<PathBuf>),
-    /// A stream (standard input), stored as one file.
-    Stream {
-        /// The file name in the snapshot.
-        name: String,
-        /// The bytes.
-        reader: Box<dyn Read + Send>,
-    },
-    /// A command's standard output, stored as one file. If the command
-    /// exits non-zero, no snapshot is written.
-    Command {
-        /// The file name in the snapshot.
-        name: String,
-        /// Program and arguments.
-        argv: Vec<OsString>,
-    },
-}
 
 /// Live counters for a progress display.
 #[derive(Debug, Default)]
@@ -121,8 +101,6 @@ pub struct BackupOptions {
     /// Upload threads (concurrent pack uploads; memory holds about
     /// `uploaders + 4` packs).
     pub uploaders: usize,
-    /// The lock held for this backup, checked at the commit points.
-    pub lock: Option<LockWatch>,
     /// Set to stop the backup (Ctrl-C).
     pub cancel: Arc<AtomicBool>,
     /// Counters for a progress display.
@@ -145,7 +123,6 @@ impl BackupOptions {
             time: None,
             readers: cores.clamp(2, 8),
             uploaders: 2,
-            lock: None,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Arc::new(Progress::default()),
         }
@@ -178,11 +155,10 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
 }
 
 /// Runs a backup and writes its snapshot.
-pub fn backup(
-    repo: &Repository,
-    catalog: Arc<Catalog>,
-    mut opts: BackupOptions,
-) -> Result<BackupOutcome> {
+pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Result<BackupOutcome> {
+    let repo = session.repo();
+    let catalog = session.catalog().clone();
+    let lock = session.watch();
     let start = Utc::now();
     let time = opts.time.unwrap_or(start);
     let mut tags = std::mem::take(&mut opts.tags);
@@ -209,7 +185,8 @@ pub fn backup(
             v.dedup();
             v
         }
-        Source::Stream { name, .. } | Source::Command { name, .. } => {
+        Source::Stream(src) => {
+            let name = src.name();
             crate::format::tree::check_name(name.as_bytes())
                 .map_err(|e| Error::Invalid(format!("--stdin-filename: {e}")))?;
             vec![format!("/{name}")]
@@ -238,8 +215,8 @@ pub fn backup(
     // failure inside the pipeline sets too. What stopped it is decided at
     // the end (see `stopped`), so that the error names the cause.
     let user_cancel = std::mem::replace(&mut opts.cancel, Arc::new(AtomicBool::new(false)));
-    let watcher = Watcher::start(opts.lock.clone(), user_cancel.clone(), opts.cancel.clone());
-    let check_lock = || match &opts.lock {
+    let watcher = Watcher::start(lock.clone(), user_cancel.clone(), opts.cancel.clone());
+    let check_lock = || match &lock {
         Some(l) => l.check(),
         None => Ok(()),
     };
@@ -271,13 +248,7 @@ pub fn backup(
                 parent.as_ref(),
             )
         }
-        Source::Stream {
-            name,
-            reader: mut src,
-        } => backup_stream(&writer, &reader, &opts, &name, &mut *src, time),
-        Source::Command { name, argv } => {
-            backup_command(&writer, &reader, &opts, &name, &argv, time)
-        }
+        Source::Stream(mut src) => backup_stream(&writer, &reader, &opts, &mut *src, time),
     };
     drop(watcher);
     let lock = check_lock();
@@ -354,8 +325,8 @@ fn unreadable_sources(paths: &[PathBuf]) -> Vec<SourceError> {
 }
 
 /// The error for a backup that stopped before its snapshot was saved:
-/// the first cause (an upload that failed, then any other failure, then a
-/// lost lock, then Ctrl-C), and what was left in the repository. A part of
+/// the first cause (an upload that failed, then a lost lock, then any other
+/// failure, then Ctrl-C), and what was left in the repository. A part of
 /// the pipeline that only stopped because another part had failed reports
 /// [`Error::Interrupted`], which is never taken for the cause.
 fn stopped(writer: &BlobWriter, failure: Option<Error>, lock: Option<Error>, user: bool) -> Error {
@@ -378,8 +349,9 @@ fn stopped(writer: &BlobWriter, failure: Option<Error>, lock: Option<Error>, use
     };
     match (upload, real, lock, secondary) {
         (Some(upload), ..) => wrap(upload),
+        // a lost lock stops the pipeline, and what then fails is its echo
+        (None, _, Some(lost), _) => lost,
         (None, Some(e), ..) => wrap(e),
-        (None, None, Some(lost), _) => lost,
         (None, None, None, Some(e)) => wrap(e),
         (None, None, None, None) => wrap(Error::Interrupted("backup stopped".into())),
     }
@@ -667,57 +639,15 @@ fn finish_stream(
 fn backup_stream(
     writer: &BlobWriter,
     reader: &ContentReader,
-    _opts: &BackupOptions,
-    name: &str,
-    src: &mut dyn Read,
-    time: DateTime<Utc>,
-) -> Result<Built> {
-    let pending = Arc::new(Pending::new());
-    reader.read_stream(src, pending.clone());
-    finish_stream(writer, name, time, pending.wait())
-}
-
-fn backup_command(
-    writer: &BlobWriter,
-    reader: &ContentReader,
     opts: &BackupOptions,
-    name: &str,
-    argv: &[OsString],
+    src: &mut dyn StreamSource,
     time: DateTime<Utc>,
 ) -> Result<Built> {
-    let shown = argv
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let (prog, args) = argv
-        .split_first()
-        .ok_or_else(|| Error::Invalid("--stdin-from-command needs a command".into()))?;
-    let mut child = std::process::Command::new(prog)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| Error::CommandFailed {
-            command: shown.clone(),
-            status: format!("could not start: {e}"),
-        })?;
-    let mut out = child.stdout.take().expect("piped stdout");
+    let mut input = src.open()?;
     let pending = Arc::new(Pending::new());
-    reader.read_stream(&mut out, pending.clone());
-    drop(out);
+    reader.read_stream(&mut input, pending.clone());
+    drop(input);
     let outcome = pending.wait();
-    if opts.cancel.load(Ordering::Relaxed) {
-        let _ = child.kill();
-    }
-    let status = child.wait().map_err(|e| Error::CommandFailed {
-        command: shown.clone(),
-        status: e.to_string(),
-    })?;
-    if !status.success() {
-        return Err(Error::CommandFailed {
-            command: shown,
-            status: status.to_string(),
-        });
-    }
-    finish_stream(writer, name, time, outcome)
+    src.finish(opts.cancel.load(Ordering::Relaxed))?;
+    finish_stream(writer, src.name(), time, outcome)
 }

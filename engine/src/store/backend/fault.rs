@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 use super::metrics::Op;
 use super::{Backend, Listed, ObjectKey, ObjectKind, PutMode};
-use crate::error::{Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 
 /// One injected fault.
 #[derive(Debug, Clone)]
@@ -106,7 +106,7 @@ impl<B: Backend> FaultyBackend<B> {
             op,
             object: key.path(),
             message: "injected fault".into(),
-            not_found: false,
+            kind: BackendFailure::Other,
         }
     }
 
@@ -130,7 +130,7 @@ impl<B: Backend> FaultyBackend<B> {
     /// A transient fault for this call, if one applies.
     fn flaky(&self, op: Op, key: &ObjectKey) -> Option<u32> {
         self.faults.lock().unwrap().iter().find_map(|f| match f {
-            Fault::Transient { kind, op: o, tries } if *kind == key.kind && *o == op => {
+            Fault::Transient { kind, op: o, tries } if *kind == key.kind() && *o == op => {
                 Some(*tries)
             }
             _ => None,
@@ -148,11 +148,10 @@ impl<B: Backend> FaultyBackend<B> {
 
     fn check_get(&self, op: Op, key: &ObjectKey) -> Result<()> {
         self.check_flaky(op, key)?;
-        let n = self.gets[slot(key.kind)].fetch_add(1, Ordering::SeqCst);
-        let hit =
-            self.faults.lock().unwrap().iter().any(
-                |f| matches!(f, Fault::GetError { kind, nth } if *kind == key.kind && n >= *nth),
-            );
+        let n = self.gets[slot(key.kind())].fetch_add(1, Ordering::SeqCst);
+        let hit = self.faults.lock().unwrap().iter().any(
+            |f| matches!(f, Fault::GetError { kind, nth } if *kind == key.kind() && n >= *nth),
+        );
         if hit {
             return Err(self.injected_error("get", key));
         }
@@ -174,16 +173,16 @@ impl<B: Backend> Backend for FaultyBackend<B> {
     }
     fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
         self.check_flaky(Op::Put, key)?;
-        let n = self.puts[slot(key.kind)].fetch_add(1, Ordering::SeqCst);
+        let n = self.puts[slot(key.kind())].fetch_add(1, Ordering::SeqCst);
         let mut data = data;
         let mut timeout = None;
         let faults = self.faults.lock().unwrap().clone();
         for f in &faults {
             match f {
-                Fault::PutError { kind, nth } if *kind == key.kind && n >= *nth => {
+                Fault::PutError { kind, nth } if *kind == key.kind() && n >= *nth => {
                     return Err(self.injected_error("put", key));
                 }
-                Fault::PutTruncated { kind, nth } if *kind == key.kind && n >= *nth => {
+                Fault::PutTruncated { kind, nth } if *kind == key.kind() && n >= *nth => {
                     self.injected.fetch_add(1, Ordering::Relaxed);
                     data = data.slice(..data.len() / 2);
                 }
@@ -191,7 +190,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
                     kind,
                     stored,
                     tries,
-                } if *kind == key.kind && timeout.is_none() => {
+                } if *kind == key.kind() && timeout.is_none() => {
                     // counted separately from the throttling tries
                     let mut t = self.tries.lock().unwrap();
                     let c = t.entry((u8::MAX, *key)).or_insert(0);
@@ -217,7 +216,7 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.inner.head(key)
     }
     fn list(&self, kind: ObjectKind) -> Result<Vec<Listed>> {
-        self.check_flaky(Op::List, &ObjectKey::new(kind, [0; 32]))?;
+        self.check_flaky(Op::List, &ObjectKey::listing(kind))?;
         let mut all = self.inner.list(kind)?;
         let short = self
             .faults

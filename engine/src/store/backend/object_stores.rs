@@ -44,7 +44,7 @@ use object_store::{
 
 use super::options::{BackendOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Location};
 use super::{Backend, Listed, ObjectKey, ObjectKind, PutMode};
-use crate::error::{ALREADY_EXISTS, Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 
 /// How object_store itself retries one request (5xx, 429, connection
 /// errors, timeouts of idempotent requests) before we see an error: a few
@@ -246,22 +246,22 @@ fn with_prefix(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore
 /// Maps an object_store error to ours, deciding whether it is transient.
 fn classify(op: &'static str, object: String, e: object_store::Error) -> Error {
     use object_store::Error as E;
-    let backend = |message: String, not_found: bool| Error::Backend {
+    let backend = |message: String, kind: BackendFailure| Error::Backend {
         op,
         object: object.clone(),
         message,
-        not_found,
+        kind,
     };
     match &e {
-        E::NotFound { .. } => backend(e.to_string(), true),
+        E::NotFound { .. } => backend(e.to_string(), BackendFailure::NotFound),
         E::AlreadyExists { .. } | E::Precondition { .. } => {
-            backend(ALREADY_EXISTS.to_string(), false)
+            backend("already exists".into(), BackendFailure::AlreadyExists)
         }
         E::PermissionDenied { .. } | E::Unauthenticated { .. } => backend(
             format!(
                 "{e}; check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY) and their permissions on the bucket"
             ),
-            false,
+            BackendFailure::Other,
         ),
         // Without credentials in the environment, the S3 client asks the
         // cloud's instance metadata service for some; say what to set.
@@ -269,7 +269,7 @@ fn classify(op: &'static str, object: String, e: object_store::Error) -> Error {
             format!(
                 "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or run where an instance role provides them) ({e})"
             ),
-            false,
+            BackendFailure::Other,
         ),
         E::Generic { .. } if is_transient(&e) => Error::Transient {
             op,
@@ -278,8 +278,8 @@ fn classify(op: &'static str, object: String, e: object_store::Error) -> Error {
         },
         // "Generic LocalFileSystem error: Unable to copy data to file: No
         // space left on device": the store's name adds nothing to the cause
-        E::Generic { source, .. } => backend(source.to_string(), false),
-        _ => backend(e.to_string(), false),
+        E::Generic { source, .. } => backend(source.to_string(), BackendFailure::Other),
+        _ => backend(e.to_string(), BackendFailure::Other),
     }
 }
 
@@ -345,7 +345,7 @@ impl Backend for ObjectStoreBackend {
                     range.end,
                     b.len()
                 ),
-                not_found: false,
+                kind: BackendFailure::Other,
             });
         }
         Ok(b)
@@ -381,8 +381,8 @@ impl Backend for ObjectStoreBackend {
                     return Err(Error::Backend {
                         op: "put",
                         object: format!("{}/{}", self.location, key.path()),
-                        message: ALREADY_EXISTS.into(),
-                        not_found: false,
+                        message: "already exists".into(),
+                        kind: BackendFailure::AlreadyExists,
                     });
                 }
                 Err(e) if e.is_not_found() => {}

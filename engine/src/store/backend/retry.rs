@@ -27,7 +27,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{Backend, Listed, ObjectKey, ObjectKind, PutMode};
-use crate::error::{ALREADY_EXISTS, Error, Result};
+use crate::error::{BackendFailure, Error, Result};
 
 /// When and how often to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,8 +146,8 @@ impl<B: Backend> Backend for RetryBackend<B> {
                         return Err(Error::Backend {
                             op: "put",
                             object: key.path(),
-                            message: ALREADY_EXISTS.into(),
-                            not_found: false,
+                            message: "already exists".into(),
+                            kind: BackendFailure::AlreadyExists,
                         });
                     }
                     // could not find out: report the put's own failure

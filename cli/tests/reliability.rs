@@ -273,7 +273,7 @@ fn a_killed_process_leaves_no_lock_behind_for_long() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while e.objects("locks/").is_empty() {
+    while e.locks().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the backup never locked"
@@ -282,7 +282,7 @@ fn a_killed_process_leaves_no_lock_behind_for_long() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(e.objects("locks/").len(), 1, "kill -9 left its lock");
+    assert_eq!(e.locks().len(), 1, "kill -9 left its lock");
     let src = e.path("src");
     tree(&src, 1, 1000, 6);
     let o = e.run(&["backup", src.to_str().unwrap()]);
@@ -292,5 +292,5 @@ fn a_killed_process_leaves_no_lock_behind_for_long() {
         !err.contains("stale"),
         "no warning about a dead process: {err}"
     );
-    assert!(e.objects("locks/").is_empty(), "the dead lock was removed");
+    assert!(e.locks().is_empty(), "the dead lock was removed");
 }

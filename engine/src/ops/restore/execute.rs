@@ -1,20 +1,13 @@
-//! Restore: a snapshot (or part of it) back onto a filesystem.
-//!
-//! The plan is computed first, purely: which files and directories to
-//! create, which blobs they need, and, grouped by pack and sorted by
-//! offset, the byte ranges to fetch (neighbouring blobs are coalesced into
-//! one ranged read, so each needed pack range is fetched once). Then the
-//! plan is executed: fetcher threads read ranges concurrently, open every
-//! blob (authenticate, decompress, verify its keyed id) and write it with
-//! positional writes into files preallocated to their size (holes stay
-//! holes). Each file's BLAKE3 is computed as its extents complete in
-//! order (from the blob in hand; an extent that completed before the ones
-//! before it is read back from the target), and when the last blob is
-//! written it is compared with the recorded hash; only then does the file
-//! get its metadata. A file that cannot be completed or verified is
-//! removed and reported by name: a restore never leaves wrong bytes behind.
+//! Executing a restore plan: the runtime state of every file (extents
+//! left, its hash so far, its write handle, why it failed), preparing the
+//! target (new files preallocated as holes, existing files reused where
+//! their bytes are already in place), fetching the reads the plan gives
+//! for what is still missing `fetchers` at a time, and finishing each file
+//! when its last extent lands: its BLAKE3 is compared with the recorded
+//! one, and only then does it get its metadata. A file that cannot be
+//! completed or verified is removed and reported by name: a restore never
+//! leaves wrong bytes behind.
 
-use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::os::unix::ffi::OsStrExt;
@@ -23,93 +16,16 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, IoContext, Result};
-use crate::format::id::{BlobId, PackId, SnapshotId};
-use crate::format::pack::{self, BlobKind, PackEntry};
-use crate::format::snapshot::Snapshot;
-use crate::format::tree::hash_zeros;
-use crate::format::tree::{Node, NodeKind};
-use crate::host::fsmeta;
-use crate::store::backend::{ObjectKey, ObjectKind};
-use crate::store::blob_reader::BlobReader;
 use rayon::prelude::*;
 
-/// Blobs closer than this in a pack are fetched in one read.
-const COALESCE_GAP: u64 = 256 << 10;
-/// The longest single ranged read.
-const MAX_RANGE: u64 = 8 << 20;
-
-/// Restore settings.
-#[derive(Debug, Clone)]
-pub struct RestoreOptions {
-    /// Directory to restore into (created if missing).
-    pub target: PathBuf,
-    /// Restore only these snapshot paths (absolute, as `ls` shows them)
-    /// and what is below them; empty means everything.
-    pub include: Vec<String>,
-    /// Concurrent pack reads.
-    pub fetchers: usize,
-    /// Set to stop (Ctrl-C).
-    pub cancel: Arc<AtomicBool>,
-    /// Live counters.
-    pub progress: Arc<RestoreProgress>,
-}
-
-impl RestoreOptions {
-    /// Defaults for a target.
-    pub fn new(target: PathBuf) -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            target,
-            include: vec![],
-            fetchers: (cores + 1).clamp(3, 16),
-            cancel: Arc::new(AtomicBool::new(false)),
-            progress: Arc::new(RestoreProgress::default()),
-        }
-    }
-}
-
-/// Live counters for a progress display.
-#[derive(Debug, Default)]
-pub struct RestoreProgress {
-    /// Bytes planned.
-    pub bytes_total: AtomicU64,
-    /// Bytes written.
-    pub bytes_done: AtomicU64,
-    /// Files finished.
-    pub files_done: AtomicU64,
-}
-
-/// What a restore did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct RestoreSummary {
-    /// Regular files restored and verified.
-    pub files: u64,
-    /// Directories.
-    pub dirs: u64,
-    /// Symlinks, devices, FIFOs, hard links.
-    pub others: u64,
-    /// Logical bytes of restored files.
-    pub bytes: u64,
-    /// Bytes fetched from the repository.
-    pub bytes_fetched: u64,
-    /// Ranged reads issued.
-    pub reads: u64,
-    /// Metadata that could not be applied (ownership as non-root, ...).
-    pub warnings: Vec<String>,
-}
-
-/// One regular file to restore.
-struct PlannedFile {
-    path: PathBuf,
-    node: Node,
-    remaining: AtomicUsize,
-    /// Open while blobs are being written; closed when complete.
-    handle: Mutex<Option<Arc<File>>>,
-    /// The content hash so far.
-    cursor: Mutex<HashCursor>,
-    failed: Mutex<Option<Failure>>,
-}
+use super::plan::{RangeRead, RestorePlan, reads};
+use super::{RestoreOptions, RestoreSummary};
+use crate::error::{Error, IoContext, Result};
+use crate::format::layout::ObjectKey;
+use crate::format::pack::BlobKind;
+use crate::format::tree::{Node, NodeKind, hash_zeros};
+use crate::host::fsmeta;
+use crate::store::blob_reader::{BlobLocation, BlobReader, Locator};
 
 /// Why a file could not be restored: the repository's side (a blob lost or
 /// damaged, a verification that failed) or the target's (a write refused).
@@ -195,13 +111,22 @@ impl HashCursor {
     }
 }
 
-/// Everything to do, computed before anything is written.
-struct Plan {
-    dirs: Vec<(PathBuf, Node)>,
-    files: Vec<PlannedFile>,
-    others: Vec<(PathBuf, Node)>,
-    /// (link path, index of the file it is a hard link of)
-    links: Vec<(PathBuf, usize)>,
+/// One regular file of the plan, while it is being restored.
+struct FileState<'p> {
+    path: &'p PathBuf,
+    node: &'p Node,
+    remaining: AtomicUsize,
+    /// Open while blobs are being written; closed when complete.
+    handle: Mutex<Option<Arc<File>>>,
+    /// The content hash so far.
+    cursor: Mutex<HashCursor>,
+    failed: Mutex<Option<Failure>>,
+}
+
+/// The runtime state of a plan being executed.
+struct Run<'p> {
+    plan: &'p RestorePlan,
+    files: Vec<FileState<'p>>,
     /// Set when a file failed in a way every later file would too (see
     /// [`Failure::stops_restore`]).
     halt: AtomicBool,
@@ -213,7 +138,35 @@ struct Plan {
     handle_budget: usize,
 }
 
-impl Plan {
+impl<'p> Run<'p> {
+    fn new(plan: &'p RestorePlan) -> Self {
+        let files = plan
+            .files
+            .iter()
+            .map(|(path, node)| FileState {
+                path,
+                node,
+                remaining: AtomicUsize::new(node.extents().len()),
+                handle: Mutex::new(None),
+                cursor: Mutex::new(HashCursor::new(node.extents().len())),
+                // a file that needs a blob with no copy cannot be restored
+                failed: Mutex::new(
+                    node.extents()
+                        .iter()
+                        .find_map(|e| plan.missing.get(&e.blob))
+                        .map(|why| Failure::Repository(why.clone())),
+                ),
+            })
+            .collect();
+        Self {
+            plan,
+            files,
+            halt: AtomicBool::new(false),
+            open_handles: AtomicUsize::new(0),
+            handle_budget: handle_budget(),
+        }
+    }
+
     /// Records why file `idx` failed (the first reason wins).
     fn record(&self, idx: usize, why: Failure) {
         if why.stops_restore() {
@@ -221,220 +174,25 @@ impl Plan {
         }
         self.files[idx].failed.lock().unwrap().get_or_insert(why);
     }
-}
 
-/// A blob and every (file index, offset) it is written to.
-type BlobTargets = (PackEntry, Vec<(usize, u64)>);
-
-struct RangeRead {
-    pack: PackId,
-    start: u64,
-    end: u64,
-    blobs: Vec<(PackEntry, Vec<(usize, u64)>)>,
-}
-
-/// Restores `snapshot` per `opts`.
-pub fn restore(
-    reader: &BlobReader,
-    id: &SnapshotId,
-    snapshot: &Snapshot,
-    opts: &RestoreOptions,
-) -> Result<RestoreSummary> {
-    if let Ok(md) = std::fs::metadata(&opts.target)
-        && !md.is_dir()
-    {
-        return Err(Error::Invalid(format!(
-            "the restore target {} is a file, not a directory",
-            opts.target.display()
-        )));
-    }
-    std::fs::create_dir_all(&opts.target).at(&opts.target)?;
-    raise_fd_limit();
-    let plan = make_plan(reader, id, snapshot, opts)?;
-    execute(reader, plan, opts)
-}
-
-/// Path components of an include path.
-fn components(p: &str) -> Vec<&[u8]> {
-    p.split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(|c| c.as_bytes())
-        .collect()
-}
-
-/// Where a node at snapshot path `parts` stands against the includes.
-fn included(parts: &[&[u8]], includes: &[Vec<&[u8]>]) -> (bool, bool) {
-    if includes.is_empty() {
-        return (true, true);
-    }
-    // (restore this node, descend into it)
-    let mut take = false;
-    let mut descend = false;
-    for inc in includes {
-        if parts.len() >= inc.len() && parts[..inc.len()] == inc[..] {
-            take = true;
-            descend = true;
-        } else if inc.len() > parts.len() && inc[..parts.len()] == parts[..] {
-            // an ancestor of an included path: create it, look inside
-            take = true;
-            descend = true;
-        }
-    }
-    (take, descend)
-}
-
-fn make_plan(
-    reader: &BlobReader,
-    id: &SnapshotId,
-    snapshot: &Snapshot,
-    opts: &RestoreOptions,
-) -> Result<Plan> {
-    let includes: Vec<Vec<&[u8]>> = opts.include.iter().map(|p| components(p)).collect();
-    let mut plan = Plan {
-        dirs: vec![],
-        files: vec![],
-        others: vec![],
-        links: vec![],
-        halt: AtomicBool::new(false),
-        open_handles: AtomicUsize::new(0),
-        handle_budget: handle_budget(),
-    };
-    let mut hardlinks: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut stack: Vec<(BlobId, PathBuf, Vec<Vec<u8>>)> =
-        vec![(snapshot.tree, opts.target.clone(), vec![])];
-    let mut matched = vec![false; includes.len()];
-    while let Some((tree_id, dir, parts)) = stack.pop() {
-        let shown = || {
-            format!(
-                "/{}",
-                parts
-                    .iter()
-                    .map(|p| String::from_utf8_lossy(p))
-                    .collect::<Vec<_>>()
-                    .join("/")
-            )
-        };
-        let tree = reader.tree(&tree_id, &|| format!("directory {}", shown()))?;
-        for node in &tree.nodes {
-            let mut p: Vec<Vec<u8>> = parts.clone();
-            p.push(node.name.clone());
-            let refs: Vec<&[u8]> = p.iter().map(|v| v.as_slice()).collect();
-            let (take, descend) = included(&refs, &includes);
-            if !take {
-                continue;
-            }
-            for (i, inc) in includes.iter().enumerate() {
-                if refs.len() >= inc.len() && refs[..inc.len()] == inc[..] {
-                    matched[i] = true;
+    /// The reads for every extent not already in place, of files that have
+    /// not failed.
+    fn reads(&self) -> Vec<RangeRead> {
+        let written: Vec<Option<Vec<bool>>> = self
+            .files
+            .iter()
+            .map(|f| {
+                if f.failed.lock().unwrap().is_some() {
+                    None
+                } else {
+                    Some(f.cursor.lock().unwrap().written.clone())
                 }
-            }
-            let path = dir.join(OsStr::from_bytes(&node.name));
-            match node.kind {
-                NodeKind::Dir => {
-                    plan.dirs.push((path.clone(), node.clone()));
-                    if descend && let Some(sub) = node.subtree() {
-                        stack.push((sub, path, p));
-                    }
-                }
-                NodeKind::File => {
-                    let key = (node.device, node.inode);
-                    if node.nlink > 1
-                        && let Some(&first) = hardlinks.get(&key)
-                    {
-                        plan.links.push((path, first));
-                        continue;
-                    }
-                    let idx = plan.files.len();
-                    if node.nlink > 1 {
-                        hardlinks.insert(key, idx);
-                    }
-                    opts.progress
-                        .bytes_total
-                        .fetch_add(node.size, Ordering::Relaxed);
-                    plan.files.push(PlannedFile {
-                        path,
-                        remaining: AtomicUsize::new(node.extents().len()),
-                        node: node.clone(),
-                        handle: Mutex::new(None),
-                        cursor: Mutex::new(HashCursor::new(node.extents().len())),
-                        failed: Mutex::new(None),
-                    });
-                }
-                _ => plan.others.push((path, node.clone())),
-            }
-        }
+            })
+            .collect();
+        reads(self.plan, &|file, extent| {
+            written[file].as_ref().is_some_and(|w| !w[extent])
+        })
     }
-    if let Some(i) = matched.iter().position(|m| !m) {
-        return Err(Error::NotInSnapshot {
-            path: opts.include[i].clone(),
-            snapshot: id.short(),
-        });
-    }
-    Ok(plan)
-}
-
-/// The ranged reads for every extent not already in place, grouped by pack
-/// in pack order, neighbours coalesced. A blob missing from the index fails
-/// the files that need it (named), not the whole restore.
-fn plan_reads(reader: &BlobReader, plan: &Plan) -> Vec<RangeRead> {
-    // blob -> every (file, offset) it goes to
-    let mut needs: HashMap<BlobId, Vec<(usize, u64)>> = HashMap::new();
-    for (idx, f) in plan.files.iter().enumerate() {
-        if f.failed.lock().unwrap().is_some() {
-            continue;
-        }
-        let done = f.cursor.lock().unwrap().written.clone();
-        for (i, e) in f.node.extents().iter().enumerate() {
-            if !done[i] {
-                needs.entry(e.blob).or_default().push((idx, e.offset));
-            }
-        }
-    }
-    let mut by_pack: BTreeMap<PackId, Vec<BlobTargets>> = BTreeMap::new();
-    for (blob, targets) in needs {
-        match reader.catalog().lookup(BlobKind::Data, &blob) {
-            Ok(Some(loc)) => by_pack
-                .entry(loc.pack)
-                .or_default()
-                .push((loc.entry, targets)),
-            other => {
-                let why = Failure::Repository(match other {
-                    Err(e) => e.to_string(),
-                    _ => format!("blob {blob} is not in the index (run `arca check`)"),
-                });
-                for (idx, _) in targets {
-                    plan.record(idx, why.clone());
-                }
-            }
-        }
-    }
-    let mut reads = vec![];
-    for (pack, mut blobs) in by_pack {
-        blobs.sort_by_key(|(e, _)| e.offset);
-        let mut cur: Option<RangeRead> = None;
-        for (e, t) in blobs {
-            let r = e.range();
-            match cur.as_mut() {
-                Some(c) if r.start <= c.end + COALESCE_GAP && r.end - c.start <= MAX_RANGE => {
-                    c.end = c.end.max(r.end);
-                    c.blobs.push((e, t));
-                }
-                _ => {
-                    if let Some(c) = cur.take() {
-                        reads.push(c);
-                    }
-                    cur = Some(RangeRead {
-                        pack,
-                        start: r.start,
-                        end: r.end,
-                        blobs: vec![(e, t)],
-                    });
-                }
-            }
-        }
-        reads.extend(cur);
-    }
-    reads
 }
 
 /// Makes the target file ready: a new file preallocated as holes, or an
@@ -442,19 +200,19 @@ fn plan_reads(reader: &BlobReader, plan: &Plan) -> Vec<RangeRead> {
 /// keyed id) is kept and needs no fetch; gaps are punched back into holes.
 /// Returns how many extents still need writing.
 fn prepare_file(
-    f: &PlannedFile,
+    f: &FileState<'_>,
     key: &crate::format::crypto::MasterKey,
 ) -> std::result::Result<usize, Failure> {
     use std::os::unix::fs::MetadataExt;
-    let existing = std::fs::symlink_metadata(&f.path);
+    let existing = std::fs::symlink_metadata(f.path);
     // A file with other hard links is replaced, not written through (that
     // would change the other names too).
     let reuse = matches!(&existing, Ok(md) if md.is_file() && md.len() > 0 && md.nlink() == 1);
     match existing {
-        Ok(md) if md.is_dir() => std::fs::remove_dir_all(&f.path)
+        Ok(md) if md.is_dir() => std::fs::remove_dir_all(f.path)
             .map_err(|e| Failure::target("replace a directory", e))?,
         Ok(_) if !reuse => {
-            std::fs::remove_file(&f.path).map_err(|e| Failure::target("replace", e))?
+            std::fs::remove_file(f.path).map_err(|e| Failure::target("replace", e))?
         }
         _ => {}
     }
@@ -463,7 +221,7 @@ fn prepare_file(
         .write(true)
         .create(true)
         .truncate(!reuse)
-        .open(&f.path)
+        .open(f.path)
         .map_err(|e| Failure::target("create", e))?;
     let old_len = if reuse {
         h.metadata().map(|m| m.len()).unwrap_or(0)
@@ -534,11 +292,17 @@ fn punch_hole(h: &File, offset: u64, len: u64) {
     }
 }
 
-fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<RestoreSummary> {
+/// Carries out `plan` on the target.
+pub(super) fn execute<L: Locator>(
+    reader: &BlobReader<L>,
+    plan: RestorePlan,
+    opts: &RestoreOptions,
+) -> Result<RestoreSummary> {
+    let plan = Run::new(&plan);
     let as_root = nix::unistd::geteuid().is_root();
     let mut summary = RestoreSummary::default();
     let warnings = Mutex::new(vec![]);
-    for (path, _) in &plan.dirs {
+    for (path, _) in &plan.plan.dirs {
         std::fs::create_dir_all(path).at(path)?;
     }
     let completed = AtomicU64::new(0);
@@ -579,7 +343,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     let reads = if plan.halt.load(Ordering::Relaxed) {
         vec![]
     } else {
-        plan_reads(reader, &plan)
+        plan.reads()
     };
     // Fetch and write, `fetchers` ranges at a time.
     let next = AtomicUsize::new(0);
@@ -619,7 +383,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     let mut stopped_by: Option<(PathBuf, Failure)> = None;
     for f in &plan.files {
         if let Some(why) = f.failed.lock().unwrap().take() {
-            let _ = std::fs::remove_file(&f.path);
+            let _ = std::fs::remove_file(f.path);
             if why.stops_restore() && stopped_by.is_none() {
                 stopped_by = Some((f.path.clone(), why.clone()));
             }
@@ -650,7 +414,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         });
     }
     let mut warnings = warnings.into_inner().unwrap();
-    for (path, first) in &plan.links {
+    for (path, first) in &plan.plan.links {
         let target = &plan.files[*first].path;
         let _ = std::fs::remove_file(path);
         match std::fs::hard_link(target, path) {
@@ -658,7 +422,7 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
             Err(e) => failures.push((path.clone(), format!("hard link: {e}"))),
         }
     }
-    for (path, node) in &plan.others {
+    for (path, node) in &plan.plan.others {
         let _ = std::fs::remove_file(path);
         let r = match node.kind {
             NodeKind::Symlink => std::os::unix::fs::symlink(OsStr::from_bytes(&node.target), path),
@@ -681,9 +445,9 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
         }
     }
     // Directories last, deepest first, so their times stick.
-    let mut dirs = plan.dirs;
+    let mut dirs: Vec<&(PathBuf, Node)> = plan.plan.dirs.iter().collect();
     dirs.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
-    for (path, node) in &dirs {
+    for (path, node) in dirs {
         warnings.extend(fsmeta::apply(path, node, as_root));
         summary.dirs += 1;
     }
@@ -699,71 +463,74 @@ fn execute(reader: &BlobReader, plan: Plan, opts: &RestoreOptions) -> Result<Res
     Ok(summary)
 }
 
-fn do_read(
-    reader: &BlobReader,
-    plan: &Plan,
+fn do_read<L: Locator>(
+    reader: &BlobReader<L>,
+    plan: &Run<'_>,
     read: &RangeRead,
     finish: &(dyn Fn(usize) + Sync),
     opts: &RestoreOptions,
     fetched: &AtomicU64,
 ) -> Result<()> {
-    let key = ObjectKey::new(ObjectKind::Pack, read.pack.0);
-    let bytes = match reader
+    let key = ObjectKey::of(read.pack);
+    let bytes = reader
         .repo()
         .backend()
-        .get_range(&key, read.start..read.end)
-    {
-        Ok(b) => b,
-        Err(e) => {
-            // The pack is unreadable: every file that needed it fails.
-            for (_, targets) in &read.blobs {
-                for &(idx, _) in targets {
-                    fail(
-                        plan,
-                        idx,
-                        Failure::Repository(format!("pack {} unreadable: {e}", read.pack)),
-                    );
-                }
-            }
-            return Ok(());
-        }
-    };
-    fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        .get_range(&key, read.start..read.end);
+    if let Ok(b) = &bytes {
+        fetched.fetch_add(b.len() as u64, Ordering::Relaxed);
+    }
     for (entry, targets) in &read.blobs {
-        let a = (entry.offset - read.start) as usize;
-        let sealed = &bytes[a..a + entry.length as usize];
-        match pack::open_blob(reader.repo().key(), entry, sealed) {
-            Ok(plain) => {
-                for &(idx, offset) in targets {
-                    let f = &plan.files[idx];
-                    let w = open_for_write(plan, f).and_then(|h| {
-                        h.write_all_at(&plain, offset)
-                            .map_err(|e| Failure::target("write", e))?;
-                        advance_hash(f, &h, offset, &plain)
-                    });
-                    match w {
-                        Ok(()) => {
-                            opts.progress
-                                .bytes_done
-                                .fetch_add(plain.len() as u64, Ordering::Relaxed);
-                            if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-                                && f.failed.lock().unwrap().is_none()
-                            {
-                                finish(idx);
-                            }
-                        }
-                        Err(e) => fail(plan, idx, e),
-                    }
-                }
+        let needed_by = || plan.files[targets[0].0].path.display().to_string();
+        let loc = BlobLocation {
+            pack: read.pack,
+            pack_size: 0,
+            entry: *entry,
+        };
+        let opened = match &bytes {
+            Ok(b) => {
+                let a = (entry.offset - read.start) as usize;
+                reader.open(&loc, &b[a..a + entry.length as usize], &needed_by)
             }
+            Err(e) => Err(Error::damaged(
+                format!("pack {}", read.pack),
+                format!("unreadable: {e}"),
+            )),
+        };
+        // another copy may be intact: the reader tries each in turn
+        let opened = opened.or_else(|first| {
+            reader
+                .read(&entry.id, BlobKind::Data, &needed_by)
+                .map_err(|_| first)
+        });
+        let plain = match opened {
+            Ok(p) => p,
             Err(e) => {
-                let why = Failure::Repository(format!(
-                    "blob {} in pack {} is damaged: {e}",
-                    entry.id, read.pack
-                ));
+                let why = Failure::Repository(e.to_string());
                 for &(idx, _) in targets {
                     fail(plan, idx, why.clone());
                 }
+                continue;
+            }
+        };
+        for &(idx, offset) in targets {
+            let f = &plan.files[idx];
+            let w = open_for_write(plan, f).and_then(|h| {
+                h.write_all_at(&plain, offset)
+                    .map_err(|e| Failure::target("write", e))?;
+                advance_hash(f, &h, offset, &plain)
+            });
+            match w {
+                Ok(()) => {
+                    opts.progress
+                        .bytes_done
+                        .fetch_add(plain.len() as u64, Ordering::Relaxed);
+                    if f.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+                        && f.failed.lock().unwrap().is_none()
+                    {
+                        finish(idx);
+                    }
+                }
+                Err(e) => fail(plan, idx, e),
             }
         }
     }
@@ -771,8 +538,8 @@ fn do_read(
 }
 
 /// The file's write handle, opened on first use and kept while the
-/// budget of open handles allows (see [`Plan::handle_budget`]).
-fn open_for_write(plan: &Plan, f: &PlannedFile) -> std::result::Result<Arc<File>, Failure> {
+/// budget of open handles allows (see [`Run::handle_budget`]).
+fn open_for_write(plan: &Run<'_>, f: &FileState<'_>) -> std::result::Result<Arc<File>, Failure> {
     let mut h = f.handle.lock().unwrap();
     if let Some(h) = h.as_ref() {
         return Ok(h.clone());
@@ -780,7 +547,7 @@ fn open_for_write(plan: &Plan, f: &PlannedFile) -> std::result::Result<Arc<File>
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(&f.path)
+        .open(f.path)
         .map_err(|e| Failure::target("open", e))?;
     let file = Arc::new(file);
     if plan.open_handles.fetch_add(1, Ordering::Relaxed) < plan.handle_budget {
@@ -810,7 +577,7 @@ fn handle_budget() -> usize {
 /// Marks the extent at `offset` written and hashes every extent that is
 /// now next in order.
 fn advance_hash(
-    f: &PlannedFile,
+    f: &FileState<'_>,
     h: &File,
     offset: u64,
     plain: &[u8],
@@ -840,11 +607,11 @@ fn advance_hash(
 
 /// Hashes every extent that is written but not yet hashed, reading it back
 /// (for files whose extents were all found in place).
-fn catch_up_hash(f: &PlannedFile) {
+fn catch_up_hash(f: &FileState<'_>) {
     use std::os::unix::fs::FileExt;
     let ext = f.node.extents();
     let mut c = f.cursor.lock().unwrap();
-    let Ok(h) = File::open(&f.path) else { return };
+    let Ok(h) = File::open(f.path) else { return };
     let mut buf = vec![];
     while c.next < ext.len() && c.written[c.next] {
         let e = ext[c.next];
@@ -857,14 +624,14 @@ fn catch_up_hash(f: &PlannedFile) {
 }
 
 /// Marks a file failed; it counts its blob as done so the count still ends.
-fn fail(plan: &Plan, idx: usize, why: Failure) {
+fn fail(plan: &Run<'_>, idx: usize, why: Failure) {
     plan.record(idx, why);
     plan.files[idx].remaining.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// Compares a complete file's hash with the recorded one, then applies its
 /// metadata. Returns metadata warnings, or why the file is bad.
-fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String>, Failure> {
+fn finish_file(f: &FileState<'_>, as_root: bool) -> std::result::Result<Vec<String>, Failure> {
     let expected = match &f.node.content {
         crate::format::tree::Content::File { hash, .. } => *hash,
         _ => return Err(Failure::Repository("not a file node".into())),
@@ -888,11 +655,11 @@ fn finish_file(f: &PlannedFile, as_root: bool) -> std::result::Result<Vec<String
             hex::encode(actual)
         )));
     }
-    Ok(fsmeta::apply(&f.path, &f.node, as_root))
+    Ok(fsmeta::apply(f.path, f.node, as_root))
 }
 
 /// Lets a restore keep many files open at once.
-fn raise_fd_limit() {
+pub(super) fn raise_fd_limit() {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

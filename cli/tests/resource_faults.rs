@@ -223,13 +223,23 @@ fn read_only_repository() {
     assert!(err.contains("Read-only file system"), "{err}");
     // reading works: list, restore, verify
     e.ok(&["snapshots"]);
+    // a lock cannot be written: the error says how to read without one
     let o = e.run(&["restore", &id, "--target", e.path("r").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--no-lock"), "{}", stderr(&o));
+    let o = e.run(&[
+        "restore",
+        &id,
+        "--no-lock",
+        "--target",
+        e.path("r").to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(same_files(
         &src,
         &e.path("r").join(src.strip_prefix("/").unwrap())
     ));
-    let o = e.run(&["check", "--read-data"]);
+    let o = e.run(&["check", "--read-data", "--no-lock"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     fs.remount("rw");
     check_clean(&e, "after the repository is writable again");

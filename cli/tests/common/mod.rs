@@ -252,6 +252,19 @@ impl Env {
         out
     }
 
+    /// The lock objects under their own names (not a store's temporary
+    /// upload files, which a listing of a directory also shows).
+    pub fn locks(&self) -> Vec<String> {
+        self.objects("locks/")
+            .into_iter()
+            .map(|(n, _)| n)
+            .filter(|n| {
+                let name = n.trim_start_matches("locks/");
+                name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+            })
+            .collect()
+    }
+
     /// The bytes of one object.
     pub fn read_object(&self, name: &str) -> Vec<u8> {
         match &self.store {
