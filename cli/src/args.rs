@@ -86,6 +86,183 @@ pub enum Command {
     Repair(RepairArgs),
     /// Remove stale locks (locks whose owner stopped refreshing them).
     Unlock(UnlockArgs),
+    /// Remove snapshots, by id or by a retention policy (restic's rules);
+    /// the data they alone used is freed by `prune`.
+    Forget(ForgetArgs),
+    /// Delete the packs no snapshot needs, beside running backups.
+    Prune(PruneArgs),
+    /// Copy snapshots from another repository (--from-repo) into this one.
+    ///
+    /// The two repositories have their own keys and chunker parameters.
+    /// Every blob is read and verified from the source and stored only if
+    /// this repository does not have it yet; blobs are copied as they are,
+    /// not chunked again with this repository's chunker parameters. A
+    /// snapshot that already has a copy here is skipped, so running copy
+    /// twice copies nothing the second time.
+    Copy(CopyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Snapshots to copy (id prefixes or `latest`, within the filters);
+    /// default: every snapshot that passes the filters.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// The repository to copy from (the destination is -r/--repo).
+    #[arg(long, env = "ARCA_FROM_REPOSITORY", value_name = "ADDR")]
+    pub from_repo: String,
+    /// Read the source's password from this file (first line).
+    #[arg(long, env = "ARCA_FROM_PASSWORD_FILE", value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Run this shell command and read the source's password from its
+    /// output (ARCA_FROM_PASSWORD holds the password itself).
+    #[arg(long, env = "ARCA_FROM_PASSWORD_COMMAND", value_name = "COMMAND")]
+    pub from_password_command: Option<String>,
+    /// Accept an empty password for the source.
+    #[arg(long)]
+    pub from_insecure_empty_password: bool,
+    /// Backend option KEY=VALUE for the source (repeatable); without any,
+    /// the source takes the -o options too.
+    #[arg(long = "from-option", value_name = "KEY=VALUE")]
+    pub from_options: Vec<String>,
+    /// Take no lock on the source (a repository on read-only media).
+    #[arg(long)]
+    pub from_no_lock: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// zstd level of the blobs stored here, `auto`, `max` or `off`.
+    #[arg(long, default_value = "auto", value_name = "LEVEL")]
+    pub compression: String,
+    /// Only list what would be copied and what is already here.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Snapshots to remove (id prefixes or `latest`), whatever the policy says.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(
+        short = 'l',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_last: i64,
+    /// Keep the newest snapshot of each of the N newest hours that have one.
+    #[arg(
+        short = 'H',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_hourly: i64,
+    /// Keep the newest snapshot of each of the N newest days that have one.
+    #[arg(
+        short = 'd',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_daily: i64,
+    /// Keep the newest snapshot of each of the N newest ISO weeks that have one.
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_weekly: i64,
+    /// Keep the newest snapshot of each of the N newest months that have one.
+    #[arg(
+        short = 'm',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_monthly: i64,
+    /// Keep the newest snapshot of each of the N newest years that have one.
+    #[arg(
+        short = 'y',
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub keep_yearly: i64,
+    /// Keep every snapshot within this span of the newest (e.g. 1y5m7d2h).
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within: Option<String>,
+    /// Keep hourly snapshots within this span of the newest.
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within_hourly: Option<String>,
+    /// Keep daily snapshots within this span of the newest.
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within_daily: Option<String>,
+    /// Keep weekly snapshots within this span of the newest.
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within_weekly: Option<String>,
+    /// Keep monthly snapshots within this span of the newest.
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within_monthly: Option<String>,
+    /// Keep yearly snapshots within this span of the newest.
+    #[arg(long, value_name = "SPAN")]
+    pub keep_within_yearly: Option<String>,
+    /// Keep snapshots with all these tags (`a,b`; repeatable: any list).
+    #[arg(long = "keep-tag", value_name = "TAGS")]
+    pub keep_tags: Vec<String>,
+    /// Apply the policy to each group of snapshots with the same
+    /// `host`, `paths` and/or `tags` (comma-separated, or `` for one group).
+    #[arg(short = 'g', long, default_value = "host,paths", value_name = "FIELDS")]
+    pub group_by: String,
+    /// Allow the policy to remove every snapshot of the repository.
+    #[arg(long)]
+    pub keep_none: bool,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only show what would be removed.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// Run `prune` afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    #[command(flatten)]
+    pub prune_opts: PruneOpts,
+}
+
+/// What a prune may repack (shared by `prune` and `forget --prune`).
+#[derive(Args, Debug, Clone)]
+pub struct PruneOpts {
+    /// Unused space tolerated in packs before they are repacked: a share of
+    /// the repository (`5%`), or `unlimited` (never repack for it).
+    #[arg(long, default_value = "5%", value_name = "LIMIT")]
+    pub max_unused: String,
+    /// Repack at most this much in one run (e.g. `10G`, `500M`).
+    #[arg(long, value_name = "SIZE")]
+    pub max_repack_size: Option<String>,
+    /// Free now what this run condemns (two generations in one run); any
+    /// backup that overlaps the run must then be run again.
+    #[arg(long)]
+    pub now: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Only show what would be done.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+    /// With --dry-run: list every pack and its fate.
+    #[arg(long, requires = "dry_run")]
+    pub packs: bool,
+    #[command(flatten)]
+    pub opts: PruneOpts,
 }
 
 #[derive(Args, Debug)]

@@ -66,6 +66,9 @@ fn main() {
         Command::Check(a) => commands::check::run(g, &out, a),
         Command::Repair(a) => commands::repair::run(g, &out, a),
         Command::Unlock(a) => commands::unlock::run(g, &out, a),
+        Command::Forget(a) => commands::forget::run(g, &out, a),
+        Command::Prune(a) => commands::prune::run(g, &out, a),
+        Command::Copy(a) => commands::copy::run(g, &out, a, cancel.clone()),
     };
     let code = match r {
         Ok(c) => c,

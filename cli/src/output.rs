@@ -37,6 +37,55 @@ impl Out {
     }
 }
 
+/// A snapshot as `snapshots --json` shows it (also in `forget --json`).
+pub fn snapshot_json(
+    id: &arca_engine::format::id::SnapshotId,
+    s: &arca_engine::format::snapshot::Snapshot,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": id,
+        "short_id": id.short(),
+        "time": s.time,
+        "host": s.host,
+        "username": s.username,
+        "tags": s.tags,
+        "paths": s.paths,
+        "tree": s.tree,
+        "parent": s.parent,
+        "original": s.original,
+        "partial": s.partial,
+        "program_version": s.program_version,
+        "summary": s.summary,
+    })
+}
+
+/// Parses a size: `1234`, `500K`, `10M`, `2G`, `1T` (powers of 1024;
+/// `KiB`, `MB` and the like are taken too).
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("'{s}' is not a size: give e.g. 500M or 10G"))?;
+    let mult: u64 = match unit
+        .trim()
+        .to_ascii_lowercase()
+        .trim_end_matches("ib")
+        .trim_end_matches('b')
+    {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => anyhow::bail!("'{s}' is not a size: give e.g. 500M or 10G"),
+    };
+    Ok((n * mult as f64) as u64)
+}
+
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: serde::Serialize>(v: &T) {
     println!("{}", serde_json::to_string_pretty(v).expect("serializable"));

@@ -14,29 +14,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Env, copy_dir, random_tree, same_files};
-
-const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
-const CRASH_EXIT: i32 = 86;
-
-/// Restores `snapshot` into a fresh directory; whether the backed-up path
-/// `src` came back holding exactly what `expect` holds.
-fn restores(e: &Env, snapshot: &str, src: &Path, expect: &Path, target: &str) -> bool {
-    let t = e.path(target);
-    let _ = std::fs::remove_dir_all(&t);
-    let o = e.run(&["restore", snapshot, "--target", t.to_str().unwrap()]);
-    o.status.success() && same_files(expect, &t.join(src.strip_prefix("/").unwrap()))
-}
-
-fn check_clean(e: &Env, what: &str) {
-    let o = e.run(&["check", "--read-data"]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{what}: check --read-data must be clean: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::{CRASH_ENV, CRASH_EXIT, Env, check_clean, copy_dir, random_tree, restores};
 
 /// Where a crashed run stopped: its last line on stderr.
 fn crash_point(o: &std::process::Output) -> String {

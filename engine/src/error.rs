@@ -67,6 +67,23 @@ pub enum Error {
     )]
     NeedsRepairIndex(String),
 
+    /// A prune swept what a backup was based on before the backup's
+    /// snapshot was safe: the snapshot was removed.
+    #[error(
+        "a prune (generation {generation}, on {host}) that ran while this backup did removed data the backup may refer to, so its snapshot was not kept; nothing is lost from the source: run the backup again (it reuses everything still stored)"
+    )]
+    PruneConflict { generation: u64, host: String },
+
+    /// The same for a copy: the copy of `snapshot` was removed.
+    #[error(
+        "a prune (generation {generation}, on {host}) ran beside this copy and removed data the copy of snapshot {snapshot} may refer to, so that copy was not kept; nothing is lost: run copy again (it copies only what is missing)"
+    )]
+    CopyPruneConflict {
+        snapshot: String,
+        generation: u64,
+        host: String,
+    },
+
     /// The repository uses a format this build does not read.
     #[error(
         "unsupported repository format {found} in {object} (this arca reads version {supported}); upgrade arca"
@@ -221,6 +238,14 @@ impl Error {
         matches!(
             self.inner(),
             Error::Damaged { .. } | Error::MissingBlob { .. }
+        )
+    }
+
+    /// True for a backup or a copy whose snapshot a prune's seal voided.
+    pub fn is_prune_conflict(&self) -> bool {
+        matches!(
+            self.inner(),
+            Error::PruneConflict { .. } | Error::CopyPruneConflict { .. }
         )
     }
 

@@ -27,6 +27,8 @@ const TARGETS: &[Target] = &[
     ("blob", fuzzing::blob),
     ("coverage", fuzzing::coverage),
     ("lock", fuzzing::lock),
+    ("prune_record", fuzzing::prune_record),
+    ("seal", fuzzing::seal),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -98,10 +100,13 @@ mod seeds {
     use arca_engine::format::compress::{self, Compression, CompressionMode};
     use arca_engine::format::config::{Config, DEFAULT_PACK_SIZE, FORMAT_VERSION};
     use arca_engine::format::crypto::{KdfParams, MasterKey, NONCE_LEN, PasswordKey, label};
-    use arca_engine::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId, content_hash};
+    use arca_engine::format::id::{
+        BlobId, IndexId, PackId, PruneId, RepoId, SnapshotId, content_hash,
+    };
     use arca_engine::format::index::{IndexSegment, IndexedPack};
     use arca_engine::format::keyfile::{KdfRecord, KeyFile};
     use arca_engine::format::pack::{self, BlobKind, PackBuilder, PackEntry, TRAILER_MAGIC};
+    use arca_engine::format::prune::{Base, PruneRecord, RecordInfo, Seal, Swept, ToDelete};
     use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
     use arca_engine::format::tree::{
         Content, Extent, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree,
@@ -360,7 +365,9 @@ mod seeds {
         blob.push(f("truncated", first[..pack::ENTRY_LEN + 20].to_vec()));
         blob.push(f("empty", vec![]));
 
-        // index_segment: two packs and one superseded segment.
+        // index_segment: two packs and one superseded segment, as a
+        // version-1 segment (no base) and a version-2 one (based on a
+        // prune generation).
         let seg = IndexSegment {
             packs: vec![
                 IndexedPack {
@@ -375,39 +382,65 @@ mod seeds {
                 },
             ],
             supersedes: vec![IndexId([0x99; 32])],
+            base: Base {
+                generation: 7,
+                mark: Some(PruneId([0x77; 32])),
+            },
         };
         let seg_plain = seg.encode_plain();
-        let seg_object = object(
-            label::INDEX,
-            key.seal_with_nonce(
-                label::INDEX,
-                &zstd::bulk::compress(&seg_plain, 3).unwrap(),
-                nonce(50),
-            ),
+        let seg_object = index_object(label::INDEX, &seg_plain, 50);
+        assert_eq!(
+            IndexSegment::from_object(key, &seg_object).unwrap(),
+            IndexSegment {
+                base: Base::default(),
+                ..seg.clone()
+            }
         );
-        assert_eq!(IndexSegment::from_object(key, &seg_object).unwrap(), seg);
+        let seg_v2_plain = index_v2_plain(&seg);
+        let seg_v2_object = index_object(label::INDEX_V2, &seg_v2_plain, 52);
+        assert_eq!(IndexSegment::from_object(key, &seg_v2_object).unwrap(), seg);
         let empty_seg = IndexSegment::default().encode_plain();
+        let empty_v2 = index_v2_plain(&IndexSegment::default());
+        let empty_v2_object = index_object(label::INDEX_V2, &empty_v2, 53);
+        assert_eq!(
+            IndexSegment::from_object(key, &empty_v2_object).unwrap(),
+            IndexSegment::default()
+        );
+        // Based on a generation, with no mark (prune's own segments).
+        let unmarked = IndexSegment {
+            base: Base {
+                generation: 3,
+                mark: None,
+            },
+            ..seg.clone()
+        };
+        let unmarked_object = index_object(label::INDEX_V2, &index_v2_plain(&unmarked), 54);
+        assert_eq!(
+            IndexSegment::from_object(key, &unmarked_object).unwrap(),
+            unmarked
+        );
         let index_segment = vec![
             f("plain-2-packs", seg_plain.clone()),
             f("object-2-packs", seg_object.clone()),
             f("plain-empty", empty_seg.clone()),
-            f(
-                "object-empty",
-                object(
-                    label::INDEX,
-                    key.seal_with_nonce(
-                        label::INDEX,
-                        &zstd::bulk::compress(&empty_seg, 3).unwrap(),
-                        nonce(51),
-                    ),
-                ),
-            ),
+            f("object-empty", index_object(label::INDEX, &empty_seg, 51)),
             f(
                 "zstd-of-plain",
                 zstd::bulk::compress(&seg_plain, 3).unwrap(),
             ),
             f("truncated-plain", half(&seg_plain)),
             f("truncated-object", half(&seg_object)),
+            f("v2-plain-2-packs", seg_v2_plain.clone()),
+            f("v2-object-2-packs", seg_v2_object.clone()),
+            f("v2-plain-empty", empty_v2),
+            f("v2-object-empty", empty_v2_object),
+            f("v2-object-unmarked", unmarked_object),
+            f(
+                "v2-zstd-of-plain",
+                zstd::bulk::compress(&seg_v2_plain, 3).unwrap(),
+            ),
+            f("v2-truncated-plain", half(&seg_v2_plain)),
+            f("v2-truncated-object", half(&seg_v2_object)),
             f("empty", vec![]),
         ];
 
@@ -453,6 +486,10 @@ mod seeds {
                 data_added: 3_000_000,
                 data_added_packed: 1_500_000,
             },
+            base: Base {
+                generation: 7,
+                mark: Some(PruneId([0x77; 32])),
+            },
         };
         let snap_json = serde_json::to_vec(&snap).unwrap();
         let snap_object = object(
@@ -465,11 +502,32 @@ mod seeds {
             snap.tree
         )
         .into_bytes();
-        Snapshot::decode_json(&minimal).unwrap();
+        assert_eq!(
+            Snapshot::decode_json(&minimal).unwrap().base,
+            Base::default()
+        );
+        // Based on a generation with no mark, and with no base at all (as
+        // written before prune existed).
+        let unmarked = serde_json::to_vec(&Snapshot {
+            base: Base {
+                generation: 3,
+                mark: None,
+            },
+            ..snap.clone()
+        })
+        .unwrap();
+        let no_base = serde_json::to_vec(&Snapshot {
+            base: Base::default(),
+            ..snap.clone()
+        })
+        .unwrap();
+        assert!(!String::from_utf8_lossy(&no_base).contains("\"base\""));
         let snapshot = vec![
             f("full-json", snap_json.clone()),
             f("full-object", snap_object.clone()),
             f("minimal-json", minimal),
+            f("base-unmarked-json", unmarked),
+            f("no-base-json", no_base),
             f("pretty-json", serde_json::to_vec_pretty(&snap).unwrap()),
             f("truncated-json", half(&snap_json)),
             f("truncated-object", half(&snap_object)),
@@ -501,17 +559,27 @@ mod seeds {
         };
         let small_json = serde_json::to_vec(&small).unwrap();
         Config::decode_json(&small_json).unwrap();
+        let with_version = |v: u32| {
+            let json = String::from_utf8(cfg_json.clone()).unwrap().replace(
+                &format!("\"version\":{FORMAT_VERSION}"),
+                &format!("\"version\":{v}"),
+            );
+            assert!(json.contains(&format!("\"version\":{v},")));
+            json.into_bytes()
+        };
+        assert!(Config::decode_json(&with_version(1)).is_ok());
+        assert!(
+            Config::decode_json(&with_version(3))
+                .unwrap_err()
+                .is_unsupported_version()
+        );
         let config = vec![
             f("json", cfg_json.clone()),
             f("object", cfg_object.clone()),
             f("small-chunks-json", small_json),
-            f(
-                "version-2-json",
-                String::from_utf8(cfg_json.clone())
-                    .unwrap()
-                    .replace("\"version\":1", "\"version\":2")
-                    .into_bytes(),
-            ),
+            // Every version this build reads, and the next (refused).
+            f("version-1-json", with_version(1)),
+            f("version-3-json", with_version(3)),
             f("truncated-json", half(&cfg_json)),
             f("truncated-object", half(&cfg_object)),
             f("empty", vec![]),
@@ -539,6 +607,164 @@ mod seeds {
             ("blob", blob),
             ("coverage", coverage_seeds(key)),
             ("lock", lock_seeds()),
+            ("prune_record", prune_record_seeds(key, &seg)),
+            ("seal", seal_seeds(key)),
+        ]
+    }
+
+    /// The version-2 index plaintext: `base_gen:u64le base_mark[32]`, then
+    /// the version-1 plaintext.
+    fn index_v2_plain(seg: &IndexSegment) -> Vec<u8> {
+        let mut out = seg.base.generation.to_le_bytes().to_vec();
+        out.extend_from_slice(&seg.base.mark.map_or([0; 32], |m| m.0));
+        out.extend_from_slice(&seg.encode_plain());
+        out
+    }
+
+    /// An index segment object of either version, sealed with `nonce(n)`.
+    fn index_object(magic: &[u8; 4], plain: &[u8], n: u8) -> Vec<u8> {
+        let z = zstd::bulk::compress(plain, 3).unwrap();
+        object(magic, fuzz_key().seal_with_nonce(magic, &z, nonce(n)))
+    }
+
+    /// A prune record object, sealed with `nonce(n)`.
+    fn prune_object(key: &MasterKey, plain: &[u8], n: u8) -> Vec<u8> {
+        let z = zstd::bulk::compress(plain, 3).unwrap();
+        object(
+            label::PRUNE,
+            key.seal_with_nonce(label::PRUNE, &z, nonce(n)),
+        )
+    }
+
+    /// Prune records: a full one (sweeping the previous generation's mark,
+    /// condemning the packs of `seg`), the smallest valid one, records the
+    /// decoder must refuse, and edge cases.
+    fn prune_record_seeds(key: &MasterKey, seg: &IndexSegment) -> Files {
+        let f = |name: &str, b: Vec<u8>| (format!("seed-{name}"), b);
+        let full = PruneRecord {
+            info: RecordInfo {
+                generation: 3,
+                previous: Some(PruneId([0x32; 32])),
+                created: time("2026-12-01T03:00:00.123456789Z"),
+                host: "prune-host".into(),
+                swept: Some(Swept {
+                    generation: 2,
+                    mark: PruneId([0x32; 32]),
+                    accepted: vec![SnapshotId([0x41; 32]), SnapshotId([0x42; 32])],
+                }),
+                to_delete: ToDelete {
+                    packs: vec![(PackId([0x51; 32]), 1 << 20), (PackId([0x52; 32]), 4242)],
+                    snapshots: vec![SnapshotId([0x43; 32])],
+                },
+                supersedes_index: vec![IndexId([0x61; 32]), IndexId([0x62; 32])],
+                supersedes_prune: vec![PruneId([0x32; 32]), PruneId([0x31; 32])],
+            },
+            // A record's condemned packs have no base and supersede nothing.
+            condemned: IndexSegment {
+                packs: seg.packs.clone(),
+                ..IndexSegment::default()
+            },
+        };
+        let full_plain = full.encode_plain();
+        let full_object = prune_object(key, &full_plain, 80);
+        assert_eq!(PruneRecord::from_object(key, &full_object).unwrap(), full);
+        let empty = PruneRecord {
+            info: RecordInfo {
+                generation: 1,
+                previous: None,
+                created: time("2026-12-01T00:00:00Z"),
+                host: String::new(),
+                swept: None,
+                to_delete: ToDelete::default(),
+                supersedes_index: vec![],
+                supersedes_prune: vec![],
+            },
+            condemned: IndexSegment::default(),
+        };
+        let empty_plain = empty.encode_plain();
+        let empty_object = prune_object(key, &empty_plain, 81);
+        assert_eq!(PruneRecord::from_object(key, &empty_object).unwrap(), empty);
+        // A plaintext from JSON text and a segment plaintext.
+        let raw = |json: &[u8], condemned: &IndexSegment| {
+            let mut out = (json.len() as u32).to_le_bytes().to_vec();
+            out.extend_from_slice(json);
+            out.extend_from_slice(&condemned.encode_plain());
+            out
+        };
+        let minimal = raw(
+            br#"{"generation":1,"created":"2026-12-01T00:00:00Z","future_field":[1,{"x":null}]}"#,
+            &IndexSegment::default(),
+        );
+        PruneRecord::decode_plain(&minimal).unwrap();
+        let generation_0 = raw(
+            br#"{"generation":0,"created":"2026-12-01T00:00:00Z"}"#,
+            &IndexSegment::default(),
+        );
+        assert!(PruneRecord::decode_plain(&generation_0).is_err());
+        // Condemned packs that supersede a segment (only a segment may).
+        let superseding = raw(
+            &serde_json::to_vec(&empty.info).unwrap(),
+            &IndexSegment {
+                supersedes: vec![IndexId([0x99; 32])],
+                ..IndexSegment::default()
+            },
+        );
+        assert!(PruneRecord::decode_plain(&superseding).is_err());
+        // The JSON's length pointing past the end.
+        let mut overlong = empty_plain.clone();
+        overlong[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(PruneRecord::decode_plain(&overlong).is_err());
+        vec![
+            f("full-plain", full_plain.clone()),
+            f("full-object", full_object.clone()),
+            f("full-zstd", zstd::bulk::compress(&full_plain, 3).unwrap()),
+            f("empty-plain", empty_plain.clone()),
+            f("empty-object", empty_object),
+            f("minimal-plain", minimal),
+            f("generation-0-plain", generation_0),
+            f("superseding-plain", superseding),
+            f("overlong-json-plain", overlong),
+            f("truncated-plain", half(&full_plain)),
+            f("truncated-object", half(&full_object)),
+            f("empty", vec![]),
+        ]
+    }
+
+    /// Seal JSON (the fuzz target seals it), a sealed seal, and edge cases.
+    fn seal_seeds(key: &MasterKey) -> Files {
+        let f = |name: &str, b: Vec<u8>| (format!("seed-{name}"), b);
+        let s = Seal {
+            generation: 2,
+            mark: PruneId([0x32; 32]),
+            host: "prune-host".into(),
+            created: time("2026-12-01T02:59:59.5Z"),
+        };
+        let json = serde_json::to_vec(&s).unwrap();
+        let sealed = object(
+            label::SEAL,
+            key.seal_with_nonce(label::SEAL, &json, nonce(90)),
+        );
+        assert_eq!(Seal::from_object(key, &sealed).unwrap(), s);
+        let minimal = format!(
+            r#"{{"generation":1,"mark":"{}","created":"2026-12-01T00:00:00Z","future_field":null}}"#,
+            PruneId([0x31; 32])
+        )
+        .into_bytes();
+        let mut minimal_object = label::SEAL.to_vec();
+        minimal_object.extend_from_slice(&key.seal_with_nonce(label::SEAL, &minimal, nonce(91)));
+        Seal::from_object(key, &minimal_object).unwrap();
+        vec![
+            f("json", json.clone()),
+            f("object", sealed.clone()),
+            f("minimal-json", minimal),
+            f("pretty-json", serde_json::to_vec_pretty(&s).unwrap()),
+            f(
+                "no-mark-json",
+                br#"{"generation":1,"created":"2026-12-01T00:00:00Z"}"#.to_vec(),
+            ),
+            f("truncated-json", half(&json)),
+            f("truncated-object", half(&sealed)),
+            f("empty", vec![]),
         ]
     }
 

@@ -18,10 +18,13 @@ use arca_engine::format::chunker::{Chunker, ChunkerParams};
 use arca_engine::format::compress::{Compression, CompressionMode, compress};
 use arca_engine::format::config::Config;
 use arca_engine::format::crypto::{KdfParams, MasterKey, PasswordKey, label};
-use arca_engine::format::id::{BlobId, IndexId, KeyId, PackId, RepoId, SnapshotId, content_hash};
+use arca_engine::format::id::{
+    BlobId, IndexId, KeyId, PackId, PruneId, RepoId, SealId, SnapshotId, content_hash,
+};
 use arca_engine::format::index::{IndexSegment, IndexedPack};
 use arca_engine::format::keyfile::{KdfRecord, KeyFile};
 use arca_engine::format::pack::{self, BlobKind, PackEntry};
+use arca_engine::format::prune::{Base, PruneRecord, RecordInfo, Seal, Swept, ToDelete, seal_name};
 use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
 use arca_engine::format::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
 use base64::Engine;
@@ -99,6 +102,14 @@ pub mod nonce {
     pub const CHECK: [u8; 24] = [0x0b; 24];
     /// The lock.
     pub const LOCK: [u8; 24] = [0x0c; 24];
+    /// The index segment in format version 1.
+    pub const INDEX_V1: [u8; 24] = [0x0d; 24];
+    /// The prune record.
+    pub const PRUNE_RECORD: [u8; 24] = [0x0e; 24];
+    /// The seal.
+    pub const SEAL: [u8; 24] = [0x0f; 24];
+    /// The maintenance lock.
+    pub const LOCK_MAINTENANCE: [u8; 24] = [0x10; 24];
 }
 
 /// Plaintext of data blob 1: a line repeated 16 times (compresses well).
@@ -205,31 +216,48 @@ pub struct Frames {
     pub root_tree: Stored,
     /// The empty tree blob (shorter than 64 bytes: raw).
     pub empty_tree: Stored,
-    /// The index segment's zstd frame.
+    /// The index segment's zstd frame (version 2: base, then the segment).
     pub index: Vec<u8>,
+    /// The version-1 index segment's zstd frame.
+    pub index_v1: Vec<u8>,
     /// The check record's zstd frame.
     pub check_record: Vec<u8>,
+    /// The prune record's zstd frame.
+    pub prune_record: Vec<u8>,
 }
 
 impl Frames {
     /// Compresses as the engine does: blobs through `compress::compress` at
-    /// `auto`, the index segment with zstd level 3 (as
-    /// `IndexSegment::to_object`).
+    /// `auto`, index segments and the prune record with zstd level 3 (as
+    /// `IndexSegment::to_object` and `PruneRecord::to_object`).
     pub fn compute() -> Self {
+        let z = |b: &[u8]| zstd::bulk::compress(b, 3).expect("in-memory zstd");
         let mut f = Self {
             data_1: Stored::compute(&data_blob_1()),
             data_2: Stored::compute(&data_blob_2()),
             root_tree: Stored::compute(&root_tree().encode()),
             empty_tree: Stored::compute(&Tree::default().encode()),
             index: vec![],
-            check_record: zstd::bulk::compress(&check_record().encode_plain(), 3)
-                .expect("in-memory zstd"),
+            index_v1: vec![],
+            check_record: z(&check_record().encode_plain()),
+            prune_record: z(&prune_record().encode_plain()),
         };
-        // The index plaintext depends on the blobs' frames, not on its own.
-        f.index =
-            zstd::bulk::compress(&index_segment(&f).encode_plain(), 3).expect("in-memory zstd");
+        // The index plaintexts depend on the blobs' frames (pack ids) and,
+        // for version 2, on the prune record's id (its base).
+        f.index_v1 = z(&index_segment_v1(&f).encode_plain());
+        f.index = z(&index_v2_plain(&index_segment(&f)));
         f
     }
+}
+
+/// The plaintext of a version-2 index segment object (before zstd):
+/// `base_gen:u64le || base_mark[32] || segment plaintext`, as
+/// `IndexSegment::to_object` compresses it.
+pub fn index_v2_plain(seg: &IndexSegment) -> Vec<u8> {
+    let mut out = seg.base.generation.to_le_bytes().to_vec();
+    out.extend_from_slice(&seg.base.mark.map_or([0; 32], |m| m.0));
+    out.extend_from_slice(&seg.encode_plain());
+    out
 }
 
 /// The check record: both packs verified, at the snapshot's end time and
@@ -241,7 +269,9 @@ pub fn check_record() -> arca_engine::format::coverage::Coverage {
         root_tree: Stored::compute(&root_tree().encode()),
         empty_tree: Stored::compute(&Tree::default().encode()),
         index: vec![],
+        index_v1: vec![],
         check_record: vec![],
+        prune_record: vec![],
     };
     let mut c = arca_engine::format::coverage::Coverage::default();
     c.verified
@@ -266,6 +296,127 @@ pub fn lock() -> arca_engine::format::lock::LockInfo {
     }
 }
 
+/// The maintenance lock: held by a prune (beside any number of shared
+/// locks), with the optional `process_space` present.
+pub fn lock_maintenance() -> arca_engine::format::lock::LockInfo {
+    arca_engine::format::lock::LockInfo {
+        kind: arca_engine::format::lock::LockKind::Maintenance,
+        host: "prune.example".into(),
+        pid: 77,
+        username: "backup".into(),
+        operation: "prune".into(),
+        created: seal_time(),
+        refreshed: record_time(),
+        process_space: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/4026531836".into(),
+    }
+}
+
+/// The prune record of generation 1 that the vectors' record builds on
+/// and sweeps (not in the vectors: generation 2 deleted it).
+pub const PREVIOUS_RECORD: [u8; 32] = [0xd1; 32];
+/// A pack generation 1 condemned, which generation 2 deletes.
+pub const SWEPT_PACK: [u8; 32] = [0xd2; 32];
+/// Its size.
+pub const SWEPT_PACK_SIZE: u64 = 70_000;
+/// A snapshot void under generation 2 (based before generation 1's mark,
+/// not accepted), which generation 2 deletes.
+pub const VOID_SNAPSHOT: [u8; 32] = [0xd3; 32];
+/// A snapshot based before generation 1's mark that generation 2 accepted.
+pub const ACCEPTED_SNAPSHOT: [u8; 32] = [0xd4; 32];
+/// An index segment generation 2 supersedes.
+pub const SUPERSEDED_BY_RECORD: [u8; 32] = [0xd5; 32];
+/// The pack generation 2 condemns (swept by generation 3).
+pub const CONDEMNED_PACK: [u8; 32] = [0xd6; 32];
+/// The one blob of that pack.
+pub const CONDEMNED_BLOB: [u8; 32] = [0xd7; 32];
+
+/// When generation 2 wrote the seal of generation 1.
+pub fn seal_time() -> DateTime<Utc> {
+    "2026-11-02T01:00:00Z".parse().expect("valid time")
+}
+
+/// When generation 2 committed its record.
+pub fn record_time() -> DateTime<Utc> {
+    "2026-11-02T01:30:00.250Z".parse().expect("valid time")
+}
+
+/// The seal prune generation 2 wrote before its listing: generation 1,
+/// naming generation 1's record.
+pub fn seal() -> Seal {
+    Seal {
+        generation: 1,
+        mark: PruneId(PREVIOUS_RECORD),
+        host: "prune.example".into(),
+        created: seal_time(),
+    }
+}
+
+/// The prune record of generation 2: it sweeps generation 1's mark
+/// (deletes the pack generation 1 condemned and a void snapshot, accepts
+/// one snapshot), supersedes one segment and generation 1's record, and
+/// condemns one pack (one zstd data blob of 3000 bytes, sealed in 1000).
+pub fn prune_record() -> PruneRecord {
+    PruneRecord {
+        info: RecordInfo {
+            generation: 2,
+            previous: Some(PruneId(PREVIOUS_RECORD)),
+            created: record_time(),
+            host: "prune.example".into(),
+            swept: Some(Swept {
+                generation: 1,
+                mark: PruneId(PREVIOUS_RECORD),
+                accepted: vec![SnapshotId(ACCEPTED_SNAPSHOT)],
+            }),
+            to_delete: ToDelete {
+                packs: vec![(PackId(SWEPT_PACK), SWEPT_PACK_SIZE)],
+                snapshots: vec![SnapshotId(VOID_SNAPSHOT)],
+            },
+            supersedes_index: vec![IndexId(SUPERSEDED_BY_RECORD)],
+            supersedes_prune: vec![PruneId(PREVIOUS_RECORD)],
+        },
+        condemned: IndexSegment {
+            packs: vec![IndexedPack {
+                id: PackId(CONDEMNED_PACK),
+                size: 1000 + 50 + 52,
+                entries: vec![PackEntry {
+                    kind: BlobKind::Data,
+                    compression: Compression::Zstd,
+                    id: BlobId(CONDEMNED_BLOB),
+                    offset: 0,
+                    length: 1000,
+                    raw_length: 3000,
+                }],
+            }],
+            supersedes: vec![],
+            base: Base::default(),
+        },
+    }
+}
+
+/// The stored prune record, `prune/<its id>`.
+pub fn prune_record_object(frames: &Frames) -> Vec<u8> {
+    magic_object(
+        &master(),
+        label::PRUNE,
+        &frames.prune_record,
+        nonce::PRUNE_RECORD,
+    )
+}
+
+/// The id of the prune record: the base of what the backup wrote after it.
+pub fn prune_record_id(frames: &Frames) -> PruneId {
+    PruneId(content_hash(&prune_record_object(frames)))
+}
+
+/// The base of the backup that made the snapshot: generation 2, the
+/// vectors' prune record.
+pub fn backup_base(frames: &Frames) -> Base {
+    Base {
+        generation: 2,
+        mark: Some(prune_record_id(frames)),
+    }
+}
+
 /// The master key of the vectors.
 pub fn master() -> MasterKey {
     MasterKey::from_secret(MASTER_SECRET)
@@ -274,7 +425,7 @@ pub fn master() -> MasterKey {
 /// The config.
 pub fn config() -> Config {
     Config {
-        version: 1,
+        version: 2,
         id: RepoId(REPO_ID),
         created: created(),
         chunker: ChunkerParams::default(),
@@ -474,8 +625,17 @@ pub fn tree_pack(frames: &Frames) -> BuiltPack {
 /// in the vectors; the field is there to be exercised).
 pub const SUPERSEDED: [u8; 32] = [0xee; 32];
 
-/// The index segment listing both packs.
+/// The index segment listing both packs, as the backup wrote it (version
+/// 2, based on the prune record).
 pub fn index_segment(frames: &Frames) -> IndexSegment {
+    IndexSegment {
+        base: backup_base(frames),
+        ..index_segment_v1(frames)
+    }
+}
+
+/// The same segment as a build of format version 1 wrote it (no base).
+pub fn index_segment_v1(frames: &Frames) -> IndexSegment {
     let (d, t) = (data_pack(frames), tree_pack(frames));
     IndexSegment {
         packs: vec![
@@ -491,6 +651,7 @@ pub fn index_segment(frames: &Frames) -> IndexSegment {
             },
         ],
         supersedes: vec![IndexId(SUPERSEDED)],
+        base: Default::default(),
     }
 }
 
@@ -543,6 +704,7 @@ pub fn snapshot(frames: &Frames, index_object_len: u64) -> Snapshot {
             data_added: blobs.iter().sum::<usize>() as u64,
             data_added_packed: d.bytes.len() as u64 + t.bytes.len() as u64 + index_object_len,
         },
+        base: backup_base(frames),
     }
 }
 
@@ -601,6 +763,20 @@ pub struct Vectors {
     pub check_record: Vec<u8>,
     /// `locks/<random id>`: a lock.
     pub lock: Vec<u8>,
+    /// `locks/<random id>`: a maintenance lock.
+    pub lock_maintenance: Vec<u8>,
+    /// The index segment in version 1 (`index/<index_v1_id>`).
+    pub index_v1: Vec<u8>,
+    /// Its id.
+    pub index_v1_id: IndexId,
+    /// `prune/<prune_record_id>`.
+    pub prune_record: Vec<u8>,
+    /// Its id.
+    pub prune_record_id: PruneId,
+    /// `seals/<seal_name>`.
+    pub seal: Vec<u8>,
+    /// Its name.
+    pub seal_name: SealId,
 }
 
 /// Builds every vector.
@@ -615,7 +791,10 @@ pub fn build(frames: &Frames) -> Vectors {
     let e = tree_pack.entries[0];
     let tree_sealed =
         tree_pack.bytes[e.offset as usize..(e.offset + e.length as u64) as usize].to_vec();
-    let index = magic_object(&key, label::INDEX, &frames.index, nonce::INDEX);
+    let index = magic_object(&key, label::INDEX_V2, &frames.index, nonce::INDEX);
+    let index_v1 = magic_object(&key, label::INDEX, &frames.index_v1, nonce::INDEX_V1);
+    let prune_record = prune_record_object(frames);
+    let seal_json = serde_json::to_vec(&seal()).expect("seal serializes");
     let snap = snapshot(frames, index.len() as u64);
     let snap_json = serde_json::to_vec(&snap).expect("snapshot serializes");
     let snapshot = magic_object(&key, label::SNAPSHOT, &snap_json, nonce::SNAPSHOT);
@@ -639,6 +818,18 @@ pub fn build(frames: &Frames) -> Vectors {
             &serde_json::to_vec(&lock()).expect("lock serializes"),
             nonce::LOCK,
         ),
+        lock_maintenance: magic_object(
+            &key,
+            label::LOCK,
+            &serde_json::to_vec(&lock_maintenance()).expect("lock serializes"),
+            nonce::LOCK_MAINTENANCE,
+        ),
+        index_v1_id: IndexId(content_hash(&index_v1)),
+        index_v1,
+        prune_record_id: PruneId(content_hash(&prune_record)),
+        prune_record,
+        seal: magic_object(&key, label::SEAL, &seal_json, nonce::SEAL),
+        seal_name: seal_name(&RepoId(REPO_ID), seal().generation),
     }
 }
 
@@ -701,6 +892,10 @@ impl Vectors {
             ("snapshot.hex", &self.snapshot[..]),
             ("check-record.hex", &self.check_record[..]),
             ("lock.hex", &self.lock[..]),
+            ("lock-maintenance.hex", &self.lock_maintenance[..]),
+            ("index-v1.hex", &self.index_v1[..]),
+            ("prune-record.hex", &self.prune_record[..]),
+            ("seal.hex", &self.seal[..]),
         ]
     }
 }
@@ -760,10 +955,13 @@ pub fn readme(v: &Vectors) -> String {
          Do not edit by hand: the test compares this file with what the generator writes.\n\
          The format itself is described in [`../README.md`](../README.md).\n\
          \n\
-         Together the files form a complete one-snapshot repository: a reader that\n\
-         follows the specification can unlock the key file with the password, read the\n\
-         config, the index, the snapshot, its trees and the file `data.bin`, and check\n\
-         every id on the way.\n\
+         Together the files form a complete one-snapshot repository (format version 2)\n\
+         as it is after its second prune: a reader that follows the specification can\n\
+         unlock the key file with the password, read the config, the prune record (the\n\
+         head), the index, the snapshot, its trees and the file `data.bin`, check every id\n\
+         on the way, and apply the prune record's rules (the snapshot and `index.hex` are\n\
+         valid; see [Prune state](#prune-state)). `index-v1.hex` and `lock-maintenance.hex`\n\
+         are extra objects of the kinds they show.\n\
          \n\
          Every `.hex` file is the object's bytes in lowercase hex, 64 digits per line;\n\
          strip all whitespace before decoding.\n\
@@ -808,8 +1006,14 @@ pub fn readme(v: &Vectors) -> String {
          | `06` | root tree blob |\n\
          | `07` | empty tree blob |\n\
          | `08` | header of the tree pack |\n\
-         | `09` | index segment |\n\
+         | `09` | index segment (version 2) |\n\
          | `0a` | snapshot |\n\
+         | `0b` | check record |\n\
+         | `0c` | shared lock |\n\
+         | `0d` | index segment (version 1) |\n\
+         | `0e` | prune record |\n\
+         | `0f` | seal |\n\
+         | `10` | maintenance lock |\n\
          \n\
          Derived values:\n\
          \n",
@@ -858,9 +1062,15 @@ pub fn readme(v: &Vectors) -> String {
         ),
         (
             "index.hex",
-            "index segment listing both packs".into(),
+            "index segment (version 2, base generation 2 = the prune record) listing both packs".into(),
             format!("`index/{}`", v.index_id),
             v.index.len(),
+        ),
+        (
+            "index-v1.hex",
+            "the same segment as format version 1 wrote it (no base; void in this repository)".into(),
+            format!("`index/{}`", v.index_v1_id),
+            v.index_v1.len(),
         ),
         (
             "tree-plain.hex",
@@ -892,6 +1102,24 @@ pub fn readme(v: &Vectors) -> String {
             "`locks/<random id>`".into(),
             v.lock.len(),
         ),
+        (
+            "lock-maintenance.hex",
+            "a maintenance lock: host `prune.example`, pid 77, operation `prune`, with `process_space`".into(),
+            "`locks/<random id>`".into(),
+            v.lock_maintenance.len(),
+        ),
+        (
+            "prune-record.hex",
+            "prune record of generation 2 (the head)".into(),
+            format!("`prune/{}`", v.prune_record_id),
+            v.prune_record.len(),
+        ),
+        (
+            "seal.hex",
+            "seal of generation 1, written by prune generation 2".into(),
+            format!("`seals/{}`", v.seal_name),
+            v.seal.len(),
+        ),
     ];
     for (f, what, at, n) in rows {
         o.push_str(&format!("| `{f}` | {what} | {at} | {n} |\n"));
@@ -921,7 +1149,7 @@ pub fn readme(v: &Vectors) -> String {
          - Logical content of `data.bin`: blob 1, {} zero bytes, blob 2, {} zero bytes.\n  \
          Its BLAKE3 (the node's content hash): `{}`.\n\
          - The index segment names one superseded segment, `{}` (no such object\n  \
-         exists; the field is exercised, nothing more).\n",
+         exists; the field is exercised, nothing more: a backup writes none, `repair index` does).\n",
         data_blob_1().len(),
         file_content().len(),
         data_blob_1().len() as u64 + HOLE,
@@ -944,11 +1172,16 @@ pub fn readme(v: &Vectors) -> String {
          \n```json\n{}\n```\n\
          \n\
          The key file is JSON as stored (`key.hex` is these bytes; there is no final newline):\n\
+         \n```json\n{}\n```\n\
+         \n\
+         Maintenance lock JSON (inside `lock-maintenance.hex`):\n\
          \n```json\n{}\n```\n",
         opened(label::CONFIG, &v.config),
         opened(label::SNAPSHOT, &v.snapshot),
         String::from_utf8_lossy(&v.key),
+        opened(label::LOCK, &v.lock_maintenance),
     ));
+    o.push_str(&prune_state(v));
     o.push_str(&format!(
         "\n## Chunker\n\
          \n\
@@ -965,4 +1198,89 @@ pub fn readme(v: &Vectors) -> String {
         CHUNKER_ZERO_RANGE.end,
     ));
     o
+}
+
+/// The "Prune state" section of the vectors' README: the prune record's
+/// plaintext, the seal and its name, the index segment's base, and what
+/// the rules of the specification (§15.2) make of them.
+fn prune_state(v: &Vectors) -> String {
+    let key = master();
+    let z = key
+        .open(label::PRUNE, &v.prune_record[4..])
+        .expect("the record opens");
+    let plain = zstd::stream::decode_all(&z[..]).expect("one zstd frame");
+    let json_len = u32::from_le_bytes(plain[..4].try_into().expect("4 bytes")) as usize;
+    let json = String::from_utf8(plain[4..4 + json_len].to_vec()).expect("UTF-8 JSON");
+    let condemned = &plain[4 + json_len..];
+    let seal_json = String::from_utf8(key.open(label::SEAL, &v.seal[4..]).expect("the seal opens"))
+        .expect("UTF-8 JSON");
+    let mut seal_input = b"arca 2026-12 seal v1".to_vec();
+    seal_input.extend_from_slice(&REPO_ID);
+    seal_input.extend_from_slice(&1u64.to_le_bytes());
+    let index_plain = zstd::stream::decode_all(
+        &key.open(label::INDEX_V2, &v.index[4..])
+            .expect("the index opens")[..],
+    )
+    .expect("one zstd frame");
+    let r = prune_record();
+    let p = &r.condemned.packs[0];
+    let e = p.entries[0];
+    format!(
+        "\n## Prune state\n\
+         \n\
+         The repository is in prune generation 2. Generation 1's record `{prev}` is not\n\
+         among the files (generation 2 superseded and deleted it), nor are the other objects\n\
+         the record names (`d2…`, `d3…`, `d4…`, `d5…`, `d6…`: each 32 copies of one byte).\n\
+         \n\
+         - `prune-record.hex` is the only record, so it is the head. Its plaintext (after\n  \
+         opening with label `APR\\x01` and one zstd frame) is {plen} bytes: `json_len` =\n  \
+         {json_len} (`{jl_hex}`), the JSON below, then {clen} bytes of condemned packs in\n  \
+         the index-segment layout: one pack `{cp}` of {csize} bytes with one entry\n  \
+         (data, zstd, blob `{cb}`, offset {eo}, length {el}, raw_length {er}), then\n  \
+         `superseded_count` 0.\n\
+         - The record sweeps generation 1's mark: the pack `{sp}` ({sps} bytes) that\n  \
+         generation 1 condemned and the void snapshot `{vs}` are to be deleted; the\n  \
+         snapshot `{acc}` was based before that mark and is accepted.\n\
+         - `seal.hex` is the seal of generation 1 (naming generation 1's record), stored\n  \
+         at `seals/<name>` with name = BLAKE3 of the {sil} bytes\n  \
+         `{si}`\n  \
+         (`\"arca 2026-12 seal v1\"`, the repository id, generation 1 as u64le) = `{sn}`.\n\
+         - `index.hex`'s plaintext begins with its base: generation `{bg}` (u64le) and\n  \
+         mark `{bm}` (the record's id), then the segment. It honours the swept mark\n  \
+         (generation 2 > 1), so it counts: both packs are live.\n\
+         - `snapshot.hex` records the same base (`\"base\"` in its JSON): it honours the\n  \
+         swept mark, so it is valid.\n\
+         - `index-v1.hex` reads as base generation 0, which does not honour the swept mark\n  \
+         (generation 1): in this repository it would be void and add nothing.\n\
+         - A backup based on generation 2 confirms its snapshot by reading `seals/` for\n  \
+         generations 2 and 3 (neither exists here): no conflict.\n\
+         \n\
+         Prune record JSON (inside `prune-record.hex`):\n\
+         \n```json\n{json}\n```\n\
+         \n\
+         Seal JSON (inside `seal.hex`):\n\
+         \n```json\n{seal_json}\n```\n",
+        prev = hex::encode(PREVIOUS_RECORD),
+        plen = plain.len(),
+        json_len = json_len,
+        jl_hex = hex::encode(&plain[..4]),
+        clen = condemned.len(),
+        cp = p.id,
+        csize = p.size,
+        cb = e.id,
+        eo = e.offset,
+        el = e.length,
+        er = e.raw_length,
+        sp = hex::encode(SWEPT_PACK),
+        sps = SWEPT_PACK_SIZE,
+        vs = hex::encode(VOID_SNAPSHOT),
+        acc = hex::encode(ACCEPTED_SNAPSHOT),
+        sil = seal_input.len(),
+        si = hex::encode(&seal_input),
+        sn = v.seal_name,
+        bg = hex::encode(&index_plain[..8]),
+        bm = hex::encode(&index_plain[8..40]),
+        json = json,
+        seal_json = seal_json,
+    )
 }

@@ -20,10 +20,11 @@ use arca_engine::format::chunker::{Chunker, ChunkerParams};
 use arca_engine::format::compress::Compression;
 use arca_engine::format::config::Config;
 use arca_engine::format::crypto::{KdfParams, MasterKey, label};
-use arca_engine::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
+use arca_engine::format::id::{BlobId, IndexId, PackId, PruneId, RepoId, SnapshotId};
 use arca_engine::format::index::IndexSegment;
 use arca_engine::format::keyfile::KeyFile;
 use arca_engine::format::pack::{self, BlobKind, PackBuilder, PackEntry};
+use arca_engine::format::prune::{Base, PruneRecord, PruneState, Seal, seal_name};
 use arca_engine::format::snapshot::Snapshot;
 use arca_engine::format::tree::{Content, NodeKind, Timestamp, Tree};
 use arca_format_spec as spec;
@@ -61,11 +62,14 @@ fn range(e: &PackEntry) -> std::ops::Range<usize> {
 }
 
 // The ids of the vectors, as the vectors' README lists them.
-const KEY_ID: &str = "d6170601dec1367e53ed505bae099f004f89692bea49190725f7fd2c5fd09892";
+const KEY_ID: &str = "b0e949cf59790b991e7cff567baad4c5cfa8f9c1e467e3f0269a5ceabc6286af";
 const DATA_PACK_ID: &str = "133ea72606ef90c0ce1c31cebfa9efc8dbda7a8c9719772b917fb991dd976964";
 const TREE_PACK_ID: &str = "5dbb1b4386667682cb30f73bdf2c89d186084982d69485dd59ce5433d307ae7e";
-const INDEX_ID: &str = "3506392c4dfc7f9bec8787311d395033a184724dd1a9b84f8e60c8ba7c8c317e";
-const SNAPSHOT_ID: &str = "c6c109b23e1e83f6bee945db8b66c306f4866f099abf4ae81fb16953116bec0c";
+const INDEX_ID: &str = "a1ac969b533f95816f3d30c6dbd8b4832100df7a9719b865a63a5a581b6994b4";
+const INDEX_V1_ID: &str = "2a3ab72c1689c42ea3c97d9ec8dbc6d12b4fdba0b37af4d0bdf896baef9b58c4";
+const SNAPSHOT_ID: &str = "809d1c7f90c9f190774cffa3d5f89675d52dfbf2f38b4fb5d7f7980f629b69d7";
+const PRUNE_RECORD_ID: &str = "7ae6d6cd938caa4661d7ddc9288aad1dc8e1998f933c76e6ced276e0c04edc25";
+const SEAL_NAME: &str = "7ba3a28b987ca1664eee23f094a01a42c7bdac73d15e53711205f9fb45de397e";
 const BLOB_DATA_1: &str = "aa9421573cd169d17767ca0a00db2786cd8e0833806da3196128a47b53660bfc";
 const BLOB_DATA_2: &str = "3b17198158ed57f8438a3f48b0555a79267c48342a5255242f679360e5ed55f9";
 const BLOB_ROOT_TREE: &str = "e3485044576c3e81003b8f6a055425c9951373f7bc847137eb8d48c680b141c3";
@@ -123,7 +127,7 @@ fn config_decodes() {
     assert_eq!(&bytes[..4], b"ACF\x01");
     assert_eq!(&bytes[4..28], &spec::nonce::CONFIG);
     let c = Config::from_object(&key(), &bytes).unwrap();
-    assert_eq!(c.version, 1);
+    assert_eq!(c.version, 2);
     assert_eq!(c.id, RepoId(spec::REPO_ID));
     assert_eq!(c.created.to_rfc3339(), "2026-11-01T12:00:00+00:00");
     assert_eq!(
@@ -205,12 +209,14 @@ fn tree_pack_decodes() {
     assert_eq!(&bytes[range(&entries[0])], &load("tree-sealed.hex")[..]);
 }
 
-#[test]
-fn index_segment_decodes() {
-    let bytes = load("index.hex");
-    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), INDEX_ID);
-    assert_eq!(&bytes[..4], b"AIX\x01");
-    let seg = IndexSegment::from_object(&key(), &bytes).unwrap();
+fn backup_base() -> Base {
+    Base {
+        generation: 2,
+        mark: Some(id(PRUNE_RECORD_ID)),
+    }
+}
+
+fn assert_vector_segment(seg: &IndexSegment) {
     assert_eq!(seg.packs.len(), 2);
     assert_eq!(seg.packs[0].id, id::<PackId>(DATA_PACK_ID));
     assert_eq!(seg.packs[0].size, 507);
@@ -219,6 +225,117 @@ fn index_segment_decodes() {
     assert_eq!(seg.packs[1].size, 595);
     assert_eq!(seg.packs[1].entries, tree_entries());
     assert_eq!(seg.supersedes, vec![IndexId([0xee; 32])]);
+}
+
+#[test]
+fn index_segment_decodes() {
+    let bytes = load("index.hex");
+    assert_eq!(bytes.len(), 363);
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), INDEX_ID);
+    assert_eq!(&bytes[..4], b"AIX\x02");
+    let seg = IndexSegment::from_object(&key(), &bytes).unwrap();
+    assert_vector_segment(&seg);
+    assert_eq!(seg.base, backup_base());
+}
+
+#[test]
+fn index_segment_v1_decodes() {
+    let bytes = load("index-v1.hex");
+    assert_eq!(bytes.len(), 327);
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), INDEX_V1_ID);
+    assert_eq!(&bytes[..4], b"AIX\x01");
+    let seg = IndexSegment::from_object(&key(), &bytes).unwrap();
+    assert_vector_segment(&seg);
+    assert_eq!(
+        seg.base,
+        Base::default(),
+        "a version-1 segment has base generation 0"
+    );
+    // the same segment plaintext as inside the version-2 object, after its base
+    let k = key();
+    let v1 = zstd::bulk::decompress(&k.open(label::INDEX, &bytes[4..]).unwrap(), 1 << 20).unwrap();
+    let v2 = zstd::bulk::decompress(
+        &k.open(label::INDEX_V2, &load("index.hex")[4..]).unwrap(),
+        1 << 20,
+    )
+    .unwrap();
+    assert_eq!(&v2[40..], &v1[..]);
+}
+
+#[test]
+fn prune_record_decodes() {
+    let bytes = load("prune-record.hex");
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), PRUNE_RECORD_ID);
+    assert_eq!(&bytes[..4], b"APR\x01");
+    assert_eq!(&bytes[4..28], &spec::nonce::PRUNE_RECORD);
+    let r = PruneRecord::from_object(&key(), &bytes).unwrap();
+    assert_eq!(r, spec::prune_record());
+    let i = &r.info;
+    assert_eq!(i.generation, 2);
+    assert_eq!(i.previous, Some(PruneId([0xd1; 32])));
+    assert_eq!(i.host, "prune.example");
+    let s = i.swept.as_ref().unwrap();
+    assert_eq!((s.generation, s.mark), (1, PruneId([0xd1; 32])));
+    assert_eq!(s.accepted, vec![SnapshotId([0xd4; 32])]);
+    assert_eq!(i.to_delete.packs, vec![(PackId([0xd2; 32]), 70_000)]);
+    assert_eq!(i.to_delete.snapshots, vec![SnapshotId([0xd3; 32])]);
+    assert_eq!(i.supersedes_index, vec![IndexId([0xd5; 32])]);
+    assert_eq!(i.supersedes_prune, vec![PruneId([0xd1; 32])]);
+    assert_eq!(r.condemned.packs.len(), 1);
+    assert_eq!(r.condemned.packs[0].id, PackId([0xd6; 32]));
+    assert_eq!(r.condemned.packs[0].size, 1102);
+    assert!(r.condemned.supersedes.is_empty());
+    // a flipped byte does not authenticate
+    let mut bad = bytes.clone();
+    bad[40] ^= 1;
+    assert!(PruneRecord::from_object(&key(), &bad).is_err());
+}
+
+#[test]
+fn seal_decodes() {
+    let bytes = load("seal.hex");
+    assert_eq!(&bytes[..4], b"ASL\x01");
+    let s = Seal::from_object(&key(), &bytes).unwrap();
+    assert_eq!(s, spec::seal());
+    assert_eq!((s.generation, s.mark), (1, PruneId([0xd1; 32])));
+    // named by the repository and the generation, not by its bytes
+    assert_eq!(seal_name(&RepoId(spec::REPO_ID), 1).to_hex(), SEAL_NAME);
+    assert_ne!(blake3::hash(&bytes).to_hex().as_str(), SEAL_NAME);
+}
+
+#[test]
+fn prune_rules_on_the_vectors() {
+    // The prune record is the head; the rules of §15.2 applied to it.
+    let k = key();
+    let record = PruneRecord::from_object(&k, &load("prune-record.hex")).unwrap();
+    let st = PruneState::from_records(vec![(id(PRUNE_RECORD_ID), record)]);
+    assert_eq!(st.head().unwrap().0, id::<PruneId>(PRUNE_RECORD_ID));
+    assert!(!st.is_fork());
+    assert_eq!(st.base(), backup_base());
+    // index.hex counts, index-v1.hex is void
+    let v2 = IndexSegment::from_object(&k, &load("index.hex")).unwrap();
+    let v1 = IndexSegment::from_object(&k, &load("index-v1.hex")).unwrap();
+    assert!(st.base_valid(&v2.base));
+    assert!(!st.base_valid(&v1.base));
+    // the snapshot is valid (it honours the swept mark); the accepted one too,
+    // whatever its base; the void one is not
+    let snap = Snapshot::from_object(&k, &load("snapshot.hex")).unwrap();
+    assert!(st.snapshot_valid(&id(SNAPSHOT_ID), &snap.base));
+    assert!(st.snapshot_valid(&SnapshotId([0xd4; 32]), &Base::default()));
+    assert!(!st.snapshot_valid(&SnapshotId([0xd3; 32]), &Base::default()));
+    // a base on generation 1's record itself honours the sweep; one on
+    // another record of generation 1 (a withdrawn sibling) does not
+    let on = |m: u8| Base {
+        generation: 1,
+        mark: Some(PruneId([m; 32])),
+    };
+    assert!(st.base_valid(&on(0xd1)));
+    assert!(!st.base_valid(&on(0x77)));
+    // marked packs: the condemned one and the one to delete
+    let marked = st.marked_packs();
+    assert!(marked.contains(&PackId([0xd6; 32])) && marked.contains(&PackId([0xd2; 32])));
+    assert!(!marked.contains(&id(DATA_PACK_ID)) && !marked.contains(&id(TREE_PACK_ID)));
+    assert!(st.superseded_segments().contains(&IndexId([0xd5; 32])));
 }
 
 #[test]
@@ -352,7 +469,8 @@ fn snapshot_decodes() {
     assert_eq!(m.bytes_read, 1096);
     assert_eq!(m.blobs_added, 4);
     assert_eq!(m.data_added, 896 + 200 + 553 + 5);
-    assert_eq!(m.data_added_packed, 507 + 595 + 327);
+    assert_eq!(m.data_added_packed, 507 + 595 + 363);
+    assert_eq!(s.base, backup_base());
     assert_eq!(
         SnapshotId(*blake3::hash(&bytes).as_bytes()),
         id(SNAPSHOT_ID)
@@ -744,7 +862,7 @@ fn independent_reader_agrees() {
     assert_eq!(copy, config);
     let c: serde_json::Value =
         serde_json::from_slice(&ind::open_magic(&k, b"ACF\x01", &config)).unwrap();
-    assert_eq!(c["version"], 1);
+    assert_eq!(c["version"], 2);
     assert_eq!(c["id"], hex::encode(spec::REPO_ID));
     assert_eq!(c["created"], "2026-11-01T12:00:00Z");
     assert_eq!(c["chunker"]["min_size"], 131072);
@@ -763,11 +881,94 @@ fn independent_reader_agrees() {
     assert_eq!(s["parent"], serde_json::Value::Null);
     assert_eq!(s["partial"], true);
 
-    // index segment: which blob is where
+    // the prune record (the head) and what it says
+    let record = load("prune-record.hex");
+    assert_eq!(
+        hex::encode(blake3::hash(&record).as_bytes()),
+        PRUNE_RECORD_ID
+    );
+    let rz = ind::open_magic(&k, b"APR\x01", &record);
+    let rplain = zstd::stream::decode_all(&rz[..]).unwrap();
+    let mut at = 0;
+    let json_len = ind::u32le(&rplain, &mut at) as usize;
+    let info: serde_json::Value =
+        serde_json::from_slice(ind::take(&rplain, &mut at, json_len)).unwrap();
+    assert_eq!(info["generation"], 2);
+    let d = |b: u8| hex::encode([b; 32]);
+    assert_eq!(info["previous"], d(0xd1));
+    let swept = &info["swept"];
+    assert_eq!(
+        (swept["generation"].as_u64(), swept["mark"].as_str()),
+        (Some(1), Some(&d(0xd1)[..]))
+    );
+    assert_eq!(swept["accepted"][0], d(0xd4));
+    assert_eq!(info["to_delete"]["packs"][0][0], d(0xd2));
+    assert_eq!(info["to_delete"]["packs"][0][1], 70000);
+    assert_eq!(info["to_delete"]["snapshots"][0], d(0xd3));
+    assert_eq!(info["supersedes_index"][0], d(0xd5));
+    assert_eq!(info["supersedes_prune"][0], d(0xd1));
+    // then the condemned packs, in the layout of an index segment
+    let ncond = ind::u32le(&rplain, &mut at);
+    assert_eq!(ncond, 1);
+    assert_eq!(ind::take(&rplain, &mut at, 32), &[0xd6; 32]);
+    assert_eq!(ind::u64le(&rplain, &mut at), 1102);
+    let ce = ind::entries(&rplain, &mut at);
+    assert_eq!(
+        (ce.len(), ce[0].kind, ce[0].length, ce[0].raw_length),
+        (1, 0, 1000, 3000)
+    );
+    assert_eq!(ind::u32le(&rplain, &mut at), 0, "no superseded segments");
+    assert_eq!(at, rplain.len());
+    // the rule: a base honours the swept mark if its generation is higher,
+    // or equal with that very mark
+    let sw_gen = swept["generation"].as_u64().unwrap();
+    let sw_mark: [u8; 32] = hex::decode(swept["mark"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let honours = |g: u64, mark: [u8; 32]| g > sw_gen || (g == sw_gen && mark == sw_mark);
+
+    // the seal of generation 1, read by its computed name
+    let mut seal_input = b"arca 2026-12 seal v1".to_vec();
+    seal_input.extend_from_slice(&spec::REPO_ID);
+    seal_input.extend_from_slice(&1u64.to_le_bytes());
+    assert_eq!(blake3::hash(&seal_input).to_hex().as_str(), SEAL_NAME);
+    let seal: serde_json::Value =
+        serde_json::from_slice(&ind::open_magic(&k, b"ASL\x01", &load("seal.hex"))).unwrap();
+    assert_eq!(seal["generation"], 1);
+    assert_eq!(seal["mark"], d(0xd1));
+    assert_eq!(seal["created"], "2026-11-02T01:00:00Z");
+
+    // the snapshot's base honours the swept mark: it is valid
+    let sb = &s["base"];
+    let sb_mark: [u8; 32] = hex::decode(sb["mark"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    assert_eq!(hex::encode(sb_mark), PRUNE_RECORD_ID);
+    assert!(honours(sb["generation"].as_u64().unwrap(), sb_mark));
+
+    // the version-1 segment: no base (generation 0), so void here
+    let v1 = load("index-v1.hex");
+    assert_eq!(hex::encode(blake3::hash(&v1).as_bytes()), INDEX_V1_ID);
+    let v1plain = zstd::stream::decode_all(&ind::open_magic(&k, b"AIX\x01", &v1)[..]).unwrap();
+    assert!(!honours(0, [0; 32]));
+
+    // index segment (version 2): its base, then which blob is where
     let index = load("index.hex");
     assert_eq!(hex::encode(blake3::hash(&index).as_bytes()), INDEX_ID);
-    let z = ind::open_magic(&k, b"AIX\x01", &index);
-    let plain = zstd::stream::decode_all(&z[..]).unwrap();
+    let z = ind::open_magic(&k, b"AIX\x02", &index);
+    let v2plain = zstd::stream::decode_all(&z[..]).unwrap();
+    let mut at = 0;
+    let base_gen = ind::u64le(&v2plain, &mut at);
+    let base_mark: [u8; 32] = ind::take(&v2plain, &mut at, 32).try_into().unwrap();
+    assert_eq!(
+        (base_gen, hex::encode(base_mark)),
+        (2, PRUNE_RECORD_ID.to_string())
+    );
+    assert!(honours(base_gen, base_mark), "the segment counts");
+    let plain = v2plain[at..].to_vec();
+    assert_eq!(plain, v1plain, "the same segment as the version-1 one");
     let mut at = 0;
     let npacks = ind::u32le(&plain, &mut at);
     assert_eq!(npacks, 2);
@@ -928,9 +1129,13 @@ fn frames_from_vectors() -> spec::Frames {
         data_2: blob("pack-data.hex", d2),
         root_tree: blob("pack-tree.hex", t1),
         empty_tree: blob("pack-tree.hex", t2),
-        index: k.open(label::INDEX, &load("index.hex")[4..]).unwrap(),
+        index: k.open(label::INDEX_V2, &load("index.hex")[4..]).unwrap(),
+        index_v1: k.open(label::INDEX, &load("index-v1.hex")[4..]).unwrap(),
         check_record: k
             .open(label::COVERAGE, &load("check-record.hex")[4..])
+            .unwrap(),
+        prune_record: k
+            .open(label::PRUNE, &load("prune-record.hex")[4..])
             .unwrap(),
     }
 }
@@ -993,6 +1198,9 @@ fn vectors_are_reproduced_exactly() {
     );
     assert_eq!(v.key_id.to_hex(), KEY_ID);
     assert_eq!(v.index_id.to_hex(), INDEX_ID);
+    assert_eq!(v.index_v1_id.to_hex(), INDEX_V1_ID);
+    assert_eq!(v.prune_record_id.to_hex(), PRUNE_RECORD_ID);
+    assert_eq!(v.seal_name.to_hex(), SEAL_NAME);
     assert_eq!(v.snapshot_id.to_hex(), SNAPSHOT_ID);
     assert_eq!(v.data_pack.id.to_hex(), DATA_PACK_ID);
     assert_eq!(v.tree_pack.id.to_hex(), TREE_PACK_ID);
@@ -1040,16 +1248,47 @@ fn engine_encoders_write_what_the_vectors_hold() {
         open(label::SNAPSHOT, &load("snapshot.hex"))
     );
 
-    let seg = IndexSegment::from_object(&k, &load("index.hex")).unwrap();
-    let obj = seg.to_object(&k);
+    // the engine writes index segments as version 2 only (version 1 is read)
     let unz = |z: Vec<u8>| zstd::bulk::decompress(&z, 1 << 20).unwrap();
+    for file in ["index.hex", "index-v1.hex"] {
+        let seg = IndexSegment::from_object(&k, &load(file)).unwrap();
+        let obj = seg.to_object(&k);
+        let plain = unz(open(label::INDEX_V2, &obj));
+        assert_eq!(plain, spec::index_v2_plain(&seg));
+        assert_eq!(&plain[40..], &seg.encode_plain()[..]);
+    }
+    let seg = IndexSegment::from_object(&k, &load("index.hex")).unwrap();
     assert_eq!(
-        unz(open(label::INDEX, &obj)),
-        unz(open(label::INDEX, &load("index.hex")))
+        unz(open(label::INDEX_V2, &seg.to_object(&k))),
+        unz(open(label::INDEX_V2, &load("index.hex")))
     );
     assert_eq!(
-        seg.encode_plain(),
-        unz(open(label::INDEX, &load("index.hex")))
+        IndexSegment::from_object(&k, &load("index-v1.hex"))
+            .unwrap()
+            .encode_plain(),
+        unz(open(label::INDEX, &load("index-v1.hex")))
+    );
+
+    // the prune record, the seal and the maintenance lock
+    let r = PruneRecord::from_object(&k, &load("prune-record.hex")).unwrap();
+    assert_eq!(
+        unz(open(label::PRUNE, &r.to_object(&k))),
+        unz(open(label::PRUNE, &load("prune-record.hex")))
+    );
+    assert_eq!(
+        r.encode_plain(),
+        unz(open(label::PRUNE, &load("prune-record.hex")))
+    );
+    let seal = Seal::from_object(&k, &load("seal.hex")).unwrap();
+    assert_eq!(
+        open(label::SEAL, &seal.to_object(&k)),
+        open(label::SEAL, &load("seal.hex"))
+    );
+    let l = arca_engine::format::lock::LockInfo::from_object(&k, &load("lock-maintenance.hex"))
+        .unwrap();
+    assert_eq!(
+        open(label::LOCK, &l.to_object(&k)),
+        open(label::LOCK, &load("lock-maintenance.hex"))
     );
 
     let t = Tree::decode(&load("tree-plain.hex")).unwrap();
@@ -1126,17 +1365,64 @@ fn unknown_versions_and_damage_are_rejected() {
     assert!(Config::from_object(&k, &c).is_err());
     let mut json: serde_json::Value =
         serde_json::from_slice(&k.open(label::CONFIG, &load("config.hex")[4..]).unwrap()).unwrap();
-    json["version"] = 2.into();
+    json["version"] = 3.into();
     assert!(Config::decode_json(&serde_json::to_vec(&json).unwrap()).is_err());
-    // a config reader ignores fields it does not know
+    json["version"] = 0.into();
+    assert!(Config::decode_json(&serde_json::to_vec(&json).unwrap()).is_err());
+    // version 1 (a repository no prune has upgraded) is still read
     json["version"] = 1.into();
+    assert_eq!(
+        Config::decode_json(&serde_json::to_vec(&json).unwrap())
+            .unwrap()
+            .version,
+        1
+    );
+    // a config reader ignores fields it does not know
+    json["version"] = 2.into();
     json["future_field"] = "x".into();
     assert!(Config::decode_json(&serde_json::to_vec(&json).unwrap()).is_ok());
 
     // index and snapshot: wrong magic
-    let mut i = load("index.hex");
-    i[3] = 2;
-    assert!(IndexSegment::from_object(&k, &i).is_err());
+    for file in ["index.hex", "index-v1.hex"] {
+        for v in [0u8, 3] {
+            let mut i = load(file);
+            i[3] = v;
+            assert!(IndexSegment::from_object(&k, &i).is_err(), "{file} {v}");
+        }
+    }
+    // a known kind in an unknown version that authenticates under its own
+    // label is an unsupported version, not damage
+    let z = k.open(label::INDEX_V2, &load("index.hex")[4..]).unwrap();
+    let mut v3 = b"AIX\x03".to_vec();
+    v3.extend_from_slice(&k.seal(b"AIX\x03", &z));
+    let e = IndexSegment::from_object(&k, &v3).unwrap_err();
+    assert!(e.is_unsupported_version(), "{e}");
+    // a v2 body under the v1 magic (and the reverse) does not open
+    let mut swapped = load("index.hex");
+    swapped[3] = 1;
+    assert!(IndexSegment::from_object(&k, &swapped).is_err());
+    let mut swapped = load("index-v1.hex");
+    swapped[3] = 2;
+    assert!(IndexSegment::from_object(&k, &swapped).is_err());
+    // prune record and seal: another magic version
+    let mut r = load("prune-record.hex");
+    r[3] = 2;
+    assert!(PruneRecord::from_object(&k, &r).is_err());
+    let mut sl = load("seal.hex");
+    sl[3] = 2;
+    assert!(Seal::from_object(&k, &sl).is_err());
+    // a record of generation 0 is refused
+    let mut r0 = spec::prune_record();
+    r0.info.generation = 0;
+    assert!(PruneRecord::decode_plain(&r0.encode_plain()).is_err());
+    // a record whose condemned section supersedes a segment is refused
+    let mut rs = spec::prune_record();
+    rs.condemned.supersedes = vec![IndexId([1; 32])];
+    assert!(PruneRecord::decode_plain(&rs.encode_plain()).is_err());
+    // trailing bytes after the condemned section are refused
+    let mut rt = spec::prune_record().encode_plain();
+    rt.push(0);
+    assert!(PruneRecord::decode_plain(&rt).is_err());
     let mut s = load("snapshot.hex");
     s[3] = 2;
     assert!(Snapshot::from_object(&k, &s).is_err());

@@ -4,10 +4,13 @@
 pub mod backup;
 pub mod cat;
 pub mod check;
+pub mod copy;
 pub mod dump;
+pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;

@@ -30,23 +30,7 @@ pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
     if out.json {
         let v: Vec<_> = list
             .iter()
-            .map(|(id, s)| {
-                serde_json::json!({
-                    "id": id,
-                    "short_id": id.short(),
-                    "time": s.time,
-                    "host": s.host,
-                    "username": s.username,
-                    "tags": s.tags,
-                    "paths": s.paths,
-                    "tree": s.tree,
-                    "parent": s.parent,
-                    "original": s.original,
-                    "partial": s.partial,
-                    "program_version": s.program_version,
-                    "summary": s.summary,
-                })
-            })
+            .map(|(id, s)| output::snapshot_json(id, s))
             .collect();
         output::json(&v);
         return Ok(0);

@@ -539,3 +539,82 @@ pub fn sh(cmd: &str) {
     let st = Command::new("sh").arg("-c").arg(cmd).status().unwrap();
     assert!(st.success(), "{cmd}");
 }
+
+/// The hidden variable that ends an arca process, as `kill -9` would,
+/// just before its store operation N + 1 (exit code [`CRASH_EXIT`]).
+pub const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
+/// The exit code of such a crash.
+pub const CRASH_EXIT: i32 = 86;
+/// The hidden variable that stops an arca process (SIGSTOP, once) just
+/// before its store operation N + 1.
+pub const STOP_ENV: &str = "ARCA_TEST_STOP_AFTER_OPS";
+
+/// Restores `snapshot` into a fresh directory `target`; whether the
+/// backed-up path `src` came back holding exactly what `expect` holds.
+pub fn restores(e: &Env, snapshot: &str, src: &Path, expect: &Path, target: &str) -> bool {
+    let t = e.path(target);
+    let _ = std::fs::remove_dir_all(&t);
+    let o = e.run(&["restore", snapshot, "--target", t.to_str().unwrap()]);
+    o.status.success() && same_files(expect, &t.join(src.strip_prefix("/").unwrap()))
+}
+
+/// Asserts that `check --read-data` exits 0 (warnings allowed).
+pub fn check_clean(e: &Env, what: &str) {
+    let o = e.run(&["check", "--read-data"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{what}: check --read-data must be clean: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Waits until `child` is stopped (SIGSTOP) or has exited; true if stopped.
+pub fn wait_stopped(child: &mut std::process::Child) -> bool {
+    let stat = format!("/proc/{}/stat", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if let Ok(s) = std::fs::read_to_string(&stat) {
+            // pid (comm) STATE ...: comm may hold spaces
+            if let Some(rest) = s.rsplit(')').next()
+                && rest.trim_start().starts_with('T')
+            {
+                return true;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {} neither stopped nor ended",
+            child.id()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends `sig` (`-CONT`, `-9`) to `child`.
+pub fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {}", child.id());
+}
+
+/// Kills the process it names when a failing test unwinds: a test that
+/// fails while a child is stopped must not leave it behind.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = Command::new("kill")
+                .args(["-9", &self.0.to_string()])
+                .status();
+        }
+    }
+}

@@ -14,8 +14,16 @@ use crate::format::chunker::ChunkerParams;
 use crate::format::crypto::{MasterKey, label};
 use crate::format::id::RepoId;
 
-/// The repository format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The repository format version this build writes. Version 2 is
+/// version 1 made prune-aware (prune records, seals, index segments and
+/// snapshots that record their base): a build that reads only version 1
+/// ignores prune records, and could deduplicate against a pack a prune is
+/// about to delete, so it must refuse the repository. `init` writes 2;
+/// prune raises a version-1 repository to 2 before it writes anything.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The versions this build reads.
+pub const READ_VERSIONS: std::ops::RangeInclusive<u32> = 1..=2;
 
 /// Default target size of a packfile.
 pub const DEFAULT_PACK_SIZE: u32 = 16 << 20;
@@ -66,7 +74,7 @@ impl Config {
     /// Decodes and validates the plaintext JSON.
     pub fn decode_json(json: &[u8]) -> Result<Self, DecodeError> {
         let c: Config = serde_json::from_slice(json).map_err(|e| format!("config JSON: {e}"))?;
-        if c.version != FORMAT_VERSION {
+        if !READ_VERSIONS.contains(&c.version) {
             return Err(DecodeError::UnsupportedVersion {
                 what: "repository config",
                 found: c.version,

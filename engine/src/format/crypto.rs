@@ -48,6 +48,13 @@ pub mod label {
     pub const LOCK: &[u8; 4] = b"ALK\x01";
     /// The check-coverage record (also its file magic).
     pub const COVERAGE: &[u8; 4] = b"ACV\x01";
+    /// An index segment of version 2, which records its writer's base
+    /// (also its file magic).
+    pub const INDEX_V2: &[u8; 4] = b"AIX\x02";
+    /// A prune record (also its file magic).
+    pub const PRUNE: &[u8; 4] = b"APR\x01";
+    /// A prune's seal of a generation (also its file magic).
+    pub const SEAL: &[u8; 4] = b"ASL\x01";
 }
 
 /// Failure to authenticate a sealed message: wrong key or altered bytes.

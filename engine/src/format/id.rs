@@ -107,6 +107,15 @@ define_id!(
     CheckId
 );
 define_id!(
+    /// A prune record: plain BLAKE3 of the record's bytes.
+    PruneId
+);
+define_id!(
+    /// A seal: named by the repository and the generation it seals (see
+    /// `format::prune::seal_name`), not by its bytes.
+    SealId
+);
+define_id!(
     /// A repository, chosen at random by `init`.
     RepoId
 );

@@ -15,8 +15,9 @@
 
 use crate::format::DecodeError;
 use crate::format::crypto::{MasterKey, label};
-use crate::format::id::{IndexId, PackId};
+use crate::format::id::{IndexId, PackId, PruneId};
 use crate::format::pack::{self, PackEntry};
+use crate::format::prune::Base;
 use crate::format::wire::{Put, Reader};
 
 /// Most packs one segment may list (bounds allocation when decoding).
@@ -57,6 +58,9 @@ pub struct IndexSegment {
     pub packs: Vec<IndexedPack>,
     /// Older segments this one replaces.
     pub supersedes: Vec<IndexId>,
+    /// The prune generation its writer was based on (version 2; a
+    /// version-1 segment reads as generation 0).
+    pub base: Base,
 }
 
 impl IndexSegment {
@@ -116,22 +120,45 @@ impl IndexSegment {
             .map(|_| r.array32().map(IndexId))
             .collect::<Result<Vec<_>, _>>()?;
         r.finish()?;
-        Ok(Self { packs, supersedes })
+        Ok(Self {
+            packs,
+            supersedes,
+            base: Base::default(),
+        })
     }
 
-    /// The stored object: magic, then the sealed, compressed plaintext.
+    /// The stored object (version 2): magic, then the sealed, compressed
+    /// `base_gen:u64le base_mark[32] plain` (an all-zero mark: none).
     pub fn to_object(&self, key: &MasterKey) -> Vec<u8> {
-        let z = zstd::bulk::compress(&self.encode_plain(), 3).expect("in-memory zstd");
-        let mut out = label::INDEX.to_vec();
-        out.extend_from_slice(&key.seal(label::INDEX, &z));
+        let mut v2 = Vec::new();
+        v2.put_u64(self.base.generation);
+        v2.extend_from_slice(&self.base.mark.map_or([0; 32], |m| m.0));
+        v2.extend_from_slice(&self.encode_plain());
+        let z = zstd::bulk::compress(&v2, 3).expect("in-memory zstd");
+        let mut out = label::INDEX_V2.to_vec();
+        out.extend_from_slice(&key.seal(label::INDEX_V2, &z));
         out
     }
 
-    /// Decodes a stored object (its name was already checked by the caller).
+    /// Decodes a stored object of version 1 or 2 (its name was already
+    /// checked by the caller).
     pub fn from_object(key: &MasterKey, bytes: &[u8]) -> Result<Self, DecodeError> {
-        let z = crate::format::open_object(key, bytes, label::INDEX, "index segment")?;
+        if bytes.starts_with(label::INDEX) {
+            let z = crate::format::open_object(key, bytes, label::INDEX, "index segment")?;
+            let plain = crate::format::compress::decompress_bounded(&z, MAX_PLAIN)?;
+            return Self::decode_plain(&plain);
+        }
+        let z = crate::format::open_object(key, bytes, label::INDEX_V2, "index segment")?;
         let plain = crate::format::compress::decompress_bounded(&z, MAX_PLAIN)?;
-        Self::decode_plain(&plain)
+        let mut r = Reader::new(&plain);
+        let generation = r.u64()?;
+        let mark = r.array32()?;
+        let mut seg = Self::decode_plain(&plain[r.pos()..])?;
+        seg.base = Base {
+            generation,
+            mark: (mark != [0; 32]).then_some(PruneId(mark)),
+        };
+        Ok(seg)
     }
 }
 
@@ -169,6 +196,10 @@ mod tests {
                 ],
             }],
             supersedes: vec![IndexId([9; 32])],
+            base: crate::format::prune::Base {
+                generation: 3,
+                mark: Some(crate::format::id::PruneId([4; 32])),
+            },
         };
         let obj = seg.to_object(&key);
         assert_eq!(IndexSegment::from_object(&key, &obj).unwrap(), seg);

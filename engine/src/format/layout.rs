@@ -5,7 +5,7 @@
 //! ([`ObjectId`]), so that an [`ObjectKey`] is made only from an id of the
 //! right type, and a listing of packs can never yield an index id.
 
-use crate::format::id::{CheckId, IndexId, KeyId, LockId, PackId, SnapshotId};
+use crate::format::id::{CheckId, IndexId, KeyId, LockId, PackId, PruneId, SealId, SnapshotId};
 
 /// The kinds of object in a repository, each with its own prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,6 +24,10 @@ pub enum ObjectKind {
     Lock,
     /// `checks/<id>`: records of which packs `check` verified, and when
     Check,
+    /// `prune/<id>`: prune records, one per prune generation
+    Prune,
+    /// `seals/<name>`: a prune's seal of the generation it sweeps
+    Seal,
 }
 
 impl ObjectKind {
@@ -37,6 +41,8 @@ impl ObjectKind {
             Self::Snapshot => "snapshots",
             Self::Lock => "locks",
             Self::Check => "checks",
+            Self::Prune => "prune",
+            Self::Seal => "seals",
         }
     }
 }
@@ -77,7 +83,9 @@ object_id!(
     SnapshotId => Snapshot,
     KeyId => Key,
     LockId => Lock,
-    CheckId => Check
+    CheckId => Check,
+    PruneId => Prune,
+    SealId => Seal
 );
 
 /// The address of one object: its kind and name.
@@ -174,6 +182,8 @@ mod tests {
             ObjectKey::of(SnapshotId([0xa5; 32])),
             ObjectKey::of(LockId([0xa5; 32])),
             ObjectKey::of(CheckId([0xa5; 32])),
+            ObjectKey::of(PruneId([0xa5; 32])),
+            ObjectKey::of(SealId([0xa5; 32])),
         ];
         for k in keys {
             assert_eq!(ObjectKey::parse(k.kind(), &k.path()), Some(k));

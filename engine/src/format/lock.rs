@@ -13,20 +13,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::crypto::{MasterKey, label};
 
-/// Shared or exclusive.
+/// Shared, maintenance or exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LockKind {
-    /// Many at once (backup); excludes exclusive locks.
+    /// Many at once (backup, restore, check); excludes exclusive locks.
     Shared,
-    /// Alone (prune, repair); excludes every other lock.
+    /// One at a time (prune), beside any number of shared locks: prune's
+    /// safety beside backups does not rest on locks (`format-spec` §15),
+    /// this only keeps two prunes apart.
+    Maintenance,
+    /// Alone (repair); excludes every other lock.
     Exclusive,
 }
 
 impl LockKind {
     /// Whether a lock of this kind excludes one of `other`.
     pub fn conflicts_with(self, other: LockKind) -> bool {
-        self == LockKind::Exclusive || other == LockKind::Exclusive
+        use LockKind::*;
+        matches!(
+            (self, other),
+            (Exclusive, _) | (_, Exclusive) | (Maintenance, Maintenance)
+        )
     }
 }
 
@@ -34,6 +42,7 @@ impl std::fmt::Display for LockKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             LockKind::Shared => "shared",
+            LockKind::Maintenance => "maintenance",
             LockKind::Exclusive => "exclusive",
         })
     }

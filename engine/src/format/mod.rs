@@ -110,6 +110,7 @@ pub mod keyfile;
 pub mod layout;
 pub mod lock;
 pub mod pack;
+pub mod prune;
 pub mod snapshot;
 pub mod tree;
 pub(crate) mod wire;

@@ -345,6 +345,11 @@ impl PackBuilder {
         }
     }
 
+    /// The kind of blob it holds.
+    pub fn kind(&self) -> BlobKind {
+        self.kind
+    }
+
     /// Bytes so far.
     pub fn len(&self) -> usize {
         self.buf.len()

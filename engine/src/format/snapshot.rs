@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::crypto::{MasterKey, label};
 use crate::format::id::{BlobId, SnapshotId};
+use crate::format::prune::Base;
 
 /// Figures about one backup run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -90,6 +91,14 @@ pub struct Snapshot {
     /// Figures about the run.
     #[serde(default)]
     pub summary: Summary,
+    /// The prune generation the backup's catalog was based on (absent:
+    /// generation 0, before any prune). See `format::prune`.
+    #[serde(default, skip_serializing_if = "base_is_zero")]
+    pub base: Base,
+}
+
+fn base_is_zero(b: &Base) -> bool {
+    *b == Base::default()
 }
 
 impl Snapshot {

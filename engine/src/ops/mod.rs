@@ -4,9 +4,11 @@
 
 pub mod backup;
 pub mod check;
+pub mod copy;
 pub mod dump;
 pub mod forget;
 pub mod ls;
+pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;

@@ -30,6 +30,7 @@ use crate::format::compress::{CompressionMode, compress};
 use crate::format::id::{BlobId, IndexId};
 use crate::format::index::{IndexSegment, IndexedPack};
 use crate::format::pack::{BlobKind, FinishedPack, MAX_BLOB_LEN, PackBuilder};
+use crate::format::prune::Base;
 use crate::store::backend::ObjectKey;
 use crate::store::catalog::Catalog;
 use crate::store::repo::Repository;
@@ -55,7 +56,7 @@ impl Abandoned {
     /// them", or what else is true.
     pub fn describe(&self) -> String {
         if self.packs == 0 {
-            return "nothing had been uploaded".into();
+            return "no pack had been uploaded and checked".into();
         }
         let what = format!(
             "{} pack(s) ({}) had been uploaded",
@@ -88,6 +89,9 @@ pub struct WriterStats {
 
 struct Shared {
     repo: Repository,
+    /// The prune generation the catalog was based on when the writer
+    /// started: recorded in every segment it writes.
+    base: Base,
     /// Data pack buffers to reuse (a fresh 16 MiB buffer per pack costs
     /// 4096 page faults and the kernel zeroing it).
     spare: Mutex<Vec<Vec<u8>>>,
@@ -118,6 +122,7 @@ impl BlobWriter {
     ) -> Self {
         let pack_size = repo.config().pack_size as usize;
         let shared = Arc::new(Shared {
+            base: catalog.base(),
             repo,
             spare: Mutex::new(Vec::new()),
             catalog,
@@ -154,6 +159,12 @@ impl BlobWriter {
             queue: Mutex::new(Some(tx)),
             uploaders: Mutex::new(handles),
         }
+    }
+
+    /// The prune generation its segments record (see `format::prune`):
+    /// the catalog's when the writer started.
+    pub fn base(&self) -> Base {
+        self.shared.base
     }
 
     /// Counters.
@@ -360,6 +371,7 @@ fn write_segment(shared: &Shared) -> Result<()> {
     let seg = IndexSegment {
         packs,
         supersedes: vec![],
+        base: shared.base,
     };
     let bytes = shared.repo.encode_index(&seg)?;
     let len = bytes.len() as u64;

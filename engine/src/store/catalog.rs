@@ -20,16 +20,18 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Error, Result};
 use crate::format::compress::Compression;
+use crate::format::id::PruneId;
 use crate::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
 use crate::format::index::{IndexSegment, superseded};
 use crate::format::layout::ObjectId;
 use crate::format::pack::{BlobKind, PackEntry};
+use crate::format::prune::{Base, PruneRecord, PruneState};
 use crate::format::snapshot::Snapshot;
 use crate::store::blob_reader::BlobLocation;
 use crate::store::repo::Repository;
 
 /// Schema version of the cache; a different one is rebuilt, not migrated.
-const SCHEMA: &str = "arca-catalog-1";
+const SCHEMA: &str = "arca-catalog-2";
 
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,6 +59,11 @@ pub struct Catalog {
     conn: Mutex<Connection>,
     path: PathBuf,
     recreated: bool,
+    /// The prune heads, as the last sync saw them (their condemned packs'
+    /// entries are in the tables, not here).
+    prune: Mutex<PruneState>,
+    /// Prune records that did not load at the last sync.
+    prune_damaged: Mutex<Vec<PruneId>>,
 }
 
 /// Read-only connections per catalog file.
@@ -92,8 +99,11 @@ impl Catalog {
             readers: vec![],
             path: PathBuf::from(":memory:"),
             recreated: false,
+            prune: Mutex::new(PruneState::default()),
+            prune_damaged: Mutex::new(vec![]),
         };
         c.init_schema(repo_id)?;
+        c.load_prune_state()?;
         Ok(c)
     }
 
@@ -117,8 +127,11 @@ impl Catalog {
             readers: vec![],
             path: path.to_path_buf(),
             recreated: false,
+            prune: Mutex::new(PruneState::default()),
+            prune_damaged: Mutex::new(vec![]),
         };
         c.recreated = c.init_schema(repo_id)?;
+        c.load_prune_state()?;
         // after the schema exists, so that a read-only open sees it
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -152,16 +165,7 @@ impl Catalog {
     fn init_schema(&self, repo_id: &RepoId) -> Result<bool> {
         let conn = self.conn.lock().unwrap();
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS segments(id BLOB PRIMARY KEY);
-             CREATE TABLE IF NOT EXISTS packs(pk INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,
-                 size INTEGER NOT NULL, kind INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS blobs(id BLOB NOT NULL, pack INTEGER NOT NULL,
-                 kind INTEGER NOT NULL, compression INTEGER NOT NULL, offset INTEGER NOT NULL,
-                 length INTEGER NOT NULL, raw_length INTEGER NOT NULL,
-                 PRIMARY KEY(id, pack)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS snapshots(id BLOB PRIMARY KEY, time INTEGER NOT NULL,
-                 json TEXT NOT NULL);",
+            "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);",
         )
         .map_err(|e| cat_err(&self.path, e))?;
         let get = |k: &str| -> Result<Option<String>> {
@@ -174,8 +178,12 @@ impl Catalog {
         let mismatch = schema.is_some()
             && (schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()));
         if schema.as_deref() != Some(SCHEMA) || repo.as_deref() != Some(&repo_id.to_hex()) {
+            // another schema or repository: start over (a cache is rebuilt,
+            // never migrated)
             conn.execute_batch(
-                "DELETE FROM segments; DELETE FROM packs; DELETE FROM blobs; DELETE FROM snapshots;",
+                "DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS packs;
+                 DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS snapshots;
+                 DROP TABLE IF EXISTS prune;",
             )
             .map_err(|e| cat_err(&self.path, e))?;
             conn.execute(
@@ -184,6 +192,22 @@ impl Catalog {
             )
             .map_err(|e| cat_err(&self.path, e))?;
         }
+        // `live` is whether a blob row may be deduplicated against: 0 for
+        // the entries of packs a prune condemned (still readable).
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS segments(id BLOB PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS packs(pk INTEGER PRIMARY KEY, id BLOB NOT NULL UNIQUE,
+                 size INTEGER NOT NULL, kind INTEGER NOT NULL, live INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS blobs(id BLOB NOT NULL, pack INTEGER NOT NULL,
+                 kind INTEGER NOT NULL, compression INTEGER NOT NULL, offset INTEGER NOT NULL,
+                 length INTEGER NOT NULL, raw_length INTEGER NOT NULL, live INTEGER NOT NULL,
+                 PRIMARY KEY(id, pack)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS snapshots(id BLOB PRIMARY KEY, time INTEGER NOT NULL,
+                 json TEXT NOT NULL, valid INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS prune(id BLOB PRIMARY KEY, json TEXT NOT NULL,
+                 condemned BLOB NOT NULL);",
+        )
+        .map_err(|e| cat_err(&self.path, e))?;
         Ok(mismatch)
     }
 
@@ -211,13 +235,13 @@ impl Catalog {
         Ok(s)
     }
 
-    /// Every (blob, pack, entry) row, for comparison with the repository.
+    /// Every live (blob, pack, entry) row, for comparison with the repository.
     pub fn blob_locations(&self) -> Result<Vec<(BlobId, PackId, PackEntry)>> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
             .prepare(
                 "SELECT b.id, p.id, b.kind, b.compression, b.offset, b.length, b.raw_length
-                 FROM blobs b JOIN packs p ON p.pk = b.pack",
+                 FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.live = 1",
             )
             .map_err(|e| cat_err(&self.path, e))?;
         let rows = st
@@ -255,15 +279,25 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Brings the catalog up to date with the repository's `index/` and
-    /// `snapshots/`. Reads only objects it has not seen. If a segment it
-    /// knew has disappeared, or a new segment supersedes others (repair,
-    /// prune), the index part is rebuilt from every listed segment that is
-    /// not superseded. Objects that fail to load are skipped and named in
-    /// the returned warnings (`check` reports them as damage); they are
-    /// tried again on the next sync.
+    /// Brings the catalog up to date with the repository's `prune/`,
+    /// `index/` and `snapshots/`, reading only objects it has not seen.
+    ///
+    /// Prune records come first (a record's index segments are written
+    /// before it, so a catalog that has a record has its segments). The
+    /// heads' marks win over every segment: a pack they condemn is kept
+    /// readable but not live (never deduplicated against), a pack they
+    /// delete is neither; a segment a head supersedes, or whose writer's
+    /// base a head's sweep voids, adds nothing; a snapshot a sweep voids
+    /// is hidden. When the records change, or a segment it knew has
+    /// disappeared, or a new segment supersedes others (repair, prune), the
+    /// index part is rebuilt from every listed segment. Objects that fail
+    /// to load are skipped and named in the returned warnings (`check`
+    /// reports them as damage); they are tried again on the next sync.
     pub fn sync(&self, repo: &Repository) -> Result<SyncStats> {
         let mut stats = SyncStats::default();
+        let prune_changed = self.sync_prune(repo, &mut stats)?;
+        let state = self.prune_state();
+        let head_supersedes = state.superseded_segments();
         let listed: HashSet<IndexId> = self
             .list_confirmed::<IndexId>(repo, "segments", &mut stats)?
             .into_iter()
@@ -277,7 +311,8 @@ impl Catalog {
         new.sort();
         let mut loaded = self.load_segments(repo, &new, &mut stats)?;
         let supersedes = superseded(loaded.iter().map(|(_, s)| s));
-        let rebuild = !known.is_subset(&listed)
+        let rebuild = prune_changed
+            || !known.is_subset(&listed)
             || supersedes
                 .iter()
                 .any(|id| known.contains(id) || listed.contains(id));
@@ -286,11 +321,16 @@ impl Catalog {
             stats.rebuilt = true;
             let rest: Vec<IndexId> = known.intersection(&listed).copied().collect();
             loaded.extend(self.load_segments(repo, &rest, &mut stats)?);
-            let gone = superseded(loaded.iter().map(|(_, s)| s));
-            loaded.retain(|(id, _)| !gone.contains(id));
         }
+        let mut gone = superseded(loaded.iter().map(|(_, s)| s));
+        gone.extend(head_supersedes);
+        let marked = state.marked_packs();
         for (id, seg) in &loaded {
-            self.add_segment(id, seg)?;
+            let counts = !gone.contains(id) && state.base_valid(&seg.base);
+            self.add_segment_marked(id, seg, counts, &marked)?;
+        }
+        if rebuild {
+            self.add_condemned()?;
         }
 
         let listed: HashSet<SnapshotId> = self
@@ -325,7 +365,155 @@ impl Catalog {
                 Err(e) => return Err(e),
             }
         }
+        if prune_changed {
+            self.revalidate_snapshots()?;
+        }
         Ok(stats)
+    }
+
+    /// Reads the prune records it has not seen and forgets those no longer
+    /// listed. Returns whether the set changed.
+    fn sync_prune(&self, repo: &Repository, stats: &mut SyncStats) -> Result<bool> {
+        let listed: HashSet<PruneId> = self
+            .list_confirmed::<PruneId>(repo, "prune", stats)?
+            .into_iter()
+            .collect();
+        let known: HashSet<PruneId> = self.known_ids("prune")?.into_iter().map(PruneId).collect();
+        let mut changed = false;
+        {
+            let conn = self.conn.lock().unwrap();
+            for gone in known.difference(&listed) {
+                conn.execute("DELETE FROM prune WHERE id = ?1", [&gone.0[..]])
+                    .map_err(|e| cat_err(&self.path, e))?;
+                changed = true;
+            }
+        }
+        let mut damaged = vec![];
+        for id in listed.difference(&known) {
+            match repo.load_prune(id) {
+                Ok(r) => {
+                    let json = serde_json::to_string(&r.info).expect("record serializes");
+                    self.conn
+                        .lock()
+                        .unwrap()
+                        .execute(
+                            "INSERT OR REPLACE INTO prune(id, json, condemned) VALUES (?1, ?2, ?3)",
+                            params![&id.0[..], json, r.condemned.encode_plain()],
+                        )
+                        .map_err(|e| cat_err(&self.path, e))?;
+                    changed = true;
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) if e.is_damage() => {
+                    stats.warnings.push(e.to_string());
+                    damaged.push(*id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        *self.prune_damaged.lock().unwrap() = damaged;
+        if changed {
+            self.load_prune_state()?;
+        }
+        Ok(changed)
+    }
+
+    /// Rebuilds the in-memory prune state from the `prune` table (the
+    /// condemned packs' entries stay in the tables).
+    fn load_prune_state(&self) -> Result<()> {
+        let records = {
+            let conn = self.conn.lock().unwrap();
+            let mut st = conn
+                .prepare("SELECT id, json, condemned FROM prune")
+                .map_err(|e| cat_err(&self.path, e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                })
+                .map_err(|e| cat_err(&self.path, e))?;
+            let mut out = vec![];
+            for r in rows {
+                let (id, json, condemned) = r.map_err(|e| cat_err(&self.path, e))?;
+                let bad = || catalog_damaged(&self.path, "prune record");
+                let id = PruneId::from_slice(&id).ok_or_else(bad)?;
+                let info = serde_json::from_str(&json).map_err(|_| bad())?;
+                let mut condemned = IndexSegment::decode_plain(&condemned).map_err(|_| bad())?;
+                for p in &mut condemned.packs {
+                    p.entries = vec![];
+                }
+                out.push((id, PruneRecord { info, condemned }));
+            }
+            out
+        };
+        *self.prune.lock().unwrap() = PruneState::from_records(records);
+        Ok(())
+    }
+
+    /// Adds the heads' condemned packs as readable, not live.
+    fn add_condemned(&self) -> Result<()> {
+        let state = self.prune_state();
+        let heads: HashSet<PruneId> = state.heads.iter().map(|(id, _)| *id).collect();
+        let plains: Vec<(PruneId, Vec<u8>)> = {
+            let conn = self.conn.lock().unwrap();
+            let mut st = conn
+                .prepare("SELECT id, condemned FROM prune")
+                .map_err(|e| cat_err(&self.path, e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })
+                .map_err(|e| cat_err(&self.path, e))?;
+            let mut out = vec![];
+            for r in rows {
+                let (id, plain) = r.map_err(|e| cat_err(&self.path, e))?;
+                let id = PruneId::from_slice(&id)
+                    .ok_or_else(|| catalog_damaged(&self.path, "prune record"))?;
+                out.push((id, plain));
+            }
+            out
+        };
+        for (id, plain) in plains.into_iter().filter(|(id, _)| heads.contains(id)) {
+            let seg = IndexSegment::decode_plain(&plain)
+                .map_err(|_| catalog_damaged(&self.path, "prune record"))?;
+            self.insert_packs(&seg, false, &HashSet::new())?;
+            let _ = id;
+        }
+        Ok(())
+    }
+
+    /// Recomputes which snapshots are valid under the prune heads.
+    fn revalidate_snapshots(&self) -> Result<()> {
+        let state = self.prune_state();
+        let all = self.all_snapshots()?;
+        let conn = self.conn.lock().unwrap();
+        for (id, s, _) in all {
+            conn.execute(
+                "UPDATE snapshots SET valid = ?2 WHERE id = ?1",
+                params![&id.0[..], state.snapshot_valid(&id, &s.base) as i64],
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The prune heads as the last sync saw them.
+    pub fn prune_state(&self) -> PruneState {
+        self.prune.lock().unwrap().clone()
+    }
+
+    /// The base a writer starting now records (see `format::prune`).
+    pub fn base(&self) -> Base {
+        self.prune.lock().unwrap().base()
+    }
+
+    /// Prune records that did not load at the last sync: a writer must not
+    /// go on (they may hide marks), a reader may.
+    pub fn prune_damaged(&self) -> Vec<PruneId> {
+        self.prune_damaged.lock().unwrap().clone()
     }
 
     /// Loads segments in parallel batches (bounded memory), skipping
@@ -426,27 +614,65 @@ impl Catalog {
             .map_err(|e| cat_err(&self.path, e))
     }
 
-    /// Records a segment's packs and blobs (after it was read or written).
+    /// Records a segment this process wrote. Its packs are live unless a
+    /// prune head marked them meanwhile (a prune may condemn the packs of
+    /// a backup still running: marks win here too, or a later backup from
+    /// this catalog would deduplicate against a pack about to go).
     pub fn add_segment(&self, id: &IndexId, seg: &IndexSegment) -> Result<()> {
+        let marked = self.prune_state().marked_packs();
+        self.add_segment_marked(id, seg, true, &marked)
+    }
+
+    /// Records a segment as known and, if it `counts` (not superseded, not
+    /// void), its packs as live, except the `marked` ones (marks win).
+    fn add_segment_marked(
+        &self,
+        id: &IndexId,
+        seg: &IndexSegment,
+        counts: bool,
+        marked: &HashSet<PackId>,
+    ) -> Result<()> {
+        if counts {
+            self.insert_packs(seg, true, marked)?;
+        }
+        self.conn
+            .lock()
+            .unwrap()
+            .execute(
+                "INSERT OR IGNORE INTO segments(id) VALUES (?1)",
+                [&id.0[..]],
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Inserts the packs of `seg` (but those in `skip`) and their blobs,
+    /// live or only readable.
+    fn insert_packs(&self, seg: &IndexSegment, live: bool, skip: &HashSet<PackId>) -> Result<()> {
         let mut conn = self.conn.lock().unwrap();
         let tx = conn.transaction().map_err(|e| cat_err(&self.path, e))?;
         {
             let mut pack_st = tx
                 .prepare_cached(
-                    "INSERT INTO packs(id, size, kind) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(id) DO UPDATE SET size = excluded.size RETURNING pk",
+                    "INSERT INTO packs(id, size, kind, live) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(id) DO UPDATE SET size = excluded.size,
+                         live = max(live, excluded.live) RETURNING pk",
                 )
                 .map_err(|e| cat_err(&self.path, e))?;
             let mut blob_st = tx
                 .prepare_cached(
-                    "INSERT OR IGNORE INTO blobs(id, pack, kind, compression, offset, length, raw_length)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO blobs(id, pack, kind, compression, offset, length, raw_length, live)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT(id, pack) DO UPDATE SET live = max(live, excluded.live)",
                 )
                 .map_err(|e| cat_err(&self.path, e))?;
-            for p in &seg.packs {
+            for p in seg.packs.iter().filter(|p| !skip.contains(&p.id)) {
                 let kind = p.entries.first().map_or(0, |e| e.kind as u8);
                 let pk: i64 = pack_st
-                    .query_row(params![&p.id.0[..], p.size as i64, kind], |r| r.get(0))
+                    .query_row(
+                        params![&p.id.0[..], p.size as i64, kind, live as i64],
+                        |r| r.get(0),
+                    )
                     .map_err(|e| cat_err(&self.path, e))?;
                 for e in &p.entries {
                     blob_st
@@ -457,30 +683,29 @@ impl Catalog {
                             e.compression as u8,
                             e.offset as i64,
                             e.length,
-                            e.raw_length
+                            e.raw_length,
+                            live as i64
                         ])
                         .map_err(|e| cat_err(&self.path, e))?;
                 }
             }
-            tx.execute(
-                "INSERT OR IGNORE INTO segments(id) VALUES (?1)",
-                [&id.0[..]],
-            )
-            .map_err(|e| cat_err(&self.path, e))?;
         }
         tx.commit().map_err(|e| cat_err(&self.path, e))
     }
 
-    /// Records a snapshot manifest.
+    /// Records a snapshot manifest (and whether it is valid under the
+    /// prune heads).
     pub fn add_snapshot(&self, id: &SnapshotId, s: &Snapshot) -> Result<()> {
         let json = serde_json::to_string(s).expect("snapshot serializes");
+        let valid = self.prune.lock().unwrap().snapshot_valid(id, &s.base);
         let conn = self.conn.lock().unwrap();
         conn.execute(
-            "INSERT OR REPLACE INTO snapshots(id, time, json) VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO snapshots(id, time, json, valid) VALUES (?1, ?2, ?3, ?4)",
             params![
                 &id.0[..],
                 s.time.timestamp_nanos_opt().unwrap_or(i64::MAX),
-                json
+                json,
+                valid as i64
             ],
         )
         .map_err(|e| cat_err(&self.path, e))?;
@@ -495,25 +720,40 @@ impl Catalog {
         Ok(())
     }
 
-    /// Every snapshot, oldest first.
+    /// Every valid snapshot, oldest first (a snapshot a prune's sweep
+    /// voided is left out: it may refer to deleted packs).
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot)>> {
+        Ok(self
+            .all_snapshots()?
+            .into_iter()
+            .filter(|(_, _, valid)| *valid)
+            .map(|(id, s, _)| (id, s))
+            .collect())
+    }
+
+    /// Every snapshot, oldest first, with whether it is valid.
+    pub fn all_snapshots(&self) -> Result<Vec<(SnapshotId, Snapshot, bool)>> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
-            .prepare("SELECT id, json FROM snapshots ORDER BY time, id")
+            .prepare("SELECT id, json, valid FROM snapshots ORDER BY time, id")
             .map_err(|e| cat_err(&self.path, e))?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(|e| cat_err(&self.path, e))?;
         let mut out = vec![];
         for r in rows {
-            let (id, json) = r.map_err(|e| cat_err(&self.path, e))?;
+            let (id, json, valid) = r.map_err(|e| cat_err(&self.path, e))?;
             let id = SnapshotId::from_slice(&id)
                 .ok_or_else(|| catalog_damaged(&self.path, "snapshot id"))?;
             let s: Snapshot = serde_json::from_str(&json)
                 .map_err(|_| catalog_damaged(&self.path, "snapshot JSON"))?;
-            out.push((id, s));
+            out.push((id, s, valid != 0));
         }
         Ok(out)
     }
@@ -535,7 +775,7 @@ impl Catalog {
             .prepare_cached(
                 "SELECT p.id, b.kind, b.compression, b.offset, b.length, b.raw_length, p.size
                  FROM blobs b JOIN packs p ON p.pk = b.pack WHERE b.id = ?1 AND b.kind = ?2
-                 ORDER BY b.pack",
+                 ORDER BY b.live DESC, b.pack",
             )
             .map_err(|e| cat_err(&self.path, e))?;
         let rows = st
@@ -572,22 +812,72 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Whether a blob of `kind` is stored.
+    /// Whether a blob of `kind` is stored in a live pack: what a backup may
+    /// deduplicate against (never a pack a prune condemned).
     pub fn contains(&self, kind: BlobKind, id: &BlobId) -> Result<bool> {
         self.read(|conn| {
             let mut st = conn
-                .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1")
+                .prepare_cached(
+                    "SELECT 1 FROM blobs WHERE id = ?1 AND kind = ?2 AND live = 1 LIMIT 1",
+                )
                 .map_err(|e| cat_err(&self.path, e))?;
             st.exists(params![&id.0[..], kind as u8])
                 .map_err(|e| cat_err(&self.path, e))
         })
     }
 
-    /// Every pack the index knows, with its size.
+    /// Every pack the catalog indexes, live or condemned (readable), with
+    /// its entries in pack order: `f(pack, size, live, entries)`, one pack
+    /// at a time (memory: one pack's entries).
+    pub fn each_pack(
+        &self,
+        f: &mut dyn FnMut(PackId, u64, bool, Vec<PackEntry>) -> Result<()>,
+    ) -> Result<()> {
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare(
+                "SELECT p.id, p.size, p.live, b.kind, b.id, b.compression, b.offset, b.length,
+                        b.raw_length
+                 FROM packs p JOIN blobs b ON b.pack = p.pk ORDER BY p.pk, b.offset",
+            )
+            .map_err(|e| cat_err(&self.path, e))?;
+        let mut rows = st.query([]).map_err(|e| cat_err(&self.path, e))?;
+        let mut cur: Option<(PackId, u64, bool, Vec<PackEntry>)> = None;
+        let bad = || catalog_damaged(&self.path, "blob row");
+        while let Some(r) = rows.next().map_err(|e| cat_err(&self.path, e))? {
+            let get = |i| r.get::<_, Vec<u8>>(i).map_err(|e| cat_err(&self.path, e));
+            let num = |i| r.get::<_, i64>(i).map_err(|e| cat_err(&self.path, e));
+            let pack = PackId::from_slice(&get(0)?).ok_or_else(bad)?;
+            let id = BlobId::from_slice(&get(4)?).ok_or_else(bad)?;
+            let entry = PackEntry {
+                kind: BlobKind::from_byte(num(3)? as u8).ok_or_else(bad)?,
+                compression: Compression::from_byte(num(5)? as u8).ok_or_else(bad)?,
+                id,
+                offset: num(6)? as u64,
+                length: num(7)? as u32,
+                raw_length: num(8)? as u32,
+            };
+            match cur.as_mut() {
+                Some(c) if c.0 == pack => c.3.push(entry),
+                _ => {
+                    if let Some((p, size, live, entries)) = cur.take() {
+                        f(p, size, live, entries)?;
+                    }
+                    cur = Some((pack, num(1)? as u64, num(2)? != 0, vec![entry]));
+                }
+            }
+        }
+        if let Some((p, size, live, entries)) = cur.take() {
+            f(p, size, live, entries)?;
+        }
+        Ok(())
+    }
+
+    /// Every live pack the index knows, with its size.
     pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
-            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .prepare("SELECT id, size FROM packs WHERE live = 1 ORDER BY id")
             .map_err(|e| cat_err(&self.path, e))?;
         let rows = st
             .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
@@ -649,6 +939,7 @@ mod tests {
                 }],
             }],
             supersedes: vec![],
+            base: Default::default(),
         }
     }
 

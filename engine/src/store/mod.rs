@@ -2,7 +2,8 @@
 //! every operation shares: the backends behind one trait and their
 //! wrappers, the open repository (whole objects, checked names, checked
 //! uploads), the local catalog, locks, the one blob reader, the blob
-//! writer and the tree walker. Everything here may do I/O with the
+//! writer, the tree walker, and copy's map of blob ids between two
+//! repositories. Everything here may do I/O with the
 //! repository and the cache; nothing here decides what an operation does.
 
 pub mod backend;
@@ -10,7 +11,9 @@ pub mod blob_reader;
 pub mod blob_writer;
 pub mod catalog;
 pub mod coverage;
+pub mod id_map;
 pub mod lock;
+pub mod prune_seals;
 pub mod repo;
 pub mod repo_index;
 pub mod session;

@@ -13,11 +13,13 @@ use crate::error::{BackendFailure, Error, Result};
 use crate::format::chunker::{Chunker, ChunkerParams};
 use crate::format::config::Config;
 use crate::format::crypto::{KdfParams, MasterKey};
+use crate::format::id::PruneId;
 use crate::format::id::{IndexId, KeyId, PackId, SnapshotId, content_hash};
 use crate::format::index::IndexSegment;
 use crate::format::keyfile::KeyFile;
 use crate::format::layout::ObjectId;
 use crate::format::pack::{self, PackEntry};
+use crate::format::prune::PruneRecord;
 use crate::format::snapshot::Snapshot;
 use crate::store::backend::{Backend, ObjectKey, ObjectKind, PutMode};
 
@@ -279,6 +281,26 @@ impl Repository {
         self.inner.key_id
     }
 
+    /// Raises a version-1 repository to the current format version (the
+    /// `config` object only; the copies in key files keep the version they
+    /// were written with, and are used only when `config` is lost). Prune
+    /// calls it before it writes anything, so that builds that would
+    /// ignore prune records refuse the repository. Returns whether it
+    /// changed anything.
+    pub fn upgrade_format(&self) -> Result<bool> {
+        if self.config().version >= crate::format::config::FORMAT_VERSION {
+            return Ok(false);
+        }
+        let mut c = self.config().clone();
+        c.version = crate::format::config::FORMAT_VERSION;
+        self.inner.backend.put(
+            &ObjectKey::CONFIG,
+            Bytes::from(c.to_object(self.key())),
+            PutMode::Overwrite,
+        )?;
+        Ok(true)
+    }
+
     /// Whether the `config` object itself is present and intact (the
     /// repository opens from a key file's copy when it is not).
     pub fn config_object_intact(&self) -> Result<bool> {
@@ -313,7 +335,19 @@ impl Repository {
     pub fn put_checked(&self, key: &ObjectKey, bytes: Bytes) -> Result<()> {
         let len = bytes.len() as u64;
         self.inner.backend.put(key, bytes, PutMode::Overwrite)?;
-        let stored = self.inner.backend.head(key)?;
+        let stored = match self.inner.backend.head(key) {
+            Err(e) if e.is_not_found() => {
+                // deleted between our put and our head: only a prune that
+                // frees unindexed packs at once (`--now`) does that
+                return Err(Error::Backend {
+                    op: "put",
+                    object: key.path(),
+                    message: "the object was deleted right after it was uploaded, so it was not kept; a `prune --now` running beside this command deletes uploads no index lists yet; nothing that refers to it was saved: run the command again".into(),
+                    kind: BackendFailure::Other,
+                });
+            }
+            r => r?,
+        };
         if stored != len {
             return Err(Error::Backend {
                 op: "put",
@@ -381,6 +415,18 @@ impl Repository {
     pub fn save_snapshot(&self, s: &Snapshot) -> Result<SnapshotId> {
         let bytes = s.to_object(self.key());
         self.write_object(Bytes::from(bytes))
+    }
+
+    /// Loads a prune record.
+    pub fn load_prune(&self, id: &PruneId) -> Result<PruneRecord> {
+        let key = ObjectKey::of(*id);
+        let b = self.read_object(&key)?;
+        PruneRecord::from_object(self.key(), &b).map_err(|e| Error::decode(key, e))
+    }
+
+    /// Writes a prune record.
+    pub fn save_prune(&self, r: &PruneRecord) -> Result<PruneId> {
+        self.write_object(Bytes::from(r.to_object(self.key())))
     }
 
     /// Loads an index segment.

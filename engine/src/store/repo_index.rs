@@ -4,6 +4,12 @@
 //! [`BlobReader`](super::blob_reader::BlobReader) over the repository
 //! itself looks blobs up (through an [`IndexView`]).
 //!
+//! It applies the prune records' rules as the catalog does (`format::prune`,
+//! `format-spec` §15): the heads' condemned packs are indexed but not live
+//! (readable for the snapshots that still need them, never deduplicated
+//! against), the packs they delete are not indexed, a segment a head
+//! supersedes or voids counts for nothing.
+//!
 //! Costs: every segment is read once (in parallel); memory is about 150
 //! bytes per indexed blob copy (an issue for 100M blobs, noted in the scale
 //! issue; the catalog is the on-disk alternative).
@@ -13,9 +19,10 @@ use std::collections::{HashMap, HashSet};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::format::id::{BlobId, IndexId, PackId};
+use crate::format::id::{BlobId, IndexId, PackId, PruneId};
 use crate::format::index::{IndexSegment, superseded};
 use crate::format::pack::{BlobKind, PackEntry};
+use crate::format::prune::{PruneRecord, PruneState};
 use crate::store::blob_reader::{BlobLocation, Locator};
 use crate::store::repo::Repository;
 
@@ -34,20 +41,62 @@ pub struct RepoIndex {
     pub segments: Vec<IndexId>,
     /// Segments that do not load, with why.
     pub damaged_segments: Vec<(IndexId, String)>,
-    /// Segments that a newer segment supersedes (ignored; repair removes them).
+    /// Segments that a newer segment or a prune head supersedes (ignored;
+    /// the next prune or repair removes them).
     pub superseded: Vec<IndexId>,
+    /// Segments written on a base a prune's sweep voided (ignored: their
+    /// packs may be gone; the packs that exist are unindexed).
+    pub void_segments: Vec<IndexId>,
+    /// The prune heads.
+    pub prune: PruneState,
+    /// Prune records that do not load, with why.
+    pub damaged_records: Vec<(PruneId, String)>,
+    /// Packs a head condemned: in `packs` and `blobs` (readable), not live.
+    pub condemned: HashSet<PackId>,
+    /// Packs a head decided to delete: not indexed.
+    pub to_delete: HashSet<PackId>,
 }
 
 impl RepoIndex {
     /// Loads every index segment (in parallel), applying the supersedes
     /// rule ([`superseded`]).
     pub fn load(repo: &Repository) -> Result<Self> {
+        let mut idx = RepoIndex::default();
+        // the prune records first: their marks win over every segment
+        let rids = repo.list::<PruneId>()?;
+        let records: Vec<(PruneId, Result<PruneRecord>)> = rids
+            .par_iter()
+            .map(|id| (*id, repo.load_prune(id)))
+            .collect();
+        let mut good_records = vec![];
+        for (id, r) in records {
+            match r {
+                Ok(rec) => good_records.push((id, rec)),
+                Err(e) if e.is_not_found() => {}
+                Err(e) if e.is_damage() => idx.damaged_records.push((id, e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        idx.prune = PruneState::from_records(good_records);
+        let condemned: Vec<_> = idx
+            .prune
+            .heads
+            .iter()
+            .flat_map(|(_, r)| r.condemned.packs.iter().cloned())
+            .collect();
+        idx.to_delete = idx
+            .prune
+            .heads
+            .iter()
+            .flat_map(|(_, r)| r.info.to_delete.packs.iter().map(|(p, _)| *p))
+            .collect();
+        let head_supersedes = idx.prune.superseded_segments();
+
         let ids = repo.list::<IndexId>()?;
         let loaded: Vec<(IndexId, Result<IndexSegment>)> = ids
             .par_iter()
             .map(|id| (*id, repo.load_index(id)))
             .collect();
-        let mut idx = RepoIndex::default();
         let mut good = vec![];
         for (id, r) in loaded {
             match r {
@@ -58,7 +107,8 @@ impl RepoIndex {
                 Err(e) => return Err(e),
             }
         }
-        let gone: HashSet<IndexId> = superseded(good.iter().map(|(_, s)| s));
+        let mut gone: HashSet<IndexId> = superseded(good.iter().map(|(_, s)| s));
+        gone.extend(head_supersedes);
         idx.damaged_segments.retain(|(id, _)| !gone.contains(id));
         // sized once: growing a table of a million blobs holds the old
         // and the new table at once
@@ -69,26 +119,46 @@ impl RepoIndex {
                 .sum(),
         );
         idx.packs.reserve(kept().map(|(_, s)| s.packs.len()).sum());
+        let marked = idx.prune.marked_packs();
         for (id, seg) in good {
             if gone.contains(&id) {
                 idx.superseded.push(id);
                 continue;
             }
+            if !idx.prune.base_valid(&seg.base) {
+                idx.void_segments.push(id);
+                continue;
+            }
             idx.segments.push(id);
             for p in seg.packs {
-                for e in &p.entries {
-                    let copies = idx.blobs.entry(e.id).or_default();
-                    if !copies
-                        .iter()
-                        .any(|(pk, ce)| *pk == p.id && ce.kind == e.kind)
-                    {
-                        copies.push((p.id, *e));
-                    }
+                if !marked.contains(&p.id) {
+                    idx.insert(p.id, p.size, p.entries);
                 }
-                idx.packs.insert(p.id, (p.size, p.entries));
             }
         }
+        for p in condemned {
+            idx.condemned.insert(p.id);
+            idx.insert(p.id, p.size, p.entries);
+        }
         Ok(idx)
+    }
+
+    fn insert(&mut self, pack: PackId, size: u64, entries: Vec<PackEntry>) {
+        for e in &entries {
+            let copies = self.blobs.entry(e.id).or_default();
+            if !copies
+                .iter()
+                .any(|(pk, ce)| *pk == pack && ce.kind == e.kind)
+            {
+                copies.push((pack, *e));
+            }
+        }
+        self.packs.insert(pack, (size, entries));
+    }
+
+    /// Whether a pack is live: indexed and not condemned.
+    pub fn is_live(&self, pack: &PackId) -> bool {
+        self.packs.contains_key(pack) && !self.condemned.contains(pack)
     }
 
     /// A view that offers only the copies `usable` accepts (for example:

@@ -9,6 +9,7 @@
 //! | --- | --- | --- |
 //! | [`Read`] | shared, or none when the caller says so (a read-only repository) | restore, check, ls, dump |
 //! | [`Write`] | shared | backup, forget |
+//! | [`Maintenance`] | maintenance (one at a time, beside shared locks) | prune |
 //! | [`Exclusive`] | exclusive | repair |
 //!
 //! The operations take `&Session<A>` with the access they need as a bound
@@ -33,6 +34,10 @@ pub struct Read;
 /// An operation that adds objects (and deletes nothing others need).
 #[derive(Debug)]
 pub struct Write;
+/// Prune: deletes, beside running backups, by a protocol that does not
+/// rest on locks (the lock only keeps two prunes apart).
+#[derive(Debug)]
+pub struct Maintenance;
 /// An operation that rewrites or deletes what others may be using.
 #[derive(Debug)]
 pub struct Exclusive;
@@ -41,6 +46,7 @@ mod sealed {
     pub trait Sealed {}
     impl Sealed for super::Read {}
     impl Sealed for super::Write {}
+    impl Sealed for super::Maintenance {}
     impl Sealed for super::Exclusive {}
 }
 
@@ -48,17 +54,20 @@ mod sealed {
 pub trait Access: sealed::Sealed {}
 impl Access for Read {}
 impl Access for Write {}
+impl Access for Maintenance {}
 impl Access for Exclusive {}
 
 /// Accesses that may read the repository's data (all of them).
 pub trait Reads: Access {}
 impl Reads for Read {}
 impl Reads for Write {}
+impl Reads for Maintenance {}
 impl Reads for Exclusive {}
 
 /// Accesses that may add objects.
 pub trait Writes: Reads {}
 impl Writes for Write {}
+impl Writes for Maintenance {}
 impl Writes for Exclusive {}
 
 /// An open repository whose catalog is up to date; no lock yet.
@@ -129,6 +138,11 @@ impl Opened {
     /// For an operation that adds objects: under a shared lock.
     pub fn for_writing(self, operation: &str) -> Result<Session<Write>> {
         self.lock(LockKind::Shared, operation)
+    }
+
+    /// For prune: under a maintenance lock.
+    pub fn maintenance(self, operation: &str) -> Result<Session<Maintenance>> {
+        self.lock(LockKind::Maintenance, operation)
     }
 
     /// For an operation that rewrites or deletes: under an exclusive lock.

@@ -298,6 +298,7 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
         errors: built.errors,
         warnings: built.warnings,
         summary,
+        base: writer.base(),
     };
     // The commit point: only under a lock that is still held.
     if let Err(lost) = check_lock() {
@@ -306,6 +307,10 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
     let id = repo
         .save_snapshot(&snapshot)
         .map_err(|e| stopped(&writer, Some(e), None, false))?;
+    // The handshake with prune (format-spec §15): a prune that swept a
+    // mark this backup was based before either listed this snapshot and
+    // protected it, or wrote its seal before this read sees it.
+    crate::store::prune_seals::confirm_saved(repo, &id, &snapshot.base)?;
     catalog.add_snapshot(&id, &snapshot)?;
     Ok(BackupOutcome { id, snapshot })
 }
@@ -333,10 +338,19 @@ fn stopped(writer: &BlobWriter, failure: Option<Error>, lock: Option<Error>, use
     let mut left = writer.abandon();
     let upload = left.upload_error.take();
     let detail = left.describe();
-    let wrap = |cause: Error| Error::Stopped {
-        operation: "backup",
-        cause: Box::new(cause),
-        detail: format!("no snapshot was saved; {detail}"),
+    let wrap = |cause: Error| {
+        // an object the backup read (its parent's trees, a pack it had
+        // just uploaded) vanished: only a prune deletes, so one ran beside
+        let why = if cause.is_not_found() {
+            "; the object was deleted while this backup ran, by a prune beside it (it frees what forgotten snapshots used): run the backup again"
+        } else {
+            ""
+        };
+        Error::Stopped {
+            operation: "backup",
+            cause: Box::new(cause),
+            detail: format!("no snapshot was saved; {detail}{why}"),
+        }
     };
     if user && upload.is_none() {
         return Error::Interrupted(format!(

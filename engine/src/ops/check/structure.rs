@@ -60,8 +60,46 @@ pub(super) fn index(repo: &Repository, found: &mut Findings) -> Result<RepoIndex
     }
     for id in &index.superseded {
         found.warnings.push(format!(
-            "index segment {id} is superseded by a newer one and ignored (`arca repair index` removes it)"
+            "index segment {id} is superseded by a newer one and ignored (the next prune or `arca repair index` removes it)"
         ));
+    }
+    for id in &index.void_segments {
+        found.warnings.push(format!(
+            "index segment {id} was written by a backup that overlapped a prune and is ignored (the backup was told to run again; the next prune removes it)"
+        ));
+    }
+    for (id, why) in &index.damaged_records {
+        found.problem(
+            "prune",
+            ObjectKey::of(*id).path(),
+            format!(
+                "{why}; the packs it condemned are unknown, so prune refuses to run and backups may deduplicate against them: run `arca repair index`"
+            ),
+        );
+    }
+    if index.prune.is_fork() {
+        let heads: Vec<String> = index
+            .prune
+            .heads
+            .iter()
+            .map(|(id, r)| {
+                format!(
+                    "{} (generation {}, {})",
+                    id.short(),
+                    r.info.generation,
+                    r.info.host
+                )
+            })
+            .collect();
+        found.problem(
+            "prune",
+            "prune/".into(),
+            format!(
+                "two prunes overlapped and left {} heads: {}; backups stay safe (they avoid the packs of both), and `arca prune` resolves it",
+                heads.len(),
+                heads.join(", ")
+            ),
+        );
     }
     Ok(index)
 }
@@ -116,6 +154,12 @@ pub(super) fn packs(
         .collect();
     unindexed.sort();
     for (id, size) in unindexed {
+        if index.to_delete.contains(id) {
+            found.warnings.push(format!(
+                "pack {id} ({size} bytes) is one a prune decided to delete and has not yet (the next prune deletes it)"
+            ));
+            continue;
+        }
         found.warnings.push(format!(
             "pack {id} ({size} bytes) is not in the index: left by an interrupted backup, or its index segment was lost (`arca repair index` adds it)"
         ));
@@ -160,14 +204,22 @@ pub(super) fn catalog_agrees(
             cat.path().display()
         ));
     }
+    // the catalog's live copies against the index's
     let rows = cat.blob_locations()?;
-    let mut same = rows.len() == index.blobs.values().map(|v| v.len()).sum::<usize>();
+    let live = index
+        .blobs
+        .values()
+        .flat_map(|v| v.iter())
+        .filter(|(p, _)| !index.condemned.contains(p))
+        .count();
+    let mut same = rows.len() == live;
     if same {
         same = rows.iter().all(|(b, p, e)| {
-            index
-                .blobs
-                .get(b)
-                .is_some_and(|c| c.iter().any(|(pp, ee)| pp == p && ee == e))
+            !index.condemned.contains(p)
+                && index
+                    .blobs
+                    .get(b)
+                    .is_some_and(|c| c.iter().any(|(pp, ee)| pp == p && ee == e))
         });
     }
     if !same {

@@ -40,6 +40,14 @@ pub(super) fn snapshots(
     let mut snaps = vec![];
     for (id, r) in loaded {
         match r {
+            // void: written by a backup that overlapped a prune's sweep, which
+            // may have deleted what it refers to; it was told to run again
+            Ok(s) if !index.prune.snapshot_valid(&id, &s.base) => {
+                found.warnings.push(format!(
+                    "snapshot {} is void: its backup overlapped a prune and was told to run again (the next prune deletes it)",
+                    id.short()
+                ));
+            }
             Ok(s) => snaps.push((id, s)),
             Err(e) if e.is_not_found() => {}
             Err(e) if !e.is_damage() => return Err(e),

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::{Misnamed, find_misnamed, refile};
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, IndexId, KeyId, PackId, content_hash};
+use crate::format::id::{BlobId, IndexId, KeyId, PackId, PruneId, content_hash};
 use crate::format::index::{IndexSegment, IndexedPack};
 use crate::format::keyfile::KeyFile;
 use crate::format::layout::ObjectKey;
@@ -60,6 +60,9 @@ pub struct IndexRepairPlan {
     pub blobs_dropped: Vec<(BlobId, PackId, String)>,
     /// Segments the new index supersedes (and that are then deleted).
     pub segments_superseded: Vec<IndexId>,
+    /// Prune records that do not load (their marks are unknown): removed
+    /// once the new index lists every pack that exists.
+    pub prune_records_removed: Vec<PruneId>,
     /// The index already says what the packs say.
     pub index_unchanged: bool,
     /// The new index's packs (without the rewritten packs' replacements,
@@ -83,6 +86,8 @@ impl IndexRepairPlan {
 /// What `repair index` did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IndexRepair {
+    /// Seals withdrawn with the damaged prune records they sealed.
+    pub seals_withdrawn: usize,
     /// Packs examined.
     pub packs_read: usize,
     /// Packs indexed in the new segments.
@@ -133,7 +138,13 @@ pub fn plan(session: &Session<Exclusive>, read_data: bool) -> Result<IndexRepair
     };
     let current = RepoIndex::load(repo)?;
     let (listed, _) = repo.list_packs_confirmed(current.packs.keys().copied())?;
-    let mut listed: Vec<(PackId, u64)> = listed.into_iter().collect();
+    // what a prune head condemned or decided to delete is not live: it is
+    // never indexed here (the record keeps the condemned readable)
+    let mut listed: Vec<(PackId, u64)> = listed
+        .into_iter()
+        .filter(|(id, _)| !current.condemned.contains(id) && !current.to_delete.contains(id))
+        .collect();
+    plan.prune_records_removed = current.damaged_records.iter().map(|(id, _)| *id).collect();
     listed.sort();
     plan.packs_read = listed.len();
     let salvaged: Vec<(PackId, u64, Salvage)> = listed
@@ -170,19 +181,25 @@ pub fn plan(session: &Session<Exclusive>, read_data: bool) -> Result<IndexRepair
         .iter()
         .map(|p| (p.id, (p.size, &p.entries)))
         .collect();
-    plan.index_unchanged = plan.packs_rewritten.is_empty()
-        && current.damaged_segments.is_empty()
-        && current.superseded.is_empty()
-        && current.packs.len() == want.len()
-        && current
+    let live = || {
+        current
             .packs
             .iter()
-            .all(|(id, (size, entries))| want.get(id) == Some(&(*size, entries)));
+            .filter(|(id, _)| !current.condemned.contains(id))
+    };
+    plan.index_unchanged = plan.packs_rewritten.is_empty()
+        && current.damaged_segments.is_empty()
+        && current.damaged_records.is_empty()
+        && current.superseded.is_empty()
+        && current.void_segments.is_empty()
+        && live().count() == want.len()
+        && live().all(|(id, (size, entries))| want.get(id) == Some(&(*size, entries)));
     if !plan.index_unchanged {
         plan.segments_superseded = current
             .segments
             .iter()
             .chain(current.superseded.iter())
+            .chain(current.void_segments.iter())
             .chain(current.damaged_segments.iter().map(|(id, _)| id))
             .copied()
             .collect();
@@ -259,10 +276,14 @@ pub fn execute(session: &Session<Exclusive>, plan: IndexRepairPlan) -> Result<In
         let seg = IndexSegment {
             packs: chunk.to_vec(),
             supersedes: old.clone(),
+            base: catalog.base(),
         };
         out.segments_written.push(repo.save_index(&seg)?);
     }
     // Only after every new segment is durable are old objects removed.
+    for id in &plan.prune_records_removed {
+        repo.backend().delete(&ObjectKey::of(*id))?;
+    }
     for id in &old {
         if !out.segments_written.contains(id) {
             repo.backend().delete(&ObjectKey::of(*id))?;
@@ -273,6 +294,16 @@ pub fn execute(session: &Session<Exclusive>, plan: IndexRepairPlan) -> Result<In
         repo.backend().delete(&ObjectKey::of(*old_pack))?;
     }
     catalog.rebuild(repo)?;
+    {
+        // seals no record stands behind (left by records removed now, or
+        // by a repair that stopped after removing them) would refuse every
+        // later backup; the head is the one the rebuilt catalog found
+        let head = catalog
+            .prune_state()
+            .head()
+            .map(|(id, r)| (*id, r.info.generation));
+        out.seals_withdrawn = crate::store::prune_seals::withdraw_beyond(repo, head)?;
+    }
     Ok(out)
 }
 

@@ -174,6 +174,8 @@ pub fn plan(session: &Session<Exclusive>) -> Result<SnapshotsRepairPlan> {
     ids.sort();
     for id in ids.into_iter().filter(|i| !misnamed.contains(i)) {
         match repo.load_snapshot(&id) {
+            // void (a backup that overlapped a prune): the next prune deletes it
+            Ok(s) if !index.prune.snapshot_valid(&id, &s.base) => {}
             Ok(s) => snaps.push((id, s, false)),
             Err(e) if e.is_not_found() => {}
             Err(e) if e.is_damage() => match cached.get(&id) {
@@ -223,6 +225,7 @@ pub fn plan(session: &Session<Exclusive>) -> Result<SnapshotsRepairPlan> {
         let mut s = snap.clone();
         s.tree = root.id;
         s.original = Some(id);
+        s.base = index.prune.rebased(&s.base);
         if !damaged.is_empty() {
             if !s.tags.iter().any(|t| t == "repaired") {
                 s.tags.push("repaired".into());

@@ -56,11 +56,14 @@ pub struct FaultyBackend<B> {
     inner: B,
     faults: Mutex<Vec<Fault>>,
     puts: [AtomicU64; 8],
-    gets: [AtomicU64; 8],
+    gets: [AtomicU64; KINDS],
     /// Calls so far per (op, object) for the per-object faults.
     tries: Mutex<HashMap<(u8, ObjectKey), u32>>,
     injected: AtomicU64,
 }
+
+/// How many object kinds there are (one get counter each).
+const KINDS: usize = ObjectKind::Seal as usize + 1;
 
 fn slot(kind: ObjectKind) -> usize {
     kind as usize
@@ -246,6 +249,7 @@ pub struct CrashAfter<B> {
     inner: B,
     limit: u64,
     done: AtomicU64,
+    stop: bool,
 }
 
 /// `ARCA_TEST_CRASH_AFTER_OPS=N`: end the process before store operation
@@ -255,6 +259,11 @@ pub const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
 /// The exit status of a process ended by [`CrashAfter`].
 pub const CRASH_EXIT: i32 = 86;
 
+/// `ARCA_TEST_STOP_AFTER_OPS=N`: stop the process (`SIGSTOP`, as a
+/// suspended laptop or a stalled VM) before store operation N + 1; it goes
+/// on when sent `SIGCONT`. Tests only.
+pub const STOP_ENV: &str = "ARCA_TEST_STOP_AFTER_OPS";
+
 impl<B: Backend> CrashAfter<B> {
     /// Wraps `inner`; the process ends before operation `limit + 1`.
     pub fn new(inner: B, limit: u64) -> Self {
@@ -262,11 +271,35 @@ impl<B: Backend> CrashAfter<B> {
             inner,
             limit,
             done: AtomicU64::new(0),
+            stop: false,
+        }
+    }
+
+    /// Wraps `inner`; the process stops itself (once) before operation
+    /// `limit + 1`, and carries on when continued.
+    pub fn stopping(inner: B, limit: u64) -> Self {
+        Self {
+            stop: true,
+            ..Self::new(inner, limit)
         }
     }
 
     fn tick(&self, op: &str, key: &str) {
-        if self.done.fetch_add(1, Ordering::SeqCst) >= self.limit {
+        let n = self.done.fetch_add(1, Ordering::SeqCst);
+        if self.stop {
+            if n == self.limit {
+                eprintln!(
+                    "arca: test stop before store operation {} ({op} {key})",
+                    self.limit + 1
+                );
+                // SAFETY: raise only sends a signal to this process.
+                unsafe {
+                    libc::raise(libc::SIGSTOP);
+                }
+            }
+            return;
+        }
+        if n >= self.limit {
             eprintln!(
                 "arca: test crash before store operation {} ({op} {key})",
                 self.limit + 1

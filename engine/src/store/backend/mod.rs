@@ -27,7 +27,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-pub use fault::{CRASH_ENV, CRASH_EXIT, CrashAfter, Fault, FaultyBackend};
+pub use fault::{CRASH_ENV, CRASH_EXIT, CrashAfter, Fault, FaultyBackend, STOP_ENV};
 pub use metrics::{Metrics, MetricsBackend, Op, OpTotals};
 pub use object_stores::ObjectStoreBackend;
 pub use options::{
@@ -126,15 +126,17 @@ pub fn connect(location: &str, options: &BackendOptions) -> Result<Connected> {
         ..RetryPolicy::default()
     };
     // tests only: a crash between two store operations (see `CrashAfter`)
-    let crash = std::env::var(CRASH_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    let backend: std::sync::Arc<dyn Backend> = match crash {
-        Some(n) => std::sync::Arc::new(RetryBackend::new(
+    let limit = |var| std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok());
+    let backend: std::sync::Arc<dyn Backend> = match (limit(CRASH_ENV), limit(STOP_ENV)) {
+        (Some(n), _) => std::sync::Arc::new(RetryBackend::new(
             MetricsBackend::new(CrashAfter::new(store, n), metrics.clone()),
             policy,
         )),
-        None => std::sync::Arc::new(RetryBackend::new(
+        (None, Some(n)) => std::sync::Arc::new(RetryBackend::new(
+            MetricsBackend::new(CrashAfter::stopping(store, n), metrics.clone()),
+            policy,
+        )),
+        (None, None) => std::sync::Arc::new(RetryBackend::new(
             MetricsBackend::new(store, metrics.clone()),
             policy,
         )),
