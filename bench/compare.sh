@@ -3,7 +3,7 @@
 # same data, on the same machine, in one run, alternating tools.
 #
 #   bench/compare.sh [--scale N] [--reps N] [--tools "arca restic borg rustic"]
-#                    [--many-files N] [--out FILE] [--work DIR]
+#                    [--many-files N] [--retention DAYS] [--out FILE] [--work DIR]
 #
 # For each repetition and each tool, in turn:
 #   init; backup v1 (a working directory holding v1); backup v2 (the same
@@ -16,6 +16,12 @@
 # ../shared/bench/make-corpus when missing. Results: a CSV under the work
 # directory and a Markdown report (default docs/benchmarks.md) with medians
 # and arca's figures as ratios to the best peer.
+#
+# --retention DAYS (default 0: off) then runs bench/retention.sh with the
+# same binary, repetitions and tools (borg excepted): DAYS daily backups of
+# a changing copy of v1, then forget --keep-daily 7 --keep-weekly 4 and
+# prune, timed for each tool; its "Retention" section is written into the
+# same report (see bench/retention.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +29,7 @@ SCALE=1
 REPS=3
 TOOLS="arca restic borg rustic"
 MANY=0
+RETENTION=0
 OUT=$ROOT/docs/benchmarks.md
 WORK=${BENCH_WORK:-/tmp/arca-bench}
 while [ $# -gt 0 ]; do
@@ -31,6 +38,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift 2 ;;
     --tools) TOOLS=$2; shift 2 ;;
     --many-files) MANY=$2; shift 2 ;;
+    --retention) RETENTION=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -272,3 +280,10 @@ open(out, "w").write("\n".join(lines) + "\n" + tail)
 print(out)
 PY
 echo "raw results: $CSV" >&2
+
+if [ "$RETENTION" -gt 0 ]; then
+  rtools=""
+  for t in "${available[@]}"; do [ "$t" = borg ] || rtools="$rtools $t"; done
+  ARCA_BIN=$ARCA "$ROOT/bench/retention.sh" --days "$RETENTION" --reps "$REPS" --tools "${rtools# }" \
+    --scale "$SCALE" --out "$OUT" --work "$WORK/retention"
+fi

@@ -38,6 +38,7 @@ fn segment(first: u64, packs: u64, per_pack: u64) -> IndexSegment {
             })
             .collect(),
         supersedes: vec![],
+        base: Default::default(),
     }
 }
 
