@@ -648,3 +648,98 @@ fn a_damaged_prune_record_is_repaired_and_backups_go_on() {
     assert!(restores(&e, &id, &src, &gens[2].1, "r"));
     assert!(restores(&e, &id2, &src, &gens[2].1, "r"));
 }
+
+/// A record names the packs it condemns by id and size; a host that has
+/// never seen them reads their headers, restores through them and checks
+/// them; one that disappears before the next prune deletes it is reported
+/// by check, and the next prune still finishes.
+#[test]
+fn condemned_packs_are_read_from_their_headers_and_checked() {
+    let e = Env::new();
+    e.ok(&["init", "--kdf-memory", "8192", "--pack-size", "1"]);
+    let (src, gens) = three_generations(&e);
+    e.ok(&["forget", &gens[0].0]);
+    e.ok(&["prune"]);
+    // (id, whether valid snapshots use blobs in it: a repacked pack's
+    // used blobs were copied, so they have a copy elsewhere)
+    let condemned: Vec<(String, bool)> = e.json(&["prune", "--dry-run", "--packs"])["packs"]
+        .as_array()
+        .expect("the plan lists its packs")
+        .iter()
+        .filter(|p| p["fate"] == "delete")
+        .map(|p| {
+            (
+                p["pack"].as_str().unwrap().to_string(),
+                p["used"].as_u64().unwrap() > 0,
+            )
+        })
+        .collect();
+    assert!(!condemned.is_empty(), "the first prune condemned packs");
+    // another host, with a catalog of its own
+    let other = |dir: &str, args: &[&str]| {
+        e.cmd()
+            .env("ARCA_CACHE_DIR", e.path(dir))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = other("cache2", &["check", "--read-data"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for (id, keep) in &gens[1..] {
+        let target = e.path(&format!("r2-{id}"));
+        let o = other(
+            "cache2",
+            &["restore", id, "--target", target.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(common::same_files(
+            keep,
+            &target.join(src.strip_prefix("/").unwrap())
+        ));
+    }
+    // condemned packs disappear (one of each kind there is): check names them
+    let mut gone: Vec<(String, bool)> = vec![];
+    for used in [false, true] {
+        if let Some(c) = condemned.iter().find(|(_, u)| *u == used) {
+            gone.push(c.clone());
+        }
+    }
+    for (id, _) in &gone {
+        let name = e
+            .objects("packs/")
+            .into_iter()
+            .map(|(n, _)| n)
+            .find(|n| n.ends_with(id.as_str()))
+            .expect("the condemned pack is in the store");
+        e.delete_objects(&name);
+    }
+    let o = other("cache3", &["check"]);
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert_ne!(o.status.code(), Some(0), "{out}");
+    for (id, _) in &gone {
+        assert!(
+            out.contains(id.as_str()) && out.contains("condemned"),
+            "{out}"
+        );
+    }
+    if let Some((id, _)) = gone.iter().find(|(_, used)| *used) {
+        // this host's catalog still has the header of a pack holding used
+        // blobs: prune stops rather than guess, and names the fix
+        let o = e.run(&["prune"]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains(id.as_str()) && stderr(&o).contains("arca repair index"),
+            "{}",
+            stderr(&o)
+        );
+        // the repair it names reads the headers again
+        e.ok(&["repair", "index"]);
+    }
+    // nothing valid needed those packs alone: the next prune finishes
+    e.ok(&["prune"]);
+    assert_eq!(pending(&plan(&e)), 0, "{}", plan(&e));
+    check_clean(&e, "after the prune that followed the lost pack");
+    for (id, keep) in &gens[1..] {
+        assert!(restores(&e, id, &src, keep, "r"), "{id} restores");
+    }
+}

@@ -658,11 +658,7 @@ mod seeds {
                 },
                 supersedes_index: vec![IndexId([0x61; 32]), IndexId([0x62; 32])],
                 supersedes_prune: vec![PruneId([0x32; 32]), PruneId([0x31; 32])],
-            },
-            // A record's condemned packs have no base and supersede nothing.
-            condemned: IndexSegment {
-                packs: seg.packs.clone(),
-                ..IndexSegment::default()
+                condemned: seg.packs.iter().map(|p| (p.id, p.size)).collect(),
             },
         };
         let full_plain = full.encode_plain();
@@ -678,42 +674,29 @@ mod seeds {
                 to_delete: ToDelete::default(),
                 supersedes_index: vec![],
                 supersedes_prune: vec![],
+                condemned: vec![],
             },
-            condemned: IndexSegment::default(),
         };
         let empty_plain = empty.encode_plain();
         let empty_object = prune_object(key, &empty_plain, 81);
         assert_eq!(PruneRecord::from_object(key, &empty_object).unwrap(), empty);
-        // A plaintext from JSON text and a segment plaintext.
-        let raw = |json: &[u8], condemned: &IndexSegment| {
-            let mut out = (json.len() as u32).to_le_bytes().to_vec();
-            out.extend_from_slice(json);
-            out.extend_from_slice(&condemned.encode_plain());
-            out
-        };
-        let minimal = raw(
-            br#"{"generation":1,"created":"2026-12-01T00:00:00Z","future_field":[1,{"x":null}]}"#,
-            &IndexSegment::default(),
-        );
+        let minimal =
+            br#"{"generation":1,"created":"2026-12-01T00:00:00Z","future_field":[1,{"x":null}]}"#
+                .to_vec();
         PruneRecord::decode_plain(&minimal).unwrap();
-        let generation_0 = raw(
-            br#"{"generation":0,"created":"2026-12-01T00:00:00Z"}"#,
-            &IndexSegment::default(),
-        );
+        let generation_0 = br#"{"generation":0,"created":"2026-12-01T00:00:00Z"}"#.to_vec();
         assert!(PruneRecord::decode_plain(&generation_0).is_err());
-        // Condemned packs that supersede a segment (only a segment may).
-        let superseding = raw(
-            &serde_json::to_vec(&empty.info).unwrap(),
-            &IndexSegment {
-                supersedes: vec![IndexId([0x99; 32])],
-                ..IndexSegment::default()
-            },
-        );
-        assert!(PruneRecord::decode_plain(&superseding).is_err());
-        // The JSON's length pointing past the end.
-        let mut overlong = empty_plain.clone();
-        overlong[..4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(PruneRecord::decode_plain(&overlong).is_err());
+        // A condemned pack without its size.
+        let sizeless = format!(
+            r#"{{"generation":2,"created":"2026-12-01T00:00:00Z","condemned":[["{}"]]}}"#,
+            PackId([0x77; 32])
+        )
+        .into_bytes();
+        assert!(PruneRecord::decode_plain(&sizeless).is_err());
+        // Bytes after the JSON.
+        let mut trailing = empty_plain.clone();
+        trailing.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(PruneRecord::decode_plain(&trailing).is_err());
         vec![
             f("full-plain", full_plain.clone()),
             f("full-object", full_object.clone()),
@@ -722,8 +705,8 @@ mod seeds {
             f("empty-object", empty_object),
             f("minimal-plain", minimal),
             f("generation-0-plain", generation_0),
-            f("superseding-plain", superseding),
-            f("overlong-json-plain", overlong),
+            f("sizeless-condemned-plain", sizeless),
+            f("trailing-bytes-plain", trailing),
             f("truncated-plain", half(&full_plain)),
             f("truncated-object", half(&full_object)),
             f("empty", vec![]),

@@ -327,8 +327,8 @@ pub const ACCEPTED_SNAPSHOT: [u8; 32] = [0xd4; 32];
 pub const SUPERSEDED_BY_RECORD: [u8; 32] = [0xd5; 32];
 /// The pack generation 2 condemns (swept by generation 3).
 pub const CONDEMNED_PACK: [u8; 32] = [0xd6; 32];
-/// The one blob of that pack.
-pub const CONDEMNED_BLOB: [u8; 32] = [0xd7; 32];
+/// The size of the pack the record condemns.
+pub const CONDEMNED_PACK_SIZE: u64 = 1000 + 50 + 52;
 
 /// When generation 2 wrote the seal of generation 1.
 pub fn seal_time() -> DateTime<Utc> {
@@ -354,7 +354,7 @@ pub fn seal() -> Seal {
 /// The prune record of generation 2: it sweeps generation 1's mark
 /// (deletes the pack generation 1 condemned and a void snapshot, accepts
 /// one snapshot), supersedes one segment and generation 1's record, and
-/// condemns one pack (one zstd data blob of 3000 bytes, sealed in 1000).
+/// condemns one pack (named by id and size: its header says what it holds).
 pub fn prune_record() -> PruneRecord {
     PruneRecord {
         info: RecordInfo {
@@ -373,22 +373,7 @@ pub fn prune_record() -> PruneRecord {
             },
             supersedes_index: vec![IndexId(SUPERSEDED_BY_RECORD)],
             supersedes_prune: vec![PruneId(PREVIOUS_RECORD)],
-        },
-        condemned: IndexSegment {
-            packs: vec![IndexedPack {
-                id: PackId(CONDEMNED_PACK),
-                size: 1000 + 50 + 52,
-                entries: vec![PackEntry {
-                    kind: BlobKind::Data,
-                    compression: Compression::Zstd,
-                    id: BlobId(CONDEMNED_BLOB),
-                    offset: 0,
-                    length: 1000,
-                    raw_length: 3000,
-                }],
-            }],
-            supersedes: vec![],
-            base: Base::default(),
+            condemned: vec![(PackId(CONDEMNED_PACK), CONDEMNED_PACK_SIZE)],
         },
     }
 }
@@ -1209,9 +1194,7 @@ fn prune_state(v: &Vectors) -> String {
         .open(label::PRUNE, &v.prune_record[4..])
         .expect("the record opens");
     let plain = zstd::stream::decode_all(&z[..]).expect("one zstd frame");
-    let json_len = u32::from_le_bytes(plain[..4].try_into().expect("4 bytes")) as usize;
-    let json = String::from_utf8(plain[4..4 + json_len].to_vec()).expect("UTF-8 JSON");
-    let condemned = &plain[4 + json_len..];
+    let json = String::from_utf8(plain.clone()).expect("UTF-8 JSON");
     let seal_json = String::from_utf8(key.open(label::SEAL, &v.seal[4..]).expect("the seal opens"))
         .expect("UTF-8 JSON");
     let mut seal_input = b"arca 2026-12 seal v1".to_vec();
@@ -1222,9 +1205,6 @@ fn prune_state(v: &Vectors) -> String {
             .expect("the index opens")[..],
     )
     .expect("one zstd frame");
-    let r = prune_record();
-    let p = &r.condemned.packs[0];
-    let e = p.entries[0];
     format!(
         "\n## Prune state\n\
          \n\
@@ -1233,11 +1213,9 @@ fn prune_state(v: &Vectors) -> String {
          the record names (`d2…`, `d3…`, `d4…`, `d5…`, `d6…`: each 32 copies of one byte).\n\
          \n\
          - `prune-record.hex` is the only record, so it is the head. Its plaintext (after\n  \
-         opening with label `APR\\x01` and one zstd frame) is {plen} bytes: `json_len` =\n  \
-         {json_len} (`{jl_hex}`), the JSON below, then {clen} bytes of condemned packs in\n  \
-         the index-segment layout: one pack `{cp}` of {csize} bytes with one entry\n  \
-         (data, zstd, blob `{cb}`, offset {eo}, length {el}, raw_length {er}), then\n  \
-         `superseded_count` 0.\n\
+         opening with label `APR\\x01` and one zstd frame) is the {plen} bytes of JSON\n  \
+         below. It condemns one pack, `{cp}` of {csize} bytes (`condemned`: packs by id\n  \
+         and size; a reader learns what the pack holds from its header).\n\
          - The record sweeps generation 1's mark: the pack `{sp}` ({sps} bytes) that\n  \
          generation 1 condemned and the void snapshot `{vs}` are to be deleted; the\n  \
          snapshot `{acc}` was based before that mark and is accepted.\n\
@@ -1262,15 +1240,8 @@ fn prune_state(v: &Vectors) -> String {
          \n```json\n{seal_json}\n```\n",
         prev = hex::encode(PREVIOUS_RECORD),
         plen = plain.len(),
-        json_len = json_len,
-        jl_hex = hex::encode(&plain[..4]),
-        clen = condemned.len(),
-        cp = p.id,
-        csize = p.size,
-        cb = e.id,
-        eo = e.offset,
-        el = e.length,
-        er = e.raw_length,
+        cp = hex::encode(CONDEMNED_PACK),
+        csize = CONDEMNED_PACK_SIZE,
         sp = hex::encode(SWEPT_PACK),
         sps = SWEPT_PACK_SIZE,
         vs = hex::encode(VOID_SNAPSHOT),

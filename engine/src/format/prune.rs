@@ -4,8 +4,7 @@
 //! §14.3 and §15). Pure: which records exist is the caller's business.
 //!
 //! ```text
-//! record = "APR\x01" seal(label "APR\x01", zstd(plain))        prune/<BLAKE3 of the object>
-//! plain  = json_len:u32le json condemned                        condemned: an index segment's plaintext
+//! record = "APR\x01" seal(label "APR\x01", zstd(json))         prune/<BLAKE3 of the object>
 //! seal   = "ASL\x01" seal(label "ASL\x01", json)               seals/<seal_name(repo id, generation)>
 //! ```
 
@@ -17,11 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::format::DecodeError;
 use crate::format::crypto::{MasterKey, label};
 use crate::format::id::{IndexId, PackId, PruneId, RepoId, SealId, SnapshotId};
-use crate::format::index::IndexSegment;
-use crate::format::wire::{Put, Reader};
 
 /// Most bytes a decompressed record may have.
-const MAX_PLAIN: usize = 1 << 30;
+const MAX_PLAIN: usize = 256 << 20;
+
+/// Most packs one record may condemn.
+const MAX_CONDEMNED: usize = 1 << 20;
 
 /// The prune generation a writer's view was based on: the head record its
 /// catalog had when it started (generation 0 and no record before any
@@ -88,6 +88,12 @@ pub struct RecordInfo {
     /// The mark this record sweeps, if any.
     #[serde(default)]
     pub swept: Option<Swept>,
+    /// The packs it condemns, with their sizes: still readable (their
+    /// headers say what they hold), no longer live; swept by the next
+    /// generation. Ids and sizes only, so that a record stays small
+    /// however many blobs those packs hold.
+    #[serde(default)]
+    pub condemned: Vec<(PackId, u64)>,
     /// What it deletes.
     #[serde(default)]
     pub to_delete: ToDelete,
@@ -104,37 +110,34 @@ pub struct RecordInfo {
 pub struct PruneRecord {
     /// What it says.
     pub info: RecordInfo,
-    /// The packs it condemns, with their entries (still readable, no
-    /// longer live; swept by the next generation).
-    pub condemned: IndexSegment,
 }
 
 impl PruneRecord {
-    /// The plaintext: the JSON's length, the JSON, the condemned packs.
+    /// The plaintext: the JSON.
     pub fn encode_plain(&self) -> Vec<u8> {
-        let json = serde_json::to_vec(&self.info).expect("record serializes");
-        let mut out = Vec::new();
-        out.put_u32(json.len() as u32);
-        out.extend_from_slice(&json);
-        out.extend_from_slice(&self.condemned.encode_plain());
-        out
+        serde_json::to_vec(&self.info).expect("record serializes")
     }
 
     /// Decodes the plaintext.
     pub fn decode_plain(b: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(b);
-        let n = r.u32()? as usize;
-        let json = r.bytes(n)?;
         let info: RecordInfo =
-            serde_json::from_slice(json).map_err(|e| format!("prune record JSON: {e}"))?;
+            serde_json::from_slice(b).map_err(|e| format!("prune record JSON: {e}"))?;
         if info.generation == 0 {
             return Err("prune record of generation 0".into());
         }
-        let condemned = IndexSegment::decode_plain(&b[r.pos()..])?;
-        if !condemned.supersedes.is_empty() {
-            return Err("a prune record's condemned packs supersede nothing".into());
+        if info.condemned.len() > MAX_CONDEMNED {
+            return Err(format!(
+                "prune record condemns {} packs, more than {MAX_CONDEMNED}",
+                info.condemned.len()
+            )
+            .into());
         }
-        Ok(Self { info, condemned })
+        Ok(Self { info })
+    }
+
+    /// The packs it condemns.
+    pub fn condemned(&self) -> impl Iterator<Item = PackId> + '_ {
+        self.info.condemned.iter().map(|(p, _)| *p)
     }
 
     /// The stored object.
@@ -154,10 +157,7 @@ impl PruneRecord {
 
     /// Every pack the record marks: condemned or to delete.
     pub fn marked(&self) -> impl Iterator<Item = PackId> + '_ {
-        self.condemned
-            .packs
-            .iter()
-            .map(|p| p.id)
+        self.condemned()
             .chain(self.info.to_delete.packs.iter().map(|(p, _)| *p))
     }
 }
@@ -308,7 +308,6 @@ impl PruneState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::index::IndexedPack;
 
     fn record(generation: u64, previous: Option<PruneId>, swept: Option<Swept>) -> PruneRecord {
         PruneRecord {
@@ -324,14 +323,7 @@ mod tests {
                 },
                 supersedes_index: vec![IndexId([4; 32])],
                 supersedes_prune: previous.into_iter().collect(),
-            },
-            condemned: IndexSegment {
-                packs: vec![IndexedPack {
-                    id: PackId([5; 32]),
-                    size: 10,
-                    entries: vec![],
-                }],
-                ..Default::default()
+                condemned: vec![(PackId([5; 32]), 10)],
             },
         }
     }

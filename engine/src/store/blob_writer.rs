@@ -13,9 +13,9 @@
 //! Write order (the safety rules of DESIGN.md): a pack is uploaded, its size
 //! checked and its header read back and compared before its entries may go
 //! into an index segment; segments are written by [`BlobWriter::flush`]
-//! (and every `SEGMENT_PACKS` packs, so that an interrupted backup's uploads
-//! still dedup next time); the caller writes the snapshot only after
-//! `flush` returned.
+//! (and every `SEGMENT_PACKS` packs or `SEGMENT_ENTRIES` blobs, so that an
+//! interrupted backup's uploads still dedup next time); the caller writes
+//! the snapshot only after `flush` returned.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +37,11 @@ use crate::store::repo::Repository;
 
 /// Packs per index segment written during a long backup.
 const SEGMENT_PACKS: usize = 256;
+
+/// Blob entries per index segment written during a long backup (about 13
+/// MiB of plaintext): with small chunks 256 packs could hold millions of
+/// blobs, and every reader of a segment holds all of it at once.
+const SEGMENT_ENTRIES: usize = 1 << 18;
 
 /// What an abandoned writer left in the repository.
 #[derive(Debug)]
@@ -355,6 +360,7 @@ fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
             entries: pack.entries,
         });
         up.len() >= SEGMENT_PACKS
+            || up.iter().map(|p| p.entries.len()).sum::<usize>() >= SEGMENT_ENTRIES
     };
     if due {
         write_segment(shared)?;

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::format::compress::Compression;
 use crate::format::id::PruneId;
 use crate::format::id::{BlobId, IndexId, PackId, RepoId, SnapshotId};
-use crate::format::index::{IndexSegment, superseded};
+use crate::format::index::{IndexSegment, IndexedPack, superseded};
 use crate::format::layout::ObjectId;
 use crate::format::pack::{BlobKind, PackEntry};
 use crate::format::prune::{Base, PruneRecord, PruneState};
@@ -31,7 +31,7 @@ use crate::store::blob_reader::BlobLocation;
 use crate::store::repo::Repository;
 
 /// Schema version of the cache; a different one is rebuilt, not migrated.
-const SCHEMA: &str = "arca-catalog-2";
+const SCHEMA: &str = "arca-catalog-3";
 
 /// What a sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -183,7 +183,7 @@ impl Catalog {
             conn.execute_batch(
                 "DROP TABLE IF EXISTS segments; DROP TABLE IF EXISTS packs;
                  DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS snapshots;
-                 DROP TABLE IF EXISTS prune;",
+                 DROP TABLE IF EXISTS prune; DROP TABLE IF EXISTS condemned;",
             )
             .map_err(|e| cat_err(&self.path, e))?;
             conn.execute(
@@ -204,8 +204,10 @@ impl Catalog {
                  PRIMARY KEY(id, pack)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS snapshots(id BLOB PRIMARY KEY, time INTEGER NOT NULL,
                  json TEXT NOT NULL, valid INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS prune(id BLOB PRIMARY KEY, json TEXT NOT NULL,
-                 condemned BLOB NOT NULL);",
+             CREATE TABLE IF NOT EXISTS prune(id BLOB PRIMARY KEY, json TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS condemned(record BLOB NOT NULL, pack BLOB NOT NULL,
+                 size INTEGER NOT NULL, entries BLOB NOT NULL,
+                 PRIMARY KEY(record, pack)) WITHOUT ROWID;",
         )
         .map_err(|e| cat_err(&self.path, e))?;
         Ok(mismatch)
@@ -223,13 +225,22 @@ impl Catalog {
 
     /// Forgets the index and reads it from the repository again.
     ///
-    /// Only the index part is read again: snapshot manifests are immutable
+    /// Only the index part and the prune records (with the headers of the
+    /// packs they condemn) are read again: snapshot manifests are immutable
     /// and were authenticated when they were cached, and a cached copy may
     /// be the only intact one left of a manifest that was damaged in the
     /// repository since (`repair snapshots` writes it again from here).
     /// Manifests that are no longer listed are dropped by the sync.
     pub fn rebuild(&self, repo: &Repository) -> Result<SyncStats> {
         self.clear_index()?;
+        // the prune records too, so that the headers of the packs they
+        // condemn are read again (one may have gone since)
+        self.conn
+            .lock()
+            .unwrap()
+            .execute_batch("DELETE FROM prune; DELETE FROM condemned;")
+            .map_err(|e| cat_err(&self.path, e))?;
+        self.load_prune_state()?;
         let mut s = self.sync(repo)?;
         s.rebuilt = true;
         Ok(s)
@@ -385,6 +396,8 @@ impl Catalog {
             for gone in known.difference(&listed) {
                 conn.execute("DELETE FROM prune WHERE id = ?1", [&gone.0[..]])
                     .map_err(|e| cat_err(&self.path, e))?;
+                conn.execute("DELETE FROM condemned WHERE record = ?1", [&gone.0[..]])
+                    .map_err(|e| cat_err(&self.path, e))?;
                 changed = true;
             }
         }
@@ -392,13 +405,14 @@ impl Catalog {
         for id in listed.difference(&known) {
             match repo.load_prune(id) {
                 Ok(r) => {
+                    self.add_condemned_headers(repo, id, &r, stats)?;
                     let json = serde_json::to_string(&r.info).expect("record serializes");
                     self.conn
                         .lock()
                         .unwrap()
                         .execute(
-                            "INSERT OR REPLACE INTO prune(id, json, condemned) VALUES (?1, ?2, ?3)",
-                            params![&id.0[..], json, r.condemned.encode_plain()],
+                            "INSERT OR REPLACE INTO prune(id, json) VALUES (?1, ?2)",
+                            params![&id.0[..], json],
                         )
                         .map_err(|e| cat_err(&self.path, e))?;
                     changed = true;
@@ -418,34 +432,74 @@ impl Catalog {
         Ok(changed)
     }
 
+    /// Reads the headers of the packs record `id` condemns into the
+    /// `condemned` table (a few packs at a time: memory holds one batch of
+    /// headers, not the record's blobs). A pack already deleted (the next
+    /// generation swept it) is skipped; one whose header does not read is
+    /// named in the warnings (`check` reports it).
+    fn add_condemned_headers(
+        &self,
+        repo: &Repository,
+        id: &PruneId,
+        r: &PruneRecord,
+        stats: &mut SyncStats,
+    ) -> Result<()> {
+        for batch in r.info.condemned.chunks(16) {
+            let read: Vec<(PackId, u64, Result<Vec<PackEntry>>)> = batch
+                .par_iter()
+                .map(|(p, size)| (*p, *size, repo.read_pack_header(p, *size)))
+                .collect();
+            let conn = self.conn.lock().unwrap();
+            for (pack, size, entries) in read {
+                match entries {
+                    Ok(entries) => {
+                        let one = IndexSegment {
+                            packs: vec![IndexedPack {
+                                id: pack,
+                                size,
+                                entries,
+                            }],
+                            ..Default::default()
+                        };
+                        conn.execute(
+                            "INSERT OR REPLACE INTO condemned(record, pack, size, entries)
+                             VALUES (?1, ?2, ?3, ?4)",
+                            params![&id.0[..], &pack.0[..], size as i64, one.encode_plain()],
+                        )
+                        .map_err(|e| cat_err(&self.path, e))?;
+                    }
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) if e.is_damage() => stats.warnings.push(format!(
+                        "{e} (a pack prune record {} condemned)",
+                        id.short()
+                    )),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Rebuilds the in-memory prune state from the `prune` table (the
     /// condemned packs' entries stay in the tables).
     fn load_prune_state(&self) -> Result<()> {
         let records = {
             let conn = self.conn.lock().unwrap();
             let mut st = conn
-                .prepare("SELECT id, json, condemned FROM prune")
+                .prepare("SELECT id, json FROM prune")
                 .map_err(|e| cat_err(&self.path, e))?;
             let rows = st
                 .query_map([], |r| {
-                    Ok((
-                        r.get::<_, Vec<u8>>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, Vec<u8>>(2)?,
-                    ))
+                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
                 })
                 .map_err(|e| cat_err(&self.path, e))?;
             let mut out = vec![];
             for r in rows {
-                let (id, json, condemned) = r.map_err(|e| cat_err(&self.path, e))?;
+                let (id, json) = r.map_err(|e| cat_err(&self.path, e))?;
                 let bad = || catalog_damaged(&self.path, "prune record");
                 let id = PruneId::from_slice(&id).ok_or_else(bad)?;
                 let info = serde_json::from_str(&json).map_err(|_| bad())?;
-                let mut condemned = IndexSegment::decode_plain(&condemned).map_err(|_| bad())?;
-                for p in &mut condemned.packs {
-                    p.entries = vec![];
-                }
-                out.push((id, PruneRecord { info, condemned }));
+                out.push((id, PruneRecord { info }));
             }
             out
         };
@@ -453,34 +507,36 @@ impl Catalog {
         Ok(())
     }
 
-    /// Adds the heads' condemned packs as readable, not live.
+    /// Adds the heads' condemned packs as readable, not live, one pack at
+    /// a time.
     fn add_condemned(&self) -> Result<()> {
         let state = self.prune_state();
-        let heads: HashSet<PruneId> = state.heads.iter().map(|(id, _)| *id).collect();
-        let plains: Vec<(PruneId, Vec<u8>)> = {
-            let conn = self.conn.lock().unwrap();
-            let mut st = conn
-                .prepare("SELECT id, condemned FROM prune")
-                .map_err(|e| cat_err(&self.path, e))?;
-            let rows = st
-                .query_map([], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })
-                .map_err(|e| cat_err(&self.path, e))?;
-            let mut out = vec![];
-            for r in rows {
-                let (id, plain) = r.map_err(|e| cat_err(&self.path, e))?;
-                let id = PruneId::from_slice(&id)
-                    .ok_or_else(|| catalog_damaged(&self.path, "prune record"))?;
-                out.push((id, plain));
+        for (id, _) in &state.heads {
+            let packs: Vec<Vec<u8>> = {
+                let conn = self.conn.lock().unwrap();
+                let mut st = conn
+                    .prepare("SELECT pack FROM condemned WHERE record = ?1")
+                    .map_err(|e| cat_err(&self.path, e))?;
+                st.query_map([&id.0[..]], |r| r.get::<_, Vec<u8>>(0))
+                    .map_err(|e| cat_err(&self.path, e))?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(|e| cat_err(&self.path, e))?
+            };
+            for pack in packs {
+                let plain: Vec<u8> = self
+                    .conn
+                    .lock()
+                    .unwrap()
+                    .query_row(
+                        "SELECT entries FROM condemned WHERE record = ?1 AND pack = ?2",
+                        params![&id.0[..], &pack[..]],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| cat_err(&self.path, e))?;
+                let seg = IndexSegment::decode_plain(&plain)
+                    .map_err(|_| catalog_damaged(&self.path, "condemned pack"))?;
+                self.insert_packs(&seg, false, &HashSet::new())?;
             }
-            out
-        };
-        for (id, plain) in plains.into_iter().filter(|(id, _)| heads.contains(id)) {
-            let seg = IndexSegment::decode_plain(&plain)
-                .map_err(|_| catalog_damaged(&self.path, "prune record"))?;
-            self.insert_packs(&seg, false, &HashSet::new())?;
-            let _ = id;
         }
         Ok(())
     }

@@ -53,6 +53,9 @@ pub struct RepoIndex {
     pub damaged_records: Vec<(PruneId, String)>,
     /// Packs a head condemned: in `packs` and `blobs` (readable), not live.
     pub condemned: HashSet<PackId>,
+    /// Condemned packs whose header did not read (missing or damaged),
+    /// with why.
+    pub condemned_unreadable: Vec<(PackId, String)>,
     /// Packs a head decided to delete: not indexed.
     pub to_delete: HashSet<PackId>,
 }
@@ -82,7 +85,7 @@ impl RepoIndex {
             .prune
             .heads
             .iter()
-            .flat_map(|(_, r)| r.condemned.packs.iter().cloned())
+            .flat_map(|(_, r)| r.info.condemned.iter().copied())
             .collect();
         idx.to_delete = idx
             .prune
@@ -136,9 +139,22 @@ impl RepoIndex {
                 }
             }
         }
-        for p in condemned {
-            idx.condemned.insert(p.id);
-            idx.insert(p.id, p.size, p.entries);
+        // a condemned pack's entries are its header's (the record names
+        // it by id and size); one that is gone or unreadable is left for
+        // check to report
+        let headers: Vec<(PackId, u64, Result<Vec<PackEntry>>)> = condemned
+            .par_iter()
+            .map(|(p, size)| (*p, *size, repo.read_pack_header(p, *size)))
+            .collect();
+        for (id, size, entries) in headers {
+            idx.condemned.insert(id);
+            match entries {
+                Ok(entries) => idx.insert(id, size, entries),
+                Err(e) if e.is_not_found() || e.is_damage() => {
+                    idx.condemned_unreadable.push((id, e.to_string()))
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(idx)
     }

@@ -120,6 +120,18 @@ pub(super) fn packs(
             "the store's listing of packs/ left out {short} pack(s) that exist (a short LIST page?)"
         ));
     }
+    // a condemned pack is known by its header alone (the record names it
+    // by id and size): one whose header did not read is damage
+    for (id, why) in &index.condemned_unreadable {
+        let at = found.problem(
+            "pack",
+            ObjectKey::of(*id).path(),
+            format!(
+                "condemned by the prune head, so still meant to be readable, but {why}; snapshots that need blobs from it are reported as damaged (`arca repair snapshots` then saves what is left of them); if none is, the next prune finishes deleting it"
+            ),
+        );
+        damage.packs.insert(*id, at);
+    }
     let in_full: HashSet<PackId> = read_in_full.iter().copied().collect();
     let mut header_checks = vec![];
     let mut ids: Vec<&PackId> = index.packs.keys().collect();

@@ -38,8 +38,63 @@ use crate::store::prune_seals;
 use crate::store::session::{Maintenance, Session};
 use crate::store::tree_walk::{self, Step, TreePath, Visitor};
 
-/// Packs per index segment prune writes.
+/// Most packs in one index segment prune writes.
 const PACKS_PER_SEGMENT: usize = 4096;
+
+/// Most blob entries in one index segment prune writes (about 13 MiB of
+/// plaintext): what bounds prune's memory while it writes the index.
+const ENTRIES_PER_SEGMENT: usize = 1 << 18;
+
+/// Writes index segments of at most [`PACKS_PER_SEGMENT`] packs and
+/// [`ENTRIES_PER_SEGMENT`] entries (a pack with more entries gets a
+/// segment of its own), each under the lock, all on one base.
+struct SegmentWriter<'a> {
+    session: &'a Session<Maintenance>,
+    base: crate::format::prune::Base,
+    packs: Vec<IndexedPack>,
+    entries: usize,
+}
+
+impl<'a> SegmentWriter<'a> {
+    fn new(session: &'a Session<Maintenance>, base: crate::format::prune::Base) -> Self {
+        Self {
+            session,
+            base,
+            packs: vec![],
+            entries: 0,
+        }
+    }
+
+    fn add(&mut self, p: IndexedPack) -> Result<()> {
+        if !self.packs.is_empty()
+            && (self.packs.len() >= PACKS_PER_SEGMENT
+                || self.entries + p.entries.len() > ENTRIES_PER_SEGMENT)
+        {
+            self.flush()?;
+        }
+        self.entries += p.entries.len();
+        self.packs.push(p);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.packs.is_empty() {
+            return Ok(());
+        }
+        self.session.check_lock()?;
+        self.session.repo().save_index(&IndexSegment {
+            packs: std::mem::take(&mut self.packs),
+            supersedes: vec![],
+            base: self.base,
+        })?;
+        self.entries = 0;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush()
+    }
+}
 
 /// How much unused space a pack may hold before it is repacked.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -218,7 +273,7 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
     // The mark this generation sweeps: the head's, when it condemned
     // anything (otherwise its sweep carries on unchanged).
     let sweep = head.as_ref().and_then(|(id, r)| {
-        (!r.condemned.packs.is_empty()).then(|| Swept {
+        (!r.info.condemned.is_empty()).then(|| Swept {
             generation: r.info.generation,
             mark: *id,
             accepted: vec![],
@@ -227,10 +282,7 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
 
     // P4: the view to decide on.
     let db = PlanDb::create(opts.scratch_dir.as_deref())?;
-    let condemned: HashSet<PackId> = head
-        .iter()
-        .flat_map(|(_, r)| r.condemned.packs.iter().map(|p| p.id))
-        .collect();
+    let condemned: HashSet<PackId> = head.iter().flat_map(|(_, r)| r.condemned()).collect();
     catalog.each_pack(&mut |pack, size, live, entries| {
         let origin = if !live && condemned.contains(&pack) {
             Origin::Pending
@@ -239,6 +291,16 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
         };
         db.add_pack(&pack, size, origin, &entries)
     })?;
+    // a condemned pack whose header no longer reads (it is gone) is still
+    // retired by this generation: deleted (a no-op) and named in the new
+    // record, so that no head goes on claiming it
+    for (_, r) in head.iter() {
+        for (pack, size) in &r.info.condemned {
+            if !db.has_pack(pack)? {
+                db.add_pack(pack, *size, Origin::Pending, &[])?;
+            }
+        }
+    }
     let to_delete: HashSet<PackId> = head
         .iter()
         .flat_map(|(_, r)| r.info.to_delete.packs.iter().map(|(p, _)| *p))
@@ -558,36 +620,30 @@ fn run_generation(
 
     // P7: copy the used blobs out of packs that are deleted or repacked.
     let new_packs = copy_used(session, &db, report)?;
-    // P8: the new live index: kept packs and the new ones.
-    let base = catalog.base();
-    let mut index: Vec<IndexedPack> = vec![];
-    let mut condemned: Vec<IndexedPack> = vec![];
+    // P8: the new live index: kept packs and the new ones, a segment at
+    // a time (one segment's entries in memory, never the whole index).
+    let mut segments_out = SegmentWriter::new(session, catalog.base());
+    let mut condemned: Vec<(PackId, u64)> = vec![];
     let mut to_delete: Vec<(PackId, u64)> = vec![];
     for p in &plan.packs {
-        let indexed = || -> Result<IndexedPack> {
-            Ok(IndexedPack {
+        match p.fate {
+            Fate::Keep => segments_out.add(IndexedPack {
                 id: p.pack,
                 size: p.size,
                 entries: db.entries(&p.pack)?,
-            })
-        };
-        match p.fate {
-            Fate::Keep => index.push(indexed()?),
-            Fate::Condemn | Fate::Repack => condemned.push(indexed()?),
+            })?,
+            Fate::Condemn | Fate::Repack => condemned.push((p.pack, p.size)),
             Fate::Delete => to_delete.push((p.pack, p.size)),
         }
     }
-    index.extend(new_packs);
-    index.sort_by_key(|p| p.id);
-    for chunk in index.chunks(PACKS_PER_SEGMENT) {
-        session.check_lock()?;
-        repo.save_index(&IndexSegment {
-            packs: chunk.to_vec(),
-            supersedes: vec![],
-            base,
-        })?;
+    for (id, size) in new_packs {
+        // the header was read back and compared when the pack was
+        // uploaded; it is read again here so that the copied blobs'
+        // entries need not stay in memory
+        let entries = repo.read_pack_header(&id, size)?;
+        segments_out.add(IndexedPack { id, size, entries })?;
     }
-    drop(index);
+    segments_out.finish()?;
     // P9: the commit point.
     let record = PruneRecord {
         info: RecordInfo {
@@ -596,6 +652,7 @@ fn run_generation(
             created: chrono::Utc::now(),
             host: crate::host::facts::hostname(),
             swept: sweep.or_else(|| head.as_ref().and_then(|(_, h)| h.info.swept.clone())),
+            condemned,
             to_delete: ToDelete {
                 packs: to_delete,
                 snapshots: plan.void_snapshots.clone(),
@@ -603,15 +660,11 @@ fn run_generation(
             supersedes_index: segments,
             supersedes_prune: records,
         },
-        condemned: IndexSegment {
-            packs: condemned,
-            ..Default::default()
-        },
     };
     session.check_lock()?;
     let id = repo.save_prune(&record)?;
     report.records.push(id);
-    report.packs_condemned += record.condemned.packs.len() as u64;
+    report.packs_condemned += record.info.condemned.len() as u64;
     // P10: the sibling check (two prunes that overlapped past their locks).
     for other in repo.list::<PruneId>()? {
         if other == id || record.info.supersedes_prune.contains(&other) {
@@ -686,20 +739,20 @@ const COALESCE_GAP: u64 = 256 << 10;
 /// P7: copies every used blob that no kept pack holds into new packs
 /// (each blob verified before it is copied: prune never spreads damage),
 /// reading neighbours in one ranged read; uploads each pack and reads its
-/// header back. Returns the new packs.
+/// header back. Returns the new packs with their sizes.
 fn copy_used(
     session: &Session<Maintenance>,
     db: &PlanDb,
     report: &mut PruneReport,
-) -> Result<Vec<IndexedPack>> {
+) -> Result<Vec<(PackId, u64)>> {
     let repo = session.repo();
     let target = repo.config().pack_size as usize;
-    let mut out: Vec<IndexedPack> = vec![];
+    let mut out: Vec<(PackId, u64)> = vec![];
     let mut builders = [
         PackBuilder::new(BlobKind::Data, target + (1 << 20)),
         PackBuilder::new(BlobKind::Tree, 1 << 20),
     ];
-    let mut flush = |b: &mut PackBuilder, out: &mut Vec<IndexedPack>| -> Result<()> {
+    let mut flush = |b: &mut PackBuilder, out: &mut Vec<(PackId, u64)>| -> Result<()> {
         if b.is_empty() {
             return Ok(());
         }
@@ -717,15 +770,11 @@ fn copy_used(
         }
         report.packs_written += 1;
         report.bytes_written += size;
-        out.push(IndexedPack {
-            id: done.id,
-            size,
-            entries: done.entries,
-        });
+        out.push((done.id, size));
         Ok(())
     };
     let mut run: Vec<BlobLocation> = vec![];
-    let mut copy_run = |run: &mut Vec<BlobLocation>, out: &mut Vec<IndexedPack>| -> Result<()> {
+    let mut copy_run = |run: &mut Vec<BlobLocation>, out: &mut Vec<(PackId, u64)>| -> Result<()> {
         let (Some(first), Some(last)) = (run.first(), run.last()) else {
             return Ok(());
         };

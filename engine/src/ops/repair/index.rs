@@ -21,6 +21,7 @@ use crate::format::keyfile::KeyFile;
 use crate::format::layout::ObjectKey;
 use crate::format::pack::{self, BlobKind, PackEntry};
 use crate::store::backend::PutMode;
+use crate::store::catalog::Catalog;
 use crate::store::repo::Repository;
 use crate::store::repo_index::RepoIndex;
 use crate::store::session::{Exclusive, Session};
@@ -233,6 +234,10 @@ pub fn execute(session: &Session<Exclusive>, plan: IndexRepairPlan) -> Result<In
     if plan.index_unchanged {
         out.packs_indexed = packs.len();
         out.unchanged = !out.config_rewritten && out.keys_refiled.is_empty();
+        // the catalog is read again all the same (the headers of condemned
+        // packs with it), and seals left by a repair that stopped after
+        // removing records are withdrawn
+        out.seals_withdrawn = resync(repo, catalog)?;
         return Ok(out);
     }
     // New packs first, then the index, then removals.
@@ -293,18 +298,22 @@ pub fn execute(session: &Session<Exclusive>, plan: IndexRepairPlan) -> Result<In
     for (old_pack, _) in &out.packs_rewritten {
         repo.backend().delete(&ObjectKey::of(*old_pack))?;
     }
-    catalog.rebuild(repo)?;
-    {
-        // seals no record stands behind (left by records removed now, or
-        // by a repair that stopped after removing them) would refuse every
-        // later backup; the head is the one the rebuilt catalog found
-        let head = catalog
-            .prune_state()
-            .head()
-            .map(|(id, r)| (*id, r.info.generation));
-        out.seals_withdrawn = crate::store::prune_seals::withdraw_beyond(repo, head)?;
-    }
+    out.seals_withdrawn = resync(repo, catalog)?;
     Ok(out)
+}
+
+/// Rebuilds the catalog from the repository, then withdraws the seals no
+/// record stands behind (left by records removed now, or by a repair that
+/// stopped after removing them), which would refuse every later backup;
+/// the head is the one the rebuilt catalog found. Returns how many seals
+/// were withdrawn.
+fn resync(repo: &Repository, catalog: &Catalog) -> Result<usize> {
+    catalog.rebuild(repo)?;
+    let head = catalog
+        .prune_state()
+        .head()
+        .map(|(id, r)| (*id, r.info.generation));
+    crate::store::prune_seals::withdraw_beyond(repo, head)
 }
 
 /// Decides what to keep of one pack of `size` bytes (as the store lists
