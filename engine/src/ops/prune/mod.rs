@@ -21,6 +21,7 @@ mod db;
 
 use std::collections::HashSet;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 pub use db::{Fate, PackUse};
@@ -738,8 +739,10 @@ const COALESCE_GAP: u64 = 256 << 10;
 
 /// P7: copies every used blob that no kept pack holds into new packs
 /// (each blob verified before it is copied: prune never spreads damage),
-/// reading neighbours in one ranged read; uploads each pack and reads its
-/// header back. Returns the new packs with their sizes.
+/// reading neighbours in one ranged read and verifying them in parallel;
+/// a thread of its own uploads each pack and reads its header back while
+/// the next one is filled (one pack in flight: memory stays at two packs).
+/// Returns the new packs with their sizes.
 fn copy_used(
     session: &Session<Maintenance>,
     db: &PlanDb,
@@ -747,34 +750,62 @@ fn copy_used(
 ) -> Result<Vec<(PackId, u64)>> {
     let repo = session.repo();
     let target = repo.config().pack_size as usize;
-    let mut out: Vec<(PackId, u64)> = vec![];
+    let (tx, rx) = crossbeam_channel::bounded::<pack::FinishedPack>(1);
+    std::thread::scope(|scope| {
+        let uploader = scope.spawn(move || -> Result<Vec<(PackId, u64)>> {
+            let mut out = vec![];
+            for done in rx {
+                let size = done.bytes.len() as u64;
+                session.check_lock()?;
+                repo.put_checked(&ObjectKey::of(done.id), done.bytes)?;
+                if repo.read_pack_header(&done.id, size)? != done.entries {
+                    return Err(Error::damaged(
+                        ObjectKey::of(done.id),
+                        "the header read back differs from what was written; nothing was deleted",
+                    ));
+                }
+                out.push((done.id, size));
+            }
+            Ok(out)
+        });
+        let filled = fill_packs(repo, db, target, &tx);
+        drop(tx);
+        let uploaded = uploader.join().expect("the uploader does not panic");
+        // an upload's error is the cause when both failed (filling stops
+        // once the uploader is gone)
+        let uploaded = uploaded?;
+        filled?;
+        report.packs_written += uploaded.len() as u64;
+        report.bytes_written += uploaded.iter().map(|(_, s)| s).sum::<u64>();
+        Ok(uploaded)
+    })
+}
+
+/// The copying half of [`copy_used`]: reads and verifies the blobs to
+/// copy and hands each full pack to `tx`.
+fn fill_packs(
+    repo: &crate::store::repo::Repository,
+    db: &PlanDb,
+    target: usize,
+    tx: &crossbeam_channel::Sender<pack::FinishedPack>,
+) -> Result<()> {
     let mut builders = [
         PackBuilder::new(BlobKind::Data, target + (1 << 20)),
         PackBuilder::new(BlobKind::Tree, 1 << 20),
     ];
-    let mut flush = |b: &mut PackBuilder, out: &mut Vec<(PackId, u64)>| -> Result<()> {
+    let flush = |b: &mut PackBuilder| -> Result<()> {
         if b.is_empty() {
             return Ok(());
         }
         let kind = b.kind();
         let done =
             std::mem::replace(b, PackBuilder::new(kind, target + (1 << 20))).finish(repo.key());
-        let size = done.bytes.len() as u64;
-        session.check_lock()?;
-        repo.put_checked(&ObjectKey::of(done.id), done.bytes)?;
-        if repo.read_pack_header(&done.id, size)? != done.entries {
-            return Err(Error::damaged(
-                ObjectKey::of(done.id),
-                "the header read back differs from what was written; nothing was deleted",
-            ));
-        }
-        report.packs_written += 1;
-        report.bytes_written += size;
-        out.push((done.id, size));
-        Ok(())
+        tx.send(done).map_err(|_| {
+            Error::Invalid("the upload of a repacked pack stopped; nothing was deleted".into())
+        })
     };
     let mut run: Vec<BlobLocation> = vec![];
-    let mut copy_run = |run: &mut Vec<BlobLocation>, out: &mut Vec<(PackId, u64)>| -> Result<()> {
+    let mut copy_run = |run: &mut Vec<BlobLocation>| -> Result<()> {
         let (Some(first), Some(last)) = (run.first(), run.last()) else {
             return Ok(());
         };
@@ -783,14 +814,17 @@ fn copy_used(
         let bytes = repo
             .backend()
             .get_range(&ObjectKey::of(first.pack), start..end)?;
-        for loc in run.drain(..) {
+        let sealed = |loc: &BlobLocation| -> Result<&[u8]> {
             let at = (loc.entry.offset - start) as usize;
-            let sealed = bytes
+            bytes
                 .get(at..at + loc.entry.length as usize)
                 .ok_or_else(|| {
                     Error::damaged(ObjectKey::of(loc.pack), "shorter than its index says")
-                })?;
-            pack::open_blob(repo.key(), &loc.entry, sealed).map_err(|e| {
+                })
+        };
+        // verify all of the run (in parallel), then copy it in order
+        run.par_iter().try_for_each(|loc| -> Result<()> {
+            pack::open_blob(repo.key(), &loc.entry, sealed(loc)?).map_err(|e| {
                 Error::damaged(
                     ObjectKey::of(loc.pack),
                     format!(
@@ -799,15 +833,18 @@ fn copy_used(
                     ),
                 )
             })?;
+            Ok(())
+        })?;
+        for loc in run.drain(..) {
             let k = loc.entry.kind as usize;
             builders[k].add(
                 loc.entry.id,
                 loc.entry.compression,
                 loc.entry.raw_length,
-                sealed,
+                sealed(&loc)?,
             );
             if builders[k].len() >= target {
-                flush(&mut builders[k], out)?;
+                flush(&mut builders[k])?;
             }
         }
         Ok(())
@@ -817,16 +854,16 @@ fn copy_used(
             && (last.pack != loc.pack
                 || loc.entry.offset > last.entry.offset + last.entry.length as u64 + COALESCE_GAP)
         {
-            copy_run(&mut run, &mut out)?;
+            copy_run(&mut run)?;
         }
         run.push(loc);
         Ok(())
     })?;
-    copy_run(&mut run, &mut out)?;
+    copy_run(&mut run)?;
     let [data, tree] = &mut builders;
-    flush(data, &mut out)?;
-    flush(tree, &mut out)?;
-    Ok(out)
+    flush(data)?;
+    flush(tree)?;
+    Ok(())
 }
 
 /// Deletes what a committed record lists (packs, void snapshots, the
