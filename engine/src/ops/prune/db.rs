@@ -116,10 +116,10 @@ impl PlanDb {
         };
         conn.execute_batch(
             "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -65536;
+             PRAGMA temp_store = FILE;
              CREATE TABLE src(pack BLOB NOT NULL, kind INTEGER NOT NULL, id BLOB NOT NULL,
                  compression INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,
                  raw_length INTEGER NOT NULL, PRIMARY KEY(pack, offset)) WITHOUT ROWID;
-             CREATE INDEX src_blob ON src(id, kind);
              CREATE TABLE pack(pack BLOB PRIMARY KEY, size INTEGER NOT NULL,
                  origin INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0,
                  blobs INTEGER NOT NULL DEFAULT 0, fate INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
@@ -127,6 +127,10 @@ impl PlanDb {
                  PRIMARY KEY(id, kind)) WITHOUT ROWID;",
         )
         .map_err(db_err)?;
+        // one transaction for the life of the working set (it is never
+        // committed: the file is scratch): pages are written only when the
+        // cache spills, not at every statement
+        conn.execute_batch("BEGIN").map_err(db_err)?;
         Ok(Self {
             conn: Mutex::new(conn),
             path,
@@ -141,8 +145,7 @@ impl PlanDb {
         origin: Origin,
         entries: &[PackEntry],
     ) -> Result<()> {
-        let mut conn = self.conn.lock().unwrap();
-        let tx = conn.transaction().map_err(db_err)?;
+        let tx = self.conn.lock().unwrap();
         tx.execute(
             "INSERT INTO pack(pack, size, origin) VALUES (?1, ?2, ?3)
              ON CONFLICT(pack) DO UPDATE SET origin = max(origin, excluded.origin)",
@@ -169,7 +172,18 @@ impl PlanDb {
                 .map_err(db_err)?;
             }
         }
-        tx.commit().map_err(db_err)
+        Ok(())
+    }
+
+    /// Indexes the sources by blob: called once, after every pack was
+    /// added and before any lookup by blob (one sort of every copy is much
+    /// cheaper than keeping an index of random keys up to date).
+    pub fn index_sources(&self) -> Result<()> {
+        self.conn
+            .lock()
+            .unwrap()
+            .execute_batch("CREATE INDEX src_blob ON src(id, kind);")
+            .map_err(db_err)
     }
 
     /// Whether a pack is known.
@@ -193,20 +207,17 @@ impl PlanDb {
         Ok(n > 0)
     }
 
-    /// Marks many data blobs used, in one transaction.
+    /// Marks many data blobs used.
     pub fn mark_data_used(&self, ids: &[BlobId]) -> Result<()> {
-        let mut conn = self.conn.lock().unwrap();
-        let tx = conn.transaction().map_err(db_err)?;
-        {
-            let mut st = tx
-                .prepare_cached("INSERT OR IGNORE INTO used(id, kind) VALUES (?1, ?2)")
+        let conn = self.conn.lock().unwrap();
+        let mut st = conn
+            .prepare_cached("INSERT OR IGNORE INTO used(id, kind) VALUES (?1, ?2)")
+            .map_err(db_err)?;
+        for id in ids {
+            st.execute(params![&id.0[..], BlobKind::Data as u8])
                 .map_err(db_err)?;
-            for id in ids {
-                st.execute(params![&id.0[..], BlobKind::Data as u8])
-                    .map_err(db_err)?;
-            }
         }
-        tx.commit().map_err(db_err)
+        Ok(())
     }
 
     /// A used blob that has no copy anywhere, if there is one.

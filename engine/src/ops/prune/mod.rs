@@ -329,6 +329,7 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
     }
 
     // P5: what valid snapshots use.
+    db.index_sources()?;
     let all = catalog.all_snapshots()?;
     let reader = BlobReader::new(repo.clone(), &db);
     let mut accepted = vec![];
@@ -665,7 +666,8 @@ fn run_generation(
     session.check_lock()?;
     let id = repo.save_prune(&record)?;
     report.records.push(id);
-    report.packs_condemned += record.info.condemned.len() as u64;
+    // what the last generation condemned waits for the next prune
+    report.packs_condemned = record.info.condemned.len() as u64;
     // P10: the sibling check (two prunes that overlapped past their locks).
     for other in repo.list::<PruneId>()? {
         if other == id || record.info.supersedes_prune.contains(&other) {
