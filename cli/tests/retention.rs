@@ -711,7 +711,11 @@ fn condemned_packs_are_read_from_their_headers_and_checked() {
             .map(|(n, _)| n)
             .find(|n| n.ends_with(id.as_str()))
             .expect("the condemned pack is in the store");
-        e.delete_objects(&name);
+        e.delete_object(&name);
+        assert!(
+            !e.objects("packs/").iter().any(|(n, _)| *n == name),
+            "{name} was deleted"
+        );
     }
     let o = other("cache3", &["check"]);
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));

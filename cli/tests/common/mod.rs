@@ -285,6 +285,14 @@ impl Env {
         }
     }
 
+    /// Deletes one object by its full name (`packs/ab/ab…`).
+    pub fn delete_object(&self, name: &str) {
+        match &self.store {
+            Store::Dir(root) => std::fs::remove_file(root.join(name)).unwrap(),
+            Store::S3(s) => block_on(s.delete(&StorePath::from(name))).unwrap(),
+        }
+    }
+
     /// Every object's name and bytes: a saved state of the repository, to
     /// put back with [`Env::restore_state`].
     pub fn save_state(&self) -> Vec<(String, Vec<u8>)> {
