@@ -314,20 +314,7 @@ impl PlanDb {
                      WHERE n = 1 ORDER BY pack, offset",
             )
             .map_err(db_err)?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u8>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, u8>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, u32>(7)?,
-                ))
-            })
-            .map_err(db_err)?;
+        let rows = st.query_map([], read_row).map_err(db_err)?;
         for r in rows {
             let loc = row_location(r.map_err(db_err)?)?;
             f(loc)?;
@@ -344,20 +331,7 @@ impl PlanDb {
                  FROM src s JOIN pack p ON p.pack = s.pack WHERE s.pack = ?1 ORDER BY s.offset",
             )
             .map_err(db_err)?;
-        let rows = st
-            .query_map([&pack.0[..]], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u8>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, u8>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, u32>(7)?,
-                ))
-            })
-            .map_err(db_err)?;
+        let rows = st.query_map([&pack.0[..]], read_row).map_err(db_err)?;
         let mut out = vec![];
         for r in rows {
             out.push(row_location(r.map_err(db_err)?)?.entry);
@@ -366,7 +340,22 @@ impl PlanDb {
     }
 }
 
+/// A blob copy as the queries select it: pack, pack size, kind, id,
+/// compression, offset, length, raw length.
 type Row = (Vec<u8>, i64, u8, Vec<u8>, u8, i64, u32, u32);
+
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
 
 fn row_location(
     (pack, size, kind, id, comp, offset, length, raw_length): Row,
@@ -399,18 +388,7 @@ impl Locator for PlanDb {
             )
             .map_err(db_err)?;
         let rows = st
-            .query_map(params![&id.0[..], kind as u8], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u8>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, u8>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, u32>(6)?,
-                    r.get::<_, u32>(7)?,
-                ))
-            })
+            .query_map(params![&id.0[..], kind as u8], read_row)
             .map_err(db_err)?;
         let mut out = vec![];
         for r in rows {
