@@ -14,19 +14,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{CRASH_ENV, CRASH_EXIT, Env, check_clean, copy_dir, random_tree, restores};
+use common::{
+    CRASH_ENV, CRASH_EXIT, Env, check_clean, copy_dir, crash_point, crash_sweep, random_tree,
+    restores,
+};
 
 /// Where a crashed run stopped: its last line on stderr.
-fn crash_point(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr)
-        .lines()
-        .rev()
-        .find(|l| l.contains("test crash before"))
-        .unwrap_or("")
-        .trim_start_matches("arca: test crash before ")
-        .to_string()
-}
-
 #[test]
 fn backup_survives_a_crash_between_any_two_store_operations() {
     let e = Env::new();
@@ -45,27 +38,9 @@ fn backup_survives_a_crash_between_any_two_store_operations() {
     let cache = e.path("cache-saved");
     copy_dir(&e.cache, &cache);
 
-    let mut points = vec![];
-    let mut n = 0u64;
-    let total = loop {
-        e.restore_state(&state, &cache);
-        let o = e
-            .cmd()
-            .env(CRASH_ENV, n.to_string())
-            .args(["backup", src.to_str().unwrap()])
-            .output()
-            .unwrap();
-        match o.status.code() {
-            Some(0) => break n,
-            Some(CRASH_EXIT) => {}
-            other => panic!(
-                "crash after {n} operations: unexpected exit {other:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ),
-        }
-        let at = crash_point(&o);
-        let what = format!("backup crashed before operation {n} + 1 ({at})");
-        check_clean(&e, &what);
+    let args = ["backup", src.to_str().unwrap()];
+    let (total, points) = crash_sweep(&e, &state, &cache, &args, |what| {
+        check_clean(&e, what);
         assert!(
             restores(&e, &s1, &src, &v1, "r1"),
             "{what}: the earlier snapshot restores"
@@ -90,10 +65,7 @@ fn backup_survives_a_crash_between_any_two_store_operations() {
             restores(&e, &id, &src, &v2, "r3"),
             "{what}: the next backup"
         );
-        points.push(format!("{n}: {at}"));
-        n += 1;
-        assert!(n < 500, "the backup never finished");
-    };
+    });
     eprintln!(
         "backup: {total} store operations, {} crash points tried:",
         points.len()

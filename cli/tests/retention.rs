@@ -24,8 +24,8 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::{
-    CRASH_ENV, CRASH_EXIT, Env, KillOnDrop, STOP_ENV, check_clean, copy_dir, random_tree, restores,
-    signal, wait_stopped,
+    Env, KillOnDrop, STOP_ENV, check_clean, copy_dir, crash_sweep, random_tree, restores, signal,
+    wait_stopped,
 };
 
 /// Whether a failed backup says that it lost a race with a prune (which
@@ -199,33 +199,9 @@ fn prune_survives_a_crash_between_any_two_store_operations() {
     copy_dir(&e.cache, &cache);
     let (last, keep) = &gens[2];
 
-    let mut points = vec![];
-    let mut n = 0u64;
-    let total = loop {
-        e.restore_state(&state, &cache);
-        let o = e
-            .cmd()
-            .env(CRASH_ENV, n.to_string())
-            .args(["prune", "--now", "--max-unused", "0%"])
-            .output()
-            .unwrap();
-        match o.status.code() {
-            Some(0) => break n,
-            Some(CRASH_EXIT) => {}
-            other => panic!(
-                "prune crashed after {n} operations exited {other:?}: {}",
-                stderr(&o)
-            ),
-        }
-        let at = stderr(&o)
-            .lines()
-            .rev()
-            .find(|l| l.contains("test crash before"))
-            .unwrap_or("")
-            .trim_start_matches("arca: test crash before ")
-            .to_string();
-        let what = format!("prune crashed before operation {n} + 1 ({at})");
-        check_clean(&e, &what);
+    let args = ["prune", "--now", "--max-unused", "0%"];
+    let (total, points) = crash_sweep(&e, &state, &cache, &args, |what| {
+        check_clean(&e, what);
         assert_eq!(
             snapshot_ids(&e),
             vec![last.clone()],
@@ -236,7 +212,7 @@ fn prune_survives_a_crash_between_any_two_store_operations() {
             "{what}: the snapshot restores"
         );
         // the next prune finishes the job
-        let o = e.run(&["prune", "--now", "--max-unused", "0%"]);
+        let o = e.run(&args);
         assert!(o.status.success(), "{what}: the next prune: {}", stderr(&o));
         let p = plan(&e);
         assert_eq!(pending(&p), 0, "{what}: the next prune left work: {p}");
@@ -244,10 +220,7 @@ fn prune_survives_a_crash_between_any_two_store_operations() {
             restores(&e, last, &src, keep, "r2"),
             "{what}: restores after the next prune"
         );
-        points.push(format!("{n}: {at}"));
-        n += 1;
-        assert!(n < 500, "the prune never finished");
-    };
+    });
     check_clean(&e, "after the uncrashed prune");
     eprintln!(
         "prune --now: {total} store operations, {} crash points, 0 snapshots lost:",
@@ -647,6 +620,48 @@ fn a_damaged_prune_record_is_repaired_and_backups_go_on() {
     check_clean(&e, "after repair, prune and backups");
     assert!(restores(&e, &id, &src, &gens[2].1, "r"));
     assert!(restores(&e, &id2, &src, &gens[2].1, "r"));
+}
+
+/// forget deletes snapshot manifests one by one: crashed before each of
+/// its store operations, it leaves a clean repository whose remaining
+/// snapshots all restore, and run again it reaches the same result as a
+/// run that was never interrupted.
+#[test]
+fn forget_survives_a_crash_between_any_two_store_operations() {
+    let e = Env::new();
+    e.ok(&["init", "--kdf-memory", "8192", "--pack-size", "1"]);
+    let (src, gens) = three_generations(&e);
+    let all: Vec<&String> = gens.iter().map(|(id, _)| id).collect();
+    let (newest, newest_tree) = &gens[2];
+    let state = e.save_state();
+    let cache = e.path("cache-saved");
+    copy_dir(&e.cache, &cache);
+    let args = ["forget", "--keep-last", "1"];
+    let (total, points) = crash_sweep(&e, &state, &cache, &args, |what| {
+        check_clean(&e, what);
+        let left = snapshot_ids(&e);
+        assert!(left.contains(newest), "{what}: the kept snapshot is there");
+        for id in &left {
+            let (_, tree) = gens.iter().find(|(g, _)| g == id).expect("an original");
+            assert!(restores(&e, id, &src, tree, "r"), "{what}: {id} restores");
+        }
+        e.ok(&args);
+        assert_eq!(snapshot_ids(&e), vec![newest.clone()], "{what}: run again");
+    });
+    assert_eq!(snapshot_ids(&e), vec![newest.clone()], "{all:?}");
+    assert!(restores(&e, newest, &src, newest_tree, "r"));
+    eprintln!(
+        "forget: {total} store operations, {} crash points, 0 kept snapshots lost:",
+        points.len()
+    );
+    for p in &points {
+        eprintln!("  {p}");
+    }
+    assert!(
+        total > 3,
+        "forgetting two snapshots takes more than {total} operations"
+    );
+    assert_eq!(points.len() as u64, total);
 }
 
 /// A record names the packs it condemns by id and size; a host that has

@@ -553,6 +553,58 @@ pub fn sh(cmd: &str) {
 pub const CRASH_ENV: &str = "ARCA_TEST_CRASH_AFTER_OPS";
 /// The exit code of such a crash.
 pub const CRASH_EXIT: i32 = 86;
+/// The store operation a crashed run stopped before, as its stderr names it.
+pub fn crash_point(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .rev()
+        .find(|l| l.contains("test crash before"))
+        .unwrap_or("")
+        .trim_start_matches("arca: test crash before ")
+        .to_string()
+}
+
+/// Crashes `arca args` before each of its store operations in turn: for
+/// n = 0, 1, ... the repository and cache are put back to `state` and
+/// `cache`, the command runs with a crash before operation n + 1, and
+/// `after(what)` checks what the crash left (`what` names the point, for
+/// messages). Ends with the first run that finishes uncrashed (its result
+/// stays in the repository); returns how many store operations it made
+/// and the crash points tried ("n: operation").
+pub fn crash_sweep(
+    e: &Env,
+    state: &[(String, Vec<u8>)],
+    cache: &Path,
+    args: &[&str],
+    mut after: impl FnMut(&str),
+) -> (u64, Vec<String>) {
+    let name = args[0];
+    let mut points = vec![];
+    let mut n = 0u64;
+    loop {
+        e.restore_state(state, cache);
+        let o = e
+            .cmd()
+            .env(CRASH_ENV, n.to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        match o.status.code() {
+            Some(0) => return (n, points),
+            Some(CRASH_EXIT) => {}
+            other => panic!(
+                "{name} crashed after {n} operations exited {other:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        }
+        let at = crash_point(&o);
+        after(&format!("{name} crashed before operation {n} + 1 ({at})"));
+        points.push(format!("{n}: {at}"));
+        n += 1;
+        assert!(n < 500, "{name} never finished");
+    }
+}
+
 /// The hidden variable that stops an arca process (SIGSTOP, once) just
 /// before its store operation N + 1.
 pub const STOP_ENV: &str = "ARCA_TEST_STOP_AFTER_OPS";
