@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -46,6 +47,31 @@ pub struct SyncStats {
     pub warnings: Vec<String>,
 }
 
+/// Blob entries a sync keeps decoded at once (about 60 bytes each, so
+/// some 30 MiB); the segments past it are read a second time.
+const HELD_ENTRIES: usize = 1 << 19;
+
+/// A segment as the sync loaded it: its packs are there only if `held`.
+struct Loaded {
+    id: IndexId,
+    seg: IndexSegment,
+    held: bool,
+}
+
+/// A segment that would not load: gone (skipped silently: it is no longer
+/// listed next time) or damaged (named in the warnings); anything else
+/// stops the sync.
+fn skip_unloadable(e: Error, stats: &mut SyncStats) -> Result<()> {
+    match e {
+        e if e.is_not_found() => Ok(()),
+        e @ Error::Damaged { .. } => {
+            stats.warnings.push(e.to_string());
+            Ok(())
+        }
+        e => Err(e),
+    }
+}
+
 /// The catalog of one repository.
 pub struct Catalog {
     /// Read-only connections for the hot lookups (`contains`, `lookup`),
@@ -64,6 +90,8 @@ pub struct Catalog {
     prune: Mutex<PruneState>,
     /// Prune records that did not load at the last sync.
     prune_damaged: Mutex<Vec<PruneId>>,
+    /// Blob entries a sync keeps decoded ([`HELD_ENTRIES`]; tests lower it).
+    held_entries: usize,
 }
 
 /// Read-only connections per catalog file.
@@ -101,6 +129,7 @@ impl Catalog {
             recreated: false,
             prune: Mutex::new(PruneState::default()),
             prune_damaged: Mutex::new(vec![]),
+            held_entries: HELD_ENTRIES,
         };
         c.init_schema(repo_id)?;
         c.load_prune_state()?;
@@ -129,6 +158,7 @@ impl Catalog {
             recreated: false,
             prune: Mutex::new(PruneState::default()),
             prune_damaged: Mutex::new(vec![]),
+            held_entries: HELD_ENTRIES,
         };
         c.recreated = c.init_schema(repo_id)?;
         c.load_prune_state()?;
@@ -320,8 +350,9 @@ impl Catalog {
             .collect();
         let mut new: Vec<IndexId> = listed.difference(&known).copied().collect();
         new.sort();
-        let mut loaded = self.load_segments(repo, &new, &mut stats)?;
-        let supersedes = superseded(loaded.iter().map(|(_, s)| s));
+        let budget = AtomicUsize::new(self.held_entries);
+        let mut loaded = self.load_segments(repo, &new, &budget, &mut stats)?;
+        let supersedes = superseded(loaded.iter().map(|l| &l.seg));
         let rebuild = prune_changed
             || !known.is_subset(&listed)
             || supersedes
@@ -331,15 +362,22 @@ impl Catalog {
             self.clear_index()?;
             stats.rebuilt = true;
             let rest: Vec<IndexId> = known.intersection(&listed).copied().collect();
-            loaded.extend(self.load_segments(repo, &rest, &mut stats)?);
+            loaded.extend(self.load_segments(repo, &rest, &budget, &mut stats)?);
         }
-        let mut gone = superseded(loaded.iter().map(|(_, s)| s));
+        let mut gone = superseded(loaded.iter().map(|l| &l.seg));
         gone.extend(head_supersedes);
         let marked = state.marked_packs();
-        for (id, seg) in &loaded {
-            let counts = !gone.contains(id) && state.base_valid(&seg.base);
-            self.add_segment_marked(id, seg, counts, &marked)?;
+        let mut reload = vec![];
+        for l in &loaded {
+            let counts = !gone.contains(&l.id) && state.base_valid(&l.seg.base);
+            if counts && !l.held {
+                reload.push(l.id);
+            } else {
+                self.add_segment_marked(&l.id, &l.seg, counts, &marked)?;
+            }
         }
+        drop(loaded);
+        self.reload_segments(repo, &reload, &marked, &mut stats)?;
         if rebuild {
             self.add_condemned()?;
         }
@@ -572,35 +610,69 @@ impl Catalog {
         self.prune_damaged.lock().unwrap().clone()
     }
 
-    /// Loads segments in parallel batches (bounded memory), skipping
-    /// damaged ones with a warning.
+    /// Loads segments in parallel, skipping damaged ones with a warning.
+    /// A segment keeps its packs only while `budget` (blob entries) lasts;
+    /// past it only what decides whether a segment counts is kept
+    /// (`supersedes`, `base`) and `held` is false: the caller loads it
+    /// again with [`Self::reload_segments`] if it counts. So the memory is
+    /// the budget plus one decoded segment per thread, whatever the size
+    /// of the index; the cost past the budget is a second read.
     fn load_segments(
         &self,
         repo: &Repository,
         ids: &[IndexId],
+        budget: &AtomicUsize,
         stats: &mut SyncStats,
-    ) -> Result<Vec<(IndexId, IndexSegment)>> {
+    ) -> Result<Vec<Loaded>> {
+        let results: Vec<(IndexId, Result<Loaded>)> = ids
+            .par_iter()
+            .map(|id| {
+                let r = repo.load_index(id).map(|mut seg| {
+                    let n: usize = seg.packs.iter().map(|p| p.entries.len()).sum();
+                    let held = budget
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(n))
+                        .is_ok();
+                    if !held {
+                        seg.packs = vec![];
+                    }
+                    Loaded { id: *id, seg, held }
+                });
+                (*id, r)
+            })
+            .collect();
         let mut out = vec![];
-        for batch in ids.chunks(64) {
-            let results: Vec<(IndexId, Result<IndexSegment>)> = batch
-                .par_iter()
-                .map(|id| (*id, repo.load_index(id)))
-                .collect();
-            for (id, r) in results {
-                match r {
-                    Ok(seg) => {
-                        stats.segments_read += 1;
-                        out.push((id, seg));
-                    }
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) if matches!(e, Error::Damaged { .. }) => {
-                        stats.warnings.push(e.to_string())
-                    }
-                    Err(e) => return Err(e),
+        for (_, r) in results {
+            match r {
+                Ok(l) => {
+                    stats.segments_read += 1;
+                    out.push(l);
                 }
+                Err(e) => skip_unloadable(e, stats)?,
             }
         }
         Ok(out)
+    }
+
+    /// Loads the counting segments that [`Self::load_segments`] did not
+    /// hold and records them, one decoded segment per thread at a time.
+    /// One that has gone or is damaged since is skipped as there.
+    fn reload_segments(
+        &self,
+        repo: &Repository,
+        ids: &[IndexId],
+        marked: &HashSet<PackId>,
+        stats: &mut SyncStats,
+    ) -> Result<()> {
+        let warnings = Mutex::new(SyncStats::default());
+        ids.par_iter()
+            .try_for_each(|id| match repo.load_index(id) {
+                Ok(seg) => self.add_segment_marked(id, &seg, true, marked),
+                Err(e) => skip_unloadable(e, &mut warnings.lock().unwrap()),
+            })?;
+        stats
+            .warnings
+            .extend(warnings.into_inner().unwrap().warnings);
+        Ok(())
     }
 
     /// Lists `kind`, and never lets a short listing look like a deletion:
@@ -1027,5 +1099,91 @@ mod tests {
         std::fs::copy(&db, to.join("catalog.sqlite")).unwrap();
         let c = Catalog::open(copy.path(), &repo).unwrap();
         assert!(c.contains(BlobKind::Tree, &blob).unwrap());
+    }
+
+    fn memory_repo() -> Repository {
+        use crate::format::crypto::KdfParams;
+        use crate::store::backend::ObjectStoreBackend;
+        use crate::store::repo::{InitOptions, KeyOwner};
+        let store = ObjectStoreBackend::with_store(
+            std::sync::Arc::new(object_store::memory::InMemory::new()),
+            "memory://catalog-test".into(),
+        )
+        .unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams {
+                memory_kib: KdfParams::MIN_MEMORY_KIB,
+                iterations: 1,
+                parallelism: 1,
+            },
+            ..InitOptions::default()
+        };
+        Repository::init(
+            std::sync::Arc::new(store),
+            b"pw",
+            &opts,
+            &KeyOwner::current(),
+        )
+        .unwrap()
+    }
+
+    /// A segment of `packs` packs of `per` data blobs each, ids from `seed`.
+    fn big_segment(seed: u8, packs: usize, per: usize, supersedes: Vec<IndexId>) -> IndexSegment {
+        IndexSegment {
+            packs: (0..packs)
+                .map(|p| IndexedPack {
+                    id: PackId(*blake3::hash(&[seed, p as u8, 1]).as_bytes()),
+                    size: 64 + 100 * per as u64 + 4096,
+                    entries: (0..per)
+                        .map(|b| PackEntry {
+                            kind: BlobKind::Data,
+                            compression: Compression::None,
+                            id: BlobId(*blake3::hash(&[seed, p as u8, b as u8, 2]).as_bytes()),
+                            offset: 64 + 100 * b as u64,
+                            length: 100,
+                            raw_length: 100 - crate::format::crypto::SEAL_OVERHEAD as u32,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            supersedes,
+            base: Default::default(),
+        }
+    }
+
+    /// The sync holds at most its budget of entries decoded and reads the
+    /// rest again: whatever the budget, it ends with the same live index,
+    /// and a superseded segment adds nothing in either case.
+    #[test]
+    fn sync_past_its_entry_budget_builds_the_same_index() {
+        let repo = memory_repo();
+        let old = repo.save_index(&big_segment(1, 3, 20, vec![])).unwrap();
+        for seed in 2..8 {
+            repo.save_index(&big_segment(seed, 3, 20, vec![])).unwrap();
+        }
+        // replaces `old` with a copy of its first pack only
+        let mut repl = big_segment(1, 1, 20, vec![old]);
+        repl.packs[0].entries.truncate(10);
+        repo.save_index(&repl).unwrap();
+
+        let rows = |held: usize| {
+            let mut c = Catalog::in_memory(&repo.config().id).unwrap();
+            c.held_entries = held;
+            let st = c.sync(&repo).unwrap();
+            assert!(st.warnings.is_empty(), "{:?}", st.warnings);
+            let mut v: Vec<_> = c
+                .blob_locations()
+                .unwrap()
+                .into_iter()
+                .map(|(b, p, e)| (b.0, p.0, e.offset))
+                .collect();
+            v.sort();
+            v
+        };
+        let all = rows(HELD_ENTRIES);
+        // 6 segments of 60 blobs, and 10 of the superseded one's 60
+        assert_eq!(all.len(), 6 * 60 + 10);
+        assert_eq!(rows(0), all);
+        assert_eq!(rows(70), all);
     }
 }
