@@ -240,8 +240,9 @@ pub struct ForgetArgs {
 /// What a prune may repack (shared by `prune` and `forget --prune`).
 #[derive(Args, Debug, Clone)]
 pub struct PruneOpts {
-    /// Unused space tolerated in packs before they are repacked: a share of
-    /// the repository (`5%`), or `unlimited` (never repack for it).
+    /// Unused space the kept packs may hold before more are repacked: a
+    /// share of the repository after the run (`5%`), a size (`500M`; `0`
+    /// repacks every pack with unused blobs), or `unlimited` (as restic).
     #[arg(long, default_value = "5%", value_name = "LIMIT")]
     pub max_unused: String,
     /// Repack at most this much in one run (e.g. `10G`, `500M`).

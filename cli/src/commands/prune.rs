@@ -18,7 +18,7 @@ pub fn run(g: &Global, out: &Out, a: &PruneArgs) -> Result<i32> {
 /// Prune settings from the command line.
 fn options(g: &Global, session: &Session<Maintenance>, o: &PruneOpts) -> Result<PruneOptions> {
     Ok(PruneOptions {
-        max_unused: MaxUnused::parse(&o.max_unused)?,
+        max_unused: MaxUnused::parse(&o.max_unused, |s| output::parse_size(s).ok())?,
         max_repack_bytes: o
             .max_repack_size
             .as_deref()

@@ -1,4 +1,4 @@
-//! Two small synchronisation primitives the pipelines share.
+//! Small synchronisation primitives the pipelines share.
 
 use std::sync::{Condvar, Mutex};
 
@@ -84,5 +84,73 @@ impl Budget {
         let mut used = self.used.lock().unwrap();
         *used = used.saturating_sub(n);
         self.cv.notify_all();
+    }
+}
+
+/// Runs `f` on every item, `workers` at a time (on threads of its own, not
+/// the rayon pool: for blocking store calls, whose latency, not the CPU,
+/// bounds them). Stops handing out items at the first error and returns
+/// it; items already started finish.
+pub fn for_each_concurrent<T: Sync>(
+    items: &[T],
+    workers: usize,
+    f: impl Fn(&T) -> crate::error::Result<()> + Sync,
+) -> crate::error::Result<()> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    if items.len() <= 1 {
+        return items.iter().try_for_each(&f);
+    }
+    let next = AtomicUsize::new(0);
+    let failed: Mutex<Option<crate::error::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len()) {
+            s.spawn(|| {
+                while failed.lock().unwrap().is_none() {
+                    let Some(item) = items.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        return;
+                    };
+                    if let Err(e) = f(item) {
+                        failed.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            });
+        }
+    });
+    match failed.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn for_each_concurrent_visits_each_item_once_and_stops_at_an_error() {
+        let items: Vec<usize> = (0..100).collect();
+        let seen = Mutex::new(vec![]);
+        for_each_concurrent(&items, 8, |i| {
+            seen.lock().unwrap().push(*i);
+            Ok(())
+        })
+        .unwrap();
+        let mut v = seen.into_inner().unwrap();
+        v.sort();
+        assert_eq!(v, items);
+
+        let ran = AtomicUsize::new(0);
+        let r = for_each_concurrent(&items, 4, |i| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            if *i == 10 {
+                Err(crate::error::Error::Invalid("stop".into()))
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(crate::error::Error::Invalid(m)) if m == "stop"));
+        // the workers stop soon after the failure, not at the end
+        assert!(ran.load(Ordering::Relaxed) < 100);
     }
 }

@@ -34,10 +34,14 @@ use crate::format::layout::ObjectKey;
 use crate::format::pack::{self, BlobKind, PackBuilder};
 use crate::format::prune::{PruneRecord, RecordInfo, Seal, Swept, ToDelete};
 use crate::format::tree::{Node, NodeKind};
+use crate::host::threads::for_each_concurrent;
 use crate::store::blob_reader::{BlobLocation, BlobReader};
 use crate::store::prune_seals;
 use crate::store::session::{Maintenance, Session};
 use crate::store::tree_walk::{self, Step, TreePath, Visitor};
+
+/// Deletes in flight at once.
+const DELETERS: usize = 8;
 
 /// Most packs in one index segment prune writes.
 const PACKS_PER_SEGMENT: usize = 4096;
@@ -97,27 +101,48 @@ impl<'a> SegmentWriter<'a> {
     }
 }
 
-/// How much unused space a pack may hold before it is repacked.
+/// How much unused space the packs kept may hold before more are
+/// repacked (restic's `--max-unused`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum MaxUnused {
-    /// This percentage of the repository's size (restic's `--max-unused`).
+    /// This percentage of the repository as it is after the run (so that
+    /// unused ≤ p/(100-p) × used, as restic computes it).
     Percent(f64),
+    /// This many bytes.
+    Bytes(u64),
     /// Never repack for unused space (`unlimited`).
     Unlimited,
 }
 
 impl MaxUnused {
-    /// `5%`, `0`, `unlimited` (as restic takes them).
-    pub fn parse(s: &str) -> Result<Self> {
+    /// `5%`, `unlimited`, or a size in bytes that the caller parsed
+    /// (`size`: restic takes `500M`, and a bare `0` for "repack all").
+    pub fn parse(s: &str, size: impl FnOnce(&str) -> Option<u64>) -> Result<Self> {
         if s == "unlimited" {
             return Ok(Self::Unlimited);
         }
-        let p = s.strip_suffix('%').unwrap_or(s);
-        match p.trim().parse::<f64>() {
-            Ok(v) if (0.0..=100.0).contains(&v) => Ok(Self::Percent(v)),
-            _ => Err(Error::Invalid(format!(
-                "bad --max-unused '{s}': give a percentage (5%), 0 or unlimited"
-            ))),
+        let bad = || {
+            Error::Invalid(format!(
+                "bad --max-unused '{s}': give a percentage (5%), a size (500M, 0) or unlimited"
+            ))
+        };
+        match s.strip_suffix('%') {
+            Some(p) => match p.trim().parse::<f64>() {
+                Ok(v) if (0.0..=100.0).contains(&v) => Ok(Self::Percent(v)),
+                _ => Err(bad()),
+            },
+            None => size(s).map(Self::Bytes).ok_or_else(bad),
+        }
+    }
+
+    /// The unused bytes a run may leave in the packs it keeps, when they
+    /// hold `used` bytes that snapshots use.
+    pub fn budget(self, used: u64) -> u64 {
+        match self {
+            Self::Unlimited => u64::MAX,
+            Self::Percent(p) if p >= 100.0 => u64::MAX,
+            Self::Percent(p) => (used as f64 * p / (100.0 - p)) as u64,
+            Self::Bytes(b) => b,
         }
     }
 }
@@ -401,7 +426,6 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
             Err(e) => return Err(e),
         }
     }
-    let total: u64 = packs.iter().map(|p| p.size).sum();
     let pack_size = repo.config().pack_size as u64;
     let mut plan = PrunePlan {
         generation: head.as_ref().map_or(1, |(_, r)| r.info.generation + 1),
@@ -430,11 +454,13 @@ fn plan_inner(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<(Pr
         records,
     };
     let db = &planned.db;
-    // unused space a run may leave: the budget of --max-unused
-    let budget = match opts.max_unused {
-        MaxUnused::Unlimited => u64::MAX,
-        MaxUnused::Percent(p) => (total as f64 * p / 100.0) as u64,
-    };
+    // unused space a run may leave (see `MaxUnused`)
+    let used_after: u64 = packs
+        .iter()
+        .filter(|p| p.origin != Origin::Pending)
+        .map(|p| p.used)
+        .sum();
+    let budget = opts.max_unused.budget(used_after);
     let mut unused_left: u64 = 0;
     let mut repack_candidates = vec![];
     let mut small = vec![];
@@ -877,28 +903,32 @@ fn delete_listed(
 ) -> Result<()> {
     let repo = session.repo();
     let gone = |e: Error| if e.is_not_found() { Ok(()) } else { Err(e) };
-    for (p, size) in &info.to_delete.packs {
+    let delete = |key: ObjectKey| repo.backend().delete(&key).or_else(gone);
+    // a phase at a time (the packs before the objects that name them), the
+    // deletes of one phase concurrently: their order does not matter
+    // (each leaves a state the next prune finishes), and one at a time an
+    // S3 store spends a round trip, a file system a journal commit, on each
+    let freed = std::sync::atomic::AtomicU64::new(0);
+    for_each_concurrent(&info.to_delete.packs, DELETERS, |(p, size)| {
         session.check_lock()?;
-        match repo.backend().delete(&ObjectKey::of(*p)) {
-            Ok(()) => {
-                report.packs_deleted += 1;
-                report.bytes_deleted += size;
-            }
-            Err(e) => gone(e)?,
-        }
-    }
-    for s in &info.to_delete.snapshots {
-        repo.backend().delete(&ObjectKey::of(*s)).or_else(gone)?;
-        report.snapshots_deleted += 1;
-    }
-    for s in &info.supersedes_index {
-        repo.backend().delete(&ObjectKey::of(*s)).or_else(gone)?;
-        report.index_objects_deleted += 1;
-    }
-    for r in &info.supersedes_prune {
-        repo.backend().delete(&ObjectKey::of(*r)).or_else(gone)?;
-        report.index_objects_deleted += 1;
-    }
+        delete(ObjectKey::of(*p))?;
+        freed.fetch_add(*size, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    })?;
+    report.packs_deleted += info.to_delete.packs.len() as u64;
+    report.bytes_deleted += freed.into_inner();
+    for_each_concurrent(&info.to_delete.snapshots, DELETERS, |s| {
+        delete(ObjectKey::of(*s))
+    })?;
+    report.snapshots_deleted += info.to_delete.snapshots.len() as u64;
+    for_each_concurrent(&info.supersedes_index, DELETERS, |s| {
+        delete(ObjectKey::of(*s))
+    })?;
+    for_each_concurrent(&info.supersedes_prune, DELETERS, |r| {
+        delete(ObjectKey::of(*r))
+    })?;
+    report.index_objects_deleted +=
+        (info.supersedes_index.len() + info.supersedes_prune.len()) as u64;
     Ok(())
 }
 
@@ -910,5 +940,29 @@ impl PrunePlan {
             && self.repack.packs == 0
             && self.delete.packs == 0
             && self.void_snapshots.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_unused_is_a_share_of_the_repository_after_the_run() {
+        let size = |s: &str| s.parse::<u64>().ok();
+        let five = MaxUnused::parse("5%", size).unwrap();
+        // 95 used + 5 unused: 5% of what is left
+        assert_eq!(five.budget(95_000), 5_000);
+        assert_eq!(MaxUnused::parse("0", size).unwrap().budget(95_000), 0);
+        assert_eq!(MaxUnused::parse("0%", size).unwrap().budget(95_000), 0);
+        assert_eq!(MaxUnused::parse("1234", size).unwrap().budget(1), 1234);
+        assert_eq!(
+            MaxUnused::parse("unlimited", size).unwrap().budget(1),
+            u64::MAX
+        );
+        assert_eq!(MaxUnused::parse("100%", size).unwrap().budget(1), u64::MAX);
+        for bad in ["101%", "x%", "lots"] {
+            assert!(MaxUnused::parse(bad, size).is_err(), "{bad}");
+        }
     }
 }
