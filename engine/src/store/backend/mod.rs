@@ -17,6 +17,7 @@
 //! `put` (the store may have kept it) is never reported as a success
 //! without confirmation.
 
+mod direct;
 mod fault;
 mod metrics;
 mod object_stores;

@@ -28,6 +28,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+
+use super::direct;
 use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
@@ -68,6 +70,9 @@ pub struct ObjectStoreBackend {
     runtime: tokio::runtime::Runtime,
     /// Compare single-part PUT ETags with the MD5 of the bytes (S3).
     verify_md5_etag: bool,
+    /// The directory of a local repository: large objects are written
+    /// there directly (`direct`), not through `store`.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl ObjectStoreBackend {
@@ -97,7 +102,9 @@ impl ObjectStoreBackend {
             .map_err(|e| Error::Invalid(format!("{}: {e}", dir.display())))?
             .with_fsync(true)
             .with_automatic_cleanup(false);
-        Self::with_store(Arc::new(fs), dir.display().to_string())
+        let mut b = Self::with_store(Arc::new(fs), dir.display().to_string())?;
+        b.local_root = Some(dir);
+        Ok(b)
     }
 
     /// Connects to the store at `loc` with `opts` (see the module comment
@@ -226,6 +233,7 @@ impl ObjectStoreBackend {
             location,
             runtime,
             verify_md5_etag: false,
+            local_root: None,
         })
     }
 
@@ -352,6 +360,13 @@ impl Backend for ObjectStoreBackend {
     }
 
     fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
+        if let Some(root) = &self.local_root
+            && data.len() >= direct::MIN_DIRECT
+            && direct::put(&root.join(key.path()), &data, mode == PutMode::Create)?
+                == direct::Written::Done
+        {
+            return Ok(());
+        }
         let p = StorePath::from(key.path());
         let md5 = self.verify_md5_etag.then(|| {
             let mut h = Md5::new();
