@@ -3,9 +3,9 @@
 //! The engine sees only [`Backend`]: six blocking calls on whole objects or
 //! byte ranges, addressed by typed [`ObjectKey`]s. The object_store crate
 //! supplies the real stores (a local directory, S3 and S3-compatible stores,
-//! GCS, Azure: [`ObjectStoreBackend`]; into a local directory, objects of a
-//! MiB and more are written with `O_DIRECT` by `direct`). Behaviour is added by wrappers that
-//! implement the same trait: [`RetryBackend`] (transient failures, with
+//! GCS, Azure: [`ObjectStoreBackend`]; into a local directory, objects of
+//! a MiB and more are written with `O_DIRECT` by `direct`). Behaviour is
+//! added by wrappers that implement the same trait: [`RetryBackend`] (transient failures, with
 //! backoff and jitter), [`MetricsBackend`] (requests and bytes per
 //! operation), [`FaultyBackend`] (fault injection, for tests). [`open`]
 //! stacks them: retry over metrics over the store.
