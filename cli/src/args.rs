@@ -374,6 +374,10 @@ pub struct BackupArgs {
     /// The command for --stdin-from-command.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+    /// Save a stream (--stdin, --stdin-from-command) of 0 bytes; without
+    /// it an empty stream is refused and no snapshot is saved.
+    #[arg(long)]
+    pub allow_empty: bool,
     /// zstd level, `auto`, `max` or `off`.
     #[arg(long, default_value = "auto", value_name = "LEVEL")]
     pub compression: String,

@@ -7,9 +7,10 @@ use std::process::Stdio;
 
 use common::{Env, noise};
 
-fn backup_stdin(e: &Env, data: &[u8], name: &str) -> String {
+fn backup_stdin(e: &Env, data: &[u8], name: &str, extra: &[&str]) -> String {
     let mut c = e.cmd();
     c.args(["backup", "--stdin", "--stdin-filename", name, "--json"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     let mut child = c.spawn().unwrap();
@@ -37,15 +38,37 @@ fn dump(e: &Env, snap: &str, path: &str) -> Vec<u8> {
 fn stdin_round_trips_including_empty() {
     let e = Env::init();
     let data = noise(5_000_000, 3);
-    let id = backup_stdin(&e, &data, "db.dump");
+    let id = backup_stdin(&e, &data, "db.dump", &[]);
     assert_eq!(dump(&e, &id, "/db.dump"), data);
-    let empty = backup_stdin(&e, b"", "empty.rdb");
+    let empty = backup_stdin(&e, b"", "empty.rdb", &["--allow-empty"]);
     assert_eq!(dump(&e, &empty, "/empty.rdb"), b"");
     let t = e.path("out");
     e.ok(&["restore", &empty, "--target", t.to_str().unwrap()]);
     assert_eq!(std::fs::metadata(t.join("empty.rdb")).unwrap().len(), 0);
     let snaps = e.json(&["snapshots"]);
     assert_eq!(snaps[0]["paths"], serde_json::json!(["/db.dump"]));
+}
+
+/// `pg_dump nosuchdb | arca backup --stdin` must not look like a backup.
+#[test]
+fn an_empty_stream_is_refused_unless_allowed() {
+    let e = Env::init();
+    let mut c = e.cmd();
+    c.args(["backup", "--stdin", "--stdin-filename", "db.sql"])
+        .stdin(Stdio::null());
+    let o = c.output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("db.sql was empty (0 bytes)") && err.contains("--allow-empty"),
+        "{err}"
+    );
+    let o = e.run(&["backup", "--stdin-from-command", "--", "true"]);
+    assert!(!o.status.success(), "a command that printed nothing");
+    assert!(e.json(&["snapshots"]).as_array().unwrap().is_empty());
+    // one byte is a stream
+    backup_stdin(&e, b"x", "one", &[]);
+    assert_eq!(e.json(&["snapshots"]).as_array().unwrap().len(), 1);
 }
 
 #[test]

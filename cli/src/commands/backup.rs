@@ -39,6 +39,7 @@ pub fn run(
     opts.uploaders = h.uploads;
     opts.compression = compression;
     opts.force = a.force;
+    opts.allow_empty = a.allow_empty;
     opts.with_atime = a.with_atime;
     opts.excludes = a.excludes.clone();
     opts.tags = a

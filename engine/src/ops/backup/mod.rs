@@ -89,6 +89,11 @@ pub struct BackupOptions {
     pub compression: CompressionMode,
     /// Read every file even if unchanged.
     pub force: bool,
+    /// Save a stream that ends before its first byte. Off by default: an
+    /// empty dump is almost always a dump that failed upstream of a pipe
+    /// (`pg_dump nosuchdb | arca backup --stdin`), and a snapshot of it
+    /// would look like a good backup.
+    pub allow_empty: bool,
     /// Record access times (off by default: reading a tree changes them,
     /// so recording them makes every backup store new tree blobs).
     pub with_atime: bool,
@@ -118,6 +123,7 @@ impl BackupOptions {
             excludes: vec![],
             compression: CompressionMode::Auto,
             force: false,
+            allow_empty: false,
             with_atime: false,
             parent: None,
             time: None,
@@ -663,5 +669,14 @@ fn backup_stream(
     drop(input);
     let outcome = pending.wait();
     src.finish(opts.cancel.load(Ordering::Relaxed))?;
+    if let FileOutcome::Stored(c) = &outcome
+        && c.size == 0
+        && !opts.allow_empty
+    {
+        return Err(Error::Invalid(format!(
+            "the input stream {} was empty (0 bytes): no snapshot was saved. A dump that fails before a pipe leaves it empty (`set -o pipefail` makes the shell report that, and --stdin-from-command reports the command's exit status); pass --allow-empty to save an empty stream",
+            src.name()
+        )));
+    }
     finish_stream(writer, src.name(), time, outcome)
 }
