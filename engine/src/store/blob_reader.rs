@@ -22,8 +22,14 @@ use crate::format::tree::{Node, Tree};
 use crate::store::catalog::Catalog;
 use crate::store::repo::Repository;
 
-/// Trees kept decoded in memory.
+/// Trees kept decoded in memory: at most this many...
 const TREE_CACHE: usize = 8192;
+/// ...holding at most this many bytes of plaintext (a decoded tree takes
+/// about as much). A tree of more than a quarter of it is not kept: a
+/// directory of a few large files with small chunks can be megabytes of
+/// extents, and a cache bounded by count alone grew with the repository
+/// (260 MB of prune's peak at 10M blobs).
+const TREE_CACHE_BYTES: usize = 32 << 20;
 /// A tree is read with this much of its pack before it and
 /// [`WINDOW_AFTER`] after it, and the window is kept: a directory's tree is
 /// stored just after its subdirectories' trees, which a walk reads next.
@@ -78,12 +84,37 @@ struct Window {
     bytes: Bytes,
 }
 
+/// Decoded trees, bounded by count and by bytes; emptied when full (a
+/// walk's next trees are mostly new ones, and shared subtrees are found
+/// again soon after).
+#[derive(Default)]
+struct TreeCache {
+    trees: HashMap<BlobId, Arc<Tree>>,
+    bytes: usize,
+}
+
+impl TreeCache {
+    fn keep(&mut self, id: BlobId, tree: &Arc<Tree>, bytes: usize) {
+        if bytes > TREE_CACHE_BYTES / 4 {
+            return;
+        }
+        if self.trees.len() >= TREE_CACHE || self.bytes + bytes > TREE_CACHE_BYTES {
+            self.trees.clear();
+            self.bytes = 0;
+        }
+        if self.trees.insert(id, tree.clone()).is_none() {
+            self.bytes += bytes;
+        }
+    }
+}
+
 /// Reads and verifies blobs; caches decoded trees and windows of tree
-/// packs. Memory: at most `TREE_CACHE` decoded trees and `WINDOWS` MiB.
+/// packs. Memory: at most `TREE_CACHE` decoded trees of
+/// `TREE_CACHE_BYTES` in all, and `WINDOWS` MiB.
 pub struct BlobReader<L = Arc<Catalog>> {
     repo: Repository,
     locator: L,
-    trees: Mutex<HashMap<BlobId, Arc<Tree>>>,
+    trees: Mutex<TreeCache>,
     windows: Mutex<VecDeque<Window>>,
 }
 
@@ -93,7 +124,7 @@ impl<L: Locator> BlobReader<L> {
         Self {
             repo,
             locator,
-            trees: Mutex::new(HashMap::new()),
+            trees: Mutex::new(TreeCache::default()),
             windows: Mutex::new(VecDeque::with_capacity(WINDOWS)),
         }
     }
@@ -240,7 +271,7 @@ impl<L: Locator> BlobReader<L> {
 
     /// Loads and decodes a tree blob.
     pub fn tree(&self, id: &BlobId, needed_by: &dyn Fn() -> String) -> Result<Arc<Tree>> {
-        if let Some(t) = self.trees.lock().unwrap().get(id) {
+        if let Some(t) = self.trees.lock().unwrap().trees.get(id) {
             return Ok(t.clone());
         }
         let plain = self.read(id, BlobKind::Tree, needed_by)?;
@@ -251,11 +282,7 @@ impl<L: Locator> BlobReader<L> {
             ),
             e => Error::decode(format!("{id}"), e),
         })?);
-        let mut cache = self.trees.lock().unwrap();
-        if cache.len() >= TREE_CACHE {
-            cache.clear();
-        }
-        cache.insert(*id, tree.clone());
+        self.trees.lock().unwrap().keep(*id, &tree, plain.len());
         Ok(tree)
     }
 
@@ -276,5 +303,36 @@ impl<L: Locator> BlobReader<L> {
             }
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tree_cache_tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_cache_is_bounded_by_bytes_as_well_as_by_count() {
+        let mut c = TreeCache::default();
+        let t = Arc::new(Tree { nodes: vec![] });
+        let id = |i: u32| BlobId(*blake3::hash(&i.to_le_bytes()).as_bytes());
+        // a tree of more than a quarter of the budget is never kept
+        c.keep(id(0), &t, TREE_CACHE_BYTES / 4 + 1);
+        assert!(c.trees.is_empty());
+        // trees of a fifth each: the fifth one empties the cache first
+        for i in 1..=4 {
+            c.keep(id(i), &t, TREE_CACHE_BYTES / 5);
+        }
+        assert_eq!(c.trees.len(), 4);
+        c.keep(id(5), &t, TREE_CACHE_BYTES / 5);
+        assert!(c.bytes <= TREE_CACHE_BYTES);
+        assert!(c.trees.contains_key(&id(5)));
+        // the same tree twice counts once
+        c.keep(id(5), &t, TREE_CACHE_BYTES / 5);
+        assert_eq!((c.trees.len(), c.bytes), (1, TREE_CACHE_BYTES / 5));
+        // and the count bound holds for small trees
+        for i in 0..(TREE_CACHE as u32 + 10) {
+            c.keep(id(100 + i), &t, 10);
+        }
+        assert!(c.trees.len() <= TREE_CACHE);
     }
 }
