@@ -762,3 +762,30 @@ fn condemned_packs_are_read_from_their_headers_and_checked() {
         assert!(restores(&e, id, &src, keep, "r"), "{id} restores");
     }
 }
+
+/// A write killed before its rename leaves `NAME#N` beside the object in
+/// a local repository; no listing shows it, and prune removes it once it
+/// is a day old (a young one may be a write in progress).
+#[test]
+fn prune_removes_old_leftovers_of_interrupted_writes() {
+    let e = Env::local();
+    e.ok(&["init", "--kdf-memory", "8192"]);
+    let repo = PathBuf::from(&e.repo);
+    let dir = repo.join("packs").join("ab");
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join(format!("{}#1", "ab".repeat(32)));
+    let young = dir.join(format!("{}#2", "ab".repeat(32)));
+    std::fs::write(&old, vec![0u8; 4096]).unwrap();
+    std::fs::write(&young, vec![0u8; 4096]).unwrap();
+    let st = std::process::Command::new("touch")
+        .args(["-d", "2 days ago"])
+        .arg(&old)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = e.ok(&["prune"]);
+    assert!(out.contains("removed 1 leftover(s)"), "{out}");
+    assert!(!old.exists(), "the old staging file is gone");
+    assert!(young.exists(), "a young one may be a write in progress");
+    check_clean(&e, "after the sweep");
+}

@@ -79,6 +79,12 @@ pub fn prune_in(
     for p in &r.generations {
         show(out, p);
     }
+    if r.leftovers_removed > 0 {
+        out.say(format!(
+            "removed {} leftover(s) of interrupted writes",
+            r.leftovers_removed
+        ));
+    }
     if r.records.is_empty() {
         out.say("nothing to prune");
     } else {

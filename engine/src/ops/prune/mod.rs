@@ -262,7 +262,16 @@ pub struct PruneReport {
     pub index_objects_deleted: u64,
     /// Sibling records withdrawn to resolve a fork.
     pub withdrawn: Vec<PruneId>,
+    /// Leftovers of interrupted writes removed (local staging files).
+    pub leftovers_removed: u64,
 }
+
+/// How long a leftover of an interrupted write (a local staging file) is
+/// left alone: a writer touches its file while it writes, and one that
+/// has not for a day lost its lock long ago (a backup stopped that long
+/// fails at its next store operation, and one whose staging file went
+/// fails its rename: either way nothing it wrote is trusted).
+const LEFTOVER_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Refuses to build on a prune state that may hide marks: a record that
 /// does not load, or two heads.
@@ -576,6 +585,7 @@ pub fn run(session: &Session<Maintenance>, opts: &PruneOptions) -> Result<PruneR
     let mut report = PruneReport::default();
     session.check_lock()?;
     session.repo().upgrade_format()?;
+    report.leftovers_removed = session.repo().backend().sweep_leftovers(LEFTOVER_AGE)?;
     run_generation(session, opts, &mut report)?;
     if opts.now && !report.records.is_empty() {
         run_generation(session, opts, &mut report)?;

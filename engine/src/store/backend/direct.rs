@@ -90,6 +90,51 @@ pub fn put(dest: &Path, data: &[u8], create_only: bool) -> Result<Written> {
     Ok(Written::Done)
 }
 
+/// Removes staging files (`NAME#N`, from this module or object_store)
+/// under the repository directory `root` whose last write is older than
+/// `age`: what a write killed before its rename leaves. A write in
+/// progress touches its file continually, so `age` only has to exceed the
+/// longest pause of a live writer. Returns how many were removed.
+pub fn sweep_staging(root: &Path, age: std::time::Duration) -> Result<u64> {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(&dir, e))?;
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let name = entry.file_name();
+            let staged = name
+                .to_str()
+                .and_then(|n| n.rsplit_once('#'))
+                .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            let old = meta
+                .modified()
+                .ok()
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|d| d > age);
+            if staged && old {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Creates `dest#N` for the first free N with `O_DIRECT`, creating (and
 /// syncing) missing parent directories.
 fn open_staging(dest: &Path) -> std::result::Result<(File, PathBuf), (PathBuf, io::Error)> {
@@ -212,5 +257,28 @@ mod tests {
             let name = d.unwrap().file_name().into_string().unwrap();
             assert!(!name.contains('#'), "{name} left behind");
         }
+    }
+
+    #[test]
+    fn the_sweep_removes_old_staging_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("packs/cd");
+        std::fs::create_dir_all(&sub).unwrap();
+        for name in ["abc#1", "abc#12", "abc", "abc#x", "abc#"] {
+            std::fs::write(sub.join(name), b"x").unwrap();
+        }
+        // young files stay
+        let day = std::time::Duration::from_secs(86400);
+        assert_eq!(sweep_staging(dir.path(), day).unwrap(), 0);
+        // once older than the age, only the NAME#digits ones go
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let n = sweep_staging(dir.path(), std::time::Duration::from_millis(10)).unwrap();
+        assert_eq!(n, 2);
+        let mut left: Vec<String> = std::fs::read_dir(&sub)
+            .unwrap()
+            .map(|d| d.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["abc", "abc#", "abc#x"]);
     }
 }

@@ -237,6 +237,9 @@ impl<B: Backend> Backend for FaultyBackend<B> {
         self.check_flaky(Op::Delete, key)?;
         self.inner.delete(key)
     }
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64> {
+        self.inner.sweep_leftovers(age)
+    }
 }
 
 /// Ends the process, as `kill -9` would (no destructor runs, no lock is
@@ -337,5 +340,9 @@ impl<B: Backend> Backend for CrashAfter<B> {
     fn delete(&self, key: &ObjectKey) -> Result<()> {
         self.tick("delete", &key.path());
         self.inner.delete(key)
+    }
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64> {
+        self.tick("sweep", "leftovers");
+        self.inner.sweep_leftovers(age)
     }
 }

@@ -159,4 +159,7 @@ impl<B: Backend> Backend for MetricsBackend<B> {
         self.metrics.count(Op::Delete, 0, r.is_ok());
         r
     }
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64> {
+        self.inner.sweep_leftovers(age)
+    }
 }

@@ -75,6 +75,11 @@ pub trait Backend: Send + Sync + 'static {
     fn list(&self, kind: ObjectKind) -> Result<Vec<Listed>>;
     /// Removes an object; removing an absent object is not an error.
     fn delete(&self, key: &ObjectKey) -> Result<()>;
+    /// Removes what interrupted writes left where no listing shows it (a
+    /// local directory's `NAME#N` staging files, after a kill -9 or a power
+    /// cut) once older than `age`, and returns how many. Stores whose
+    /// writes are atomic on the server (S3, GCS, Azure) have none.
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64>;
 }
 
 impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
@@ -98,6 +103,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn delete(&self, key: &ObjectKey) -> Result<()> {
         (**self).delete(key)
+    }
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64> {
+        (**self).sweep_leftovers(age)
     }
 }
 

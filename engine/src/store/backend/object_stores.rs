@@ -462,6 +462,13 @@ impl Backend for ObjectStoreBackend {
             .collect())
     }
 
+    fn sweep_leftovers(&self, age: Duration) -> Result<u64> {
+        match &self.local_root {
+            Some(root) => direct::sweep_staging(root, age),
+            None => Ok(0),
+        }
+    }
+
     fn delete(&self, key: &ObjectKey) -> Result<()> {
         let p = StorePath::from(key.path());
         match self.runtime.block_on(self.store.delete(&p)) {

@@ -165,6 +165,9 @@ impl<B: Backend> Backend for RetryBackend<B> {
     fn delete(&self, key: &ObjectKey) -> Result<()> {
         self.run(|| self.inner.delete(key))
     }
+    fn sweep_leftovers(&self, age: std::time::Duration) -> Result<u64> {
+        self.inner.sweep_leftovers(age)
+    }
 }
 
 #[cfg(test)]
