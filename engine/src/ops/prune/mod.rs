@@ -775,6 +775,10 @@ fn resolve_fork(session: &Session<Maintenance>, report: &mut PruneReport) -> Res
 /// in a single ranged read.
 const COALESCE_GAP: u64 = 256 << 10;
 
+/// The longest ranged read (unless one blob is longer): what a run of
+/// blobs read at once holds in memory, beside the two pack buffers.
+const RUN_MAX: u64 = 4 << 20;
+
 /// P7: copies every used blob that no kept pack holds into new packs
 /// (each blob verified before it is copied: prune never spreads damage),
 /// reading neighbours in one ranged read and verifying them in parallel;
@@ -911,7 +915,8 @@ fn fill_packs(
     db.each_to_copy(&mut |loc| {
         if let Some(last) = run.last()
             && (last.pack != loc.pack
-                || loc.entry.offset > last.entry.offset + last.entry.length as u64 + COALESCE_GAP)
+                || loc.entry.offset > last.entry.offset + last.entry.length as u64 + COALESCE_GAP
+                || loc.entry.offset + loc.entry.length as u64 - run[0].entry.offset > RUN_MAX)
         {
             copy_run(&mut run)?;
         }
