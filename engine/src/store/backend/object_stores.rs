@@ -28,8 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-
-use super::direct;
 use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, S3ConditionalPut};
@@ -44,6 +42,7 @@ use object_store::{
     PutOptions, RetryConfig,
 };
 
+use super::direct;
 use super::options::{BackendOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, Location};
 use super::{Backend, Listed, ObjectKey, ObjectKind, PutMode};
 use crate::error::{BackendFailure, Error, Result};
@@ -73,6 +72,8 @@ pub struct ObjectStoreBackend {
     /// The directory of a local repository: large objects are written
     /// there directly (`direct`), not through `store`.
     local_root: Option<std::path::PathBuf>,
+    /// Set once its file system refused `O_DIRECT`: not tried again.
+    no_direct: std::sync::atomic::AtomicBool,
 }
 
 impl ObjectStoreBackend {
@@ -234,6 +235,7 @@ impl ObjectStoreBackend {
             runtime,
             verify_md5_etag: false,
             local_root: None,
+            no_direct: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -360,12 +362,15 @@ impl Backend for ObjectStoreBackend {
     }
 
     fn put(&self, key: &ObjectKey, data: Bytes, mode: PutMode) -> Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
         if let Some(root) = &self.local_root
             && data.len() >= direct::MIN_DIRECT
-            && direct::put(&root.join(key.path()), &data, mode == PutMode::Create)?
-                == direct::Written::Done
+            && !self.no_direct.load(Relaxed)
         {
-            return Ok(());
+            match direct::put(&root.join(key.path()), &data, mode == PutMode::Create)? {
+                direct::Written::Done => return Ok(()),
+                direct::Written::Unsupported => self.no_direct.store(true, Relaxed),
+            }
         }
         let p = StorePath::from(key.path());
         let md5 = self.verify_md5_etag.then(|| {
