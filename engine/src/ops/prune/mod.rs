@@ -798,7 +798,7 @@ fn copy_used(
     // MiB buffer costs its page faults and zeroing again: 15% of a
     // repack's samples)
     let (tx, rx) = crossbeam_channel::bounded::<pack::FinishedPack>(0);
-    let spare: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
+    let spare: std::sync::Mutex<Option<Vec<u8>>> = std::sync::Mutex::new(None);
     let spare = &spare;
     std::thread::scope(|scope| {
         let uploader = scope.spawn(move || -> Result<Vec<(PackId, u64)>> {
@@ -813,11 +813,10 @@ fn copy_used(
                         "the header read back differs from what was written; nothing was deleted",
                     ));
                 }
-                if let Ok(buf) = done.bytes.try_into_mut() {
-                    let mut spare = spare.lock().unwrap();
-                    if spare.is_empty() && done.kind == BlobKind::Data {
-                        spare.push(Vec::from(buf));
-                    }
+                if done.kind == BlobKind::Data
+                    && let Ok(buf) = done.bytes.try_into_mut()
+                {
+                    *spare.lock().unwrap() = Some(Vec::from(buf));
                 }
                 out.push((done.id, size));
             }
@@ -843,7 +842,7 @@ fn fill_packs(
     db: &PlanDb,
     target: usize,
     tx: &crossbeam_channel::Sender<pack::FinishedPack>,
-    spare: &std::sync::Mutex<Vec<Vec<u8>>>,
+    spare: &std::sync::Mutex<Option<Vec<u8>>>,
 ) -> Result<()> {
     let mut builders = [
         PackBuilder::new(BlobKind::Data, target + (1 << 20)),
@@ -855,7 +854,7 @@ fn fill_packs(
         }
         let kind = b.kind();
         let recycled = match kind {
-            BlobKind::Data => spare.lock().unwrap().pop(),
+            BlobKind::Data => spare.lock().unwrap().take(),
             BlobKind::Tree => None,
         };
         let next = match recycled {
@@ -944,14 +943,21 @@ fn delete_listed(
     // deletes of one phase concurrently: their order does not matter
     // (each leaves a state the next prune finishes), and one at a time an
     // S3 store spends a round trip, a file system a journal commit, on each
-    let freed = std::sync::atomic::AtomicU64::new(0);
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (deleted, freed) = (AtomicU64::new(0), AtomicU64::new(0));
     for_each_concurrent(&info.to_delete.packs, DELETERS, |(p, size)| {
         session.check_lock()?;
-        delete(ObjectKey::of(*p))?;
-        freed.fetch_add(*size, std::sync::atomic::Ordering::Relaxed);
-        Ok(())
+        // counted only when this run removed it
+        match repo.backend().delete(&ObjectKey::of(*p)) {
+            Ok(()) => {
+                deleted.fetch_add(1, Ordering::Relaxed);
+                freed.fetch_add(*size, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => gone(e),
+        }
     })?;
-    report.packs_deleted += info.to_delete.packs.len() as u64;
+    report.packs_deleted += deleted.into_inner();
     report.bytes_deleted += freed.into_inner();
     for_each_concurrent(&info.to_delete.snapshots, DELETERS, |s| {
         delete(ObjectKey::of(*s))
