@@ -624,10 +624,10 @@ impl Catalog {
         budget: &AtomicUsize,
         stats: &mut SyncStats,
     ) -> Result<Vec<Loaded>> {
-        let results: Vec<(IndexId, Result<Loaded>)> = ids
+        let results: Vec<Result<Loaded>> = ids
             .par_iter()
             .map(|id| {
-                let r = repo.load_index(id).map(|mut seg| {
+                repo.load_index(id).map(|mut seg| {
                     let n: usize = seg.packs.iter().map(|p| p.entries.len()).sum();
                     let held = budget
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| b.checked_sub(n))
@@ -636,12 +636,11 @@ impl Catalog {
                         seg.packs = vec![];
                     }
                     Loaded { id: *id, seg, held }
-                });
-                (*id, r)
+                })
             })
             .collect();
         let mut out = vec![];
-        for (_, r) in results {
+        for r in results {
             match r {
                 Ok(l) => {
                     stats.segments_read += 1;
