@@ -209,14 +209,18 @@ fn unlock_removes_only_stale_locks() {
         .unwrap();
     let mut stdin = live.stdin.take().unwrap();
     stdin.write_all(b"partial").unwrap();
+    // what the victim says, should it stop on its own before the kill
+    // (CI once saw its lock vanish before `unlock` ran)
+    let victim_err = e.path("victim.stderr");
     let mut victim = h
         .cmd()
         .args(["backup", "--stdin", "--stdin-filename", "other.sql"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&victim_err).unwrap())
         .spawn()
         .unwrap();
+    let said = || std::fs::read_to_string(&victim_err).unwrap_or_default();
     // wait until both hold their locks (whole lock objects: a local
     // store's upload passes through a temporary file, which a kill in the
     // middle of it would leave behind under another name)
@@ -229,6 +233,11 @@ fn unlock_removes_only_stale_locks() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     // one dies without cleaning up: its lock stays behind
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the victim stopped by itself: {}",
+        said()
+    );
     victim.kill().unwrap();
     victim.wait().unwrap();
     assert_eq!(e.locks().len(), 2);
@@ -236,7 +245,13 @@ fn unlock_removes_only_stale_locks() {
     let v = h.json(&["unlock"]);
     let removed = v["removed"].as_array().unwrap();
     let kept = v["kept"].as_array().unwrap();
-    assert_eq!(removed.len(), 1, "{v}");
+    assert_eq!(
+        removed.len(),
+        1,
+        "{v}; the victim (pid {}) said: {}",
+        victim.id(),
+        said()
+    );
     assert_eq!(removed[0]["lock"]["pid"], victim.id());
     assert_eq!(removed[0]["stale"], true);
     assert_eq!(kept.len(), 1, "{v}");
