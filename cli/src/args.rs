@@ -100,6 +100,69 @@ pub enum Command {
     /// snapshot that already has a copy here is skipped, so running copy
     /// twice copies nothing the second time.
     Copy(CopyArgs),
+    /// Archive and restore PostgreSQL WAL (archive_command, restore_command).
+    Wal(WalArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WalArgs {
+    #[command(subcommand)]
+    pub action: WalAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalAction {
+    /// Archive one WAL file: `archive_command = 'arca wal push %p'`.
+    ///
+    /// The file's name must be a WAL file's (segment, .partial, .backup or
+    /// .history). Archiving a name again with the same bytes succeeds;
+    /// with other bytes it fails (exit 1) and changes nothing. The files
+    /// PostgreSQL has marked ready beside it are archived at the same time
+    /// (--parallel), so that its next calls return at once. Give the
+    /// repository and an access token (`arca key add --token-file`) in
+    /// PostgreSQL's environment or on the command line: with a token no
+    /// Argon2id runs.
+    Push {
+        /// The WAL file (PostgreSQL's %p).
+        path: PathBuf,
+        /// Files archived at once: this one and the next ready ones.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        parallel: usize,
+        /// zstd level, `auto`, `max` or `off`.
+        #[arg(long, default_value = "auto", value_name = "LEVEL")]
+        compression: String,
+    },
+    /// Restore one WAL file: `restore_command = 'arca wal fetch %f %p'`.
+    ///
+    /// Exit 0 with the file written whole to DEST; exit 1 at once when the
+    /// archive does not hold it (PostgreSQL asks for files that may not
+    /// exist). The next segments are read at the same time (--prefetch)
+    /// into the local spool, for PostgreSQL's next calls.
+    Fetch {
+        /// The WAL file's name (PostgreSQL's %f).
+        name: String,
+        /// Where to write it (PostgreSQL's %p).
+        dest: PathBuf,
+        /// Segments read ahead.
+        #[arg(long, default_value_t = 4, value_name = "N")]
+        prefetch: usize,
+    },
+    /// List the archived WAL files.
+    List,
+    /// Check that the archived WAL is continuous: gaps per timeline, and
+    /// for each base backup (its .backup file) whether its WAL is all
+    /// there and how far it can be recovered. Exit 1 on any gap.
+    Verify,
+    /// Delete archived WAL before a segment (what base backups from that
+    /// segment on do not need). History files are kept.
+    Forget {
+        /// The oldest segment to keep (a 24-digit segment name).
+        #[arg(long, value_name = "SEGMENT")]
+        before: String,
+        /// Only list what would be deleted.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -475,8 +538,8 @@ pub struct KeyArgs {
 pub enum KeyAction {
     /// List key files.
     List,
-    /// Add a password.
-    Add(NewPasswordArgs),
+    /// Add a password, or with --token-file an access token.
+    Add(KeyAddArgs),
     /// Change the password of the key in use.
     Passwd(NewPasswordArgs),
     /// Remove a key file (not the one in use).
@@ -484,6 +547,19 @@ pub enum KeyAction {
         /// Key id (or a unique prefix).
         id: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct KeyAddArgs {
+    #[command(flatten)]
+    pub password: NewPasswordArgs,
+    /// Add an access token instead of a password, and write it to this
+    /// new file (mode 0600; never overwritten). A token is 256 random bits,
+    /// so it opens the repository without Argon2id, in milliseconds: give
+    /// it wherever a password goes (`--password-file`, ARCA_PASSWORD_FILE)
+    /// for `arca wal push` and other frequent short runs.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["new_password_file", "kdf_memory"])]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

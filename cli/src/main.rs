@@ -69,6 +69,7 @@ fn main() {
         Command::Forget(a) => commands::forget::run(g, &out, a),
         Command::Prune(a) => commands::prune::run(g, &out, a),
         Command::Copy(a) => commands::copy::run(g, &out, a, cancel.clone()),
+        Command::Wal(a) => commands::wal::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,

@@ -19,6 +19,13 @@ pub enum Error {
     )]
     WrongPassword { keys: usize },
 
+    /// The secret given is an access token, and no token key file opened
+    /// with it.
+    #[error(
+        "wrong token: none of the {keys} token key(s) in the repository opens with this token (it was removed, or belongs to another repository); `arca key add --token-file PATH` makes a new one"
+    )]
+    WrongToken { keys: usize },
+
     /// The repository has a config but no key file: no password can open it.
     #[error(
         "the repository at {location} has no key files (keys/ is empty or missing): no password can open it without one; restore keys/ from a copy of the repository (the data is encrypted under the key they hold)"
@@ -34,6 +41,16 @@ pub enum Error {
     /// `init` found an existing repository.
     #[error("a repository already exists at {location}")]
     AlreadyExists { location: String },
+
+    /// `wal push` of a name the archive already holds with other bytes.
+    #[error(
+        "WAL file {name} is already archived with different content ({stored} archived, {given} given): refusing to replace it. Two clusters may be archiving into one repository, or a restored or promoted server is writing on a timeline it does not own; give each cluster its own repository or let the server choose a new timeline"
+    )]
+    WalConflict {
+        name: String,
+        stored: String,
+        given: String,
+    },
 
     /// A local file or directory could not be read or written.
     #[error("{}: {source}", path.display())]

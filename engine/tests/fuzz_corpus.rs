@@ -29,6 +29,7 @@ const TARGETS: &[Target] = &[
     ("lock", fuzzing::lock),
     ("prune_record", fuzzing::prune_record),
     ("seal", fuzzing::seal),
+    ("wal_object", fuzzing::wal_object),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -283,7 +284,7 @@ mod seeds {
             username: "alice".into(),
             kdf: KdfRecord {
                 algorithm: "argon2id".into(),
-                params,
+                params: Some(params),
                 salt: B64.encode(salt),
             },
             master: B64.encode(pk.wrap_with_nonce(fuzz_key(), nonce(200))),
@@ -590,8 +591,17 @@ mod seeds {
         let kf_text = String::from_utf8(kf.clone()).unwrap();
         let insane = kf_text.replace("\"iterations\": 1", "\"iterations\": 1000000");
         assert_ne!(insane, kf_text);
+        // a token's key file: the same fields, no Argon2 parameters
+        let token_kf = {
+            let v: serde_json::Value = serde_json::from_slice(&kf).unwrap();
+            let mut v = v;
+            v["kdf"] = serde_json::json!({"algorithm": "token", "salt": v["kdf"]["salt"]});
+            serde_json::to_vec_pretty(&v).unwrap()
+        };
+        assert!(KeyFile::parse(&token_kf).unwrap().kdf.is_token());
         let key_file = vec![
             f("key", kf.clone()),
+            f("token-key", token_kf),
             f("insane-kdf", insane.into_bytes()),
             f("truncated", half(&kf)),
             f("empty", vec![]),
@@ -609,6 +619,57 @@ mod seeds {
             ("lock", lock_seeds()),
             ("prune_record", prune_record_seeds(key, &seg)),
             ("seal", seal_seeds(key)),
+            ("wal_object", wal_seeds(key)),
+        ]
+    }
+
+    /// WAL objects: payloads (the target seals them) of a compressed
+    /// segment, a raw history file, one filed under another name; an
+    /// object; names.
+    fn wal_seeds(key: &MasterKey) -> Files {
+        use arca_engine::format::wal::{self, WalFile};
+        let f = |name: &str, b: Vec<u8>| (format!("seed-{name}"), b);
+        let seg = WalFile::parse("000000010000000000000001").unwrap();
+        let mut data = vec![0u8; 64 << 10];
+        data[..19].copy_from_slice(b"\x10\xd1\x05\x00WAL page header");
+        let payload = |file: WalFile, data: &[u8], mode: CompressionMode| {
+            let (body, how) = compress::compress(data, mode);
+            let mut p = file.id().0.to_vec();
+            p.extend_from_slice(&(data.len() as u64).to_le_bytes());
+            p.extend_from_slice(&wal::file_hash(data));
+            p.push(how as u8);
+            p.extend_from_slice(&body);
+            p
+        };
+        let zstd = payload(seg, &data, CompressionMode::Auto);
+        let history = WalFile::parse("00000002.history").unwrap();
+        let hist = payload(
+            history,
+            b"1\t0/3000000\tno recovery target specified\n",
+            CompressionMode::Off,
+        );
+        let other = payload(
+            WalFile::parse("000000010000000000000002").unwrap(),
+            b"x",
+            CompressionMode::Off,
+        );
+        let mut obj = label::WAL.to_vec();
+        obj.extend_from_slice(&key.seal_with_nonce(label::WAL, &zstd, nonce(120)));
+        assert_eq!(wal::decode(key, &seg.id(), &obj).unwrap().data, data);
+        vec![
+            f("segment-payload", zstd.clone()),
+            f("history-payload", hist),
+            f("other-name-payload", other),
+            f("object", obj.clone()),
+            f("name-segment", b"000000010000000000000001".to_vec()),
+            f(
+                "name-backup",
+                b"000000010000000000000002.00000028.backup".to_vec(),
+            ),
+            f("name-partial", b"000000020000000000000003.partial".to_vec()),
+            f("truncated-payload", half(&zstd)),
+            f("truncated-object", half(&obj)),
+            f("empty", vec![]),
         ]
     }
 

@@ -110,6 +110,78 @@ pub mod nonce {
     pub const SEAL: [u8; 24] = [0x0f; 24];
     /// The maintenance lock.
     pub const LOCK_MAINTENANCE: [u8; 24] = [0x10; 24];
+    /// The master secret wrapped in the token's key file.
+    pub const TOKEN_KEY: [u8; 24] = [0x11; 24];
+    /// The archived WAL file.
+    pub const WAL: [u8; 24] = [0x12; 24];
+}
+
+/// The access token of `key-token.hex`: `arca-token-1:` and the hex of
+/// bytes 0x60, 0x61, ..., 0x7f.
+pub const TOKEN_TEXT: &str =
+    "arca-token-1:606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f";
+
+/// The context of a token's key-encryption key (copied from the
+/// specification, §4).
+pub const TOKEN_CONTEXT: &str = "arca 2026-12 token key-encryption key";
+
+/// The token's key-encryption key: `derive_key(TOKEN_CONTEXT, token || salt)`.
+pub fn token_kek() -> [u8; 32] {
+    let token = hex::decode(&TOKEN_TEXT["arca-token-1:".len()..]).expect("hex");
+    let mut m = token;
+    m.extend_from_slice(&SALT);
+    blake3::derive_key(TOKEN_CONTEXT, &m)
+}
+
+/// The token's key file (same salt as the password's; real writers draw
+/// a fresh one).
+pub fn token_key_file(config_object: &[u8]) -> KeyFile {
+    let token = arca_engine::format::crypto::Token::parse(TOKEN_TEXT.as_bytes()).expect("a token");
+    let pk = PasswordKey::from_token(&token, &SALT);
+    KeyFile {
+        version: 1,
+        created: created(),
+        host: "vectors.example".into(),
+        username: "postgres".into(),
+        kdf: KdfRecord {
+            algorithm: "token".into(),
+            params: None,
+            salt: B64.encode(SALT),
+        },
+        master: B64.encode(pk.wrap_with_nonce(&master(), nonce::TOKEN_KEY)),
+        config: B64.encode(config_object),
+    }
+}
+
+/// The archived file of `wal.hex`: a base backup's history file.
+pub const WAL_NAME: &str = "000000010000000000000002.00000028.backup";
+
+/// Its content, as `pg_backup_stop` writes it.
+pub fn wal_content() -> Vec<u8> {
+    b"START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+STOP WAL LOCATION: 0/2000100 (file 000000010000000000000002)\n\
+CHECKPOINT LOCATION: 0/2000060\n\
+BACKUP METHOD: streamed\n\
+BACKUP FROM: primary\n\
+START TIME: 2026-11-01 12:00:00 UTC\n\
+LABEL: vectors\n\
+START TIMELINE: 1\n"
+        .to_vec()
+}
+
+/// The WAL object: `AWL\x01 || seal(AWL\x01, id || size || blake3 ||
+/// compression 0 || content)`, built here from the specification's
+/// layout rather than by the engine's encoder.
+pub fn wal_object() -> Vec<u8> {
+    use arca_engine::format::wal::WalFile;
+    let file = WalFile::parse(WAL_NAME).expect("a WAL file name");
+    let data = wal_content();
+    let mut p = file.id().0.to_vec();
+    p.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    p.extend_from_slice(blake3::hash(&data).as_bytes());
+    p.push(0);
+    p.extend_from_slice(&data);
+    magic_object(&master(), label::WAL, &p, nonce::WAL)
 }
 
 /// Plaintext of data blob 1: a line repeated 16 times (compresses well).
@@ -703,7 +775,7 @@ pub fn key_file(config_object: &[u8]) -> KeyFile {
         username: "alice".into(),
         kdf: KdfRecord {
             algorithm: "argon2id".into(),
-            params: KDF,
+            params: Some(KDF),
             salt: B64.encode(SALT),
         },
         master: B64.encode(pk.wrap_with_nonce(&master(), nonce::KEY)),
@@ -762,6 +834,14 @@ pub struct Vectors {
     pub seal: Vec<u8>,
     /// Its name.
     pub seal_name: SealId,
+    /// `keys/<token_key_id>`: the key file of an access token.
+    pub token_key: Vec<u8>,
+    /// Its id.
+    pub token_key_id: KeyId,
+    /// `wal/<wal_id>`: an archived WAL file.
+    pub wal: Vec<u8>,
+    /// Its name.
+    pub wal_id: arca_engine::format::id::WalId,
 }
 
 /// Builds every vector.
@@ -770,6 +850,7 @@ pub fn build(frames: &Frames) -> Vectors {
     let config_json = serde_json::to_vec(&config()).expect("config serializes");
     let config = magic_object(&key, label::CONFIG, &config_json, nonce::CONFIG);
     let key_bytes = key_file(&config).to_bytes();
+    let token_key = token_key_file(&config).to_bytes();
     let data_pack = data_pack(frames);
     let tree_pack = tree_pack(frames);
     let tree_plain = root_tree().encode();
@@ -815,6 +896,12 @@ pub fn build(frames: &Frames) -> Vectors {
         prune_record,
         seal: magic_object(&key, label::SEAL, &seal_json, nonce::SEAL),
         seal_name: seal_name(&RepoId(REPO_ID), seal().generation),
+        token_key_id: KeyId(content_hash(&token_key)),
+        token_key,
+        wal: wal_object(),
+        wal_id: arca_engine::format::wal::WalFile::parse(WAL_NAME)
+            .expect("a WAL file name")
+            .id(),
     }
 }
 
@@ -881,6 +968,8 @@ impl Vectors {
             ("index-v1.hex", &self.index_v1[..]),
             ("prune-record.hex", &self.prune_record[..]),
             ("seal.hex", &self.seal[..]),
+            ("key-token.hex", &self.token_key[..]),
+            ("wal.hex", &self.wal[..]),
         ]
     }
 }
@@ -999,6 +1088,8 @@ pub fn readme(v: &Vectors) -> String {
          | `0e` | prune record |\n\
          | `0f` | seal |\n\
          | `10` | maintenance lock |\n\
+         | `11` | master secret wrapped in the token's key file |\n\
+         | `12` | archived WAL file |\n\
          \n\
          Derived values:\n\
          \n",
@@ -1008,7 +1099,8 @@ pub fn readme(v: &Vectors) -> String {
          | encryption key = derive_key(\"{}\", master) | `{}` |\n\
          | blob-id key = derive_key(\"{}\", master) | `{}` |\n\
          | chunker key = derive_key(\"{}\", master) | `{}` |\n\
-         | key-encryption key = Argon2id(password, salt) | `{}` |\n",
+         | key-encryption key = Argon2id(password, salt) | `{}` |\n\
+         | token key-encryption key = derive_key(\"{}\", token \\|\\| salt) | `{}` |\n",
         context::ENCRYPTION,
         hex::encode(blake3::derive_key(context::ENCRYPTION, &MASTER_SECRET)),
         context::BLOB_ID,
@@ -1016,6 +1108,8 @@ pub fn readme(v: &Vectors) -> String {
         context::CHUNKER,
         hex::encode(blake3::derive_key(context::CHUNKER, &MASTER_SECRET)),
         hex::encode(kek()),
+        TOKEN_CONTEXT,
+        hex::encode(token_kek()),
     ));
     o.push_str("\n## Files\n\n| file | what | stored at | bytes |\n| --- | --- | --- | --- |\n");
     let dp = v.data_pack.id.to_hex();
@@ -1104,6 +1198,18 @@ pub fn readme(v: &Vectors) -> String {
             "seal of generation 1, written by prune generation 2".into(),
             format!("`seals/{}`", v.seal_name),
             v.seal.len(),
+        ),
+        (
+            "key-token.hex",
+            format!("key file (JSON) of the access token `{TOKEN_TEXT}`"),
+            format!("`keys/{}`", v.token_key_id),
+            v.token_key.len(),
+        ),
+        (
+            "wal.hex",
+            format!("archived WAL file `{WAL_NAME}` (a backup history file, stored raw)"),
+            format!("`wal/{}`", v.wal_id),
+            v.wal.len(),
         ),
     ];
     for (f, what, at, n) in rows {

@@ -155,11 +155,11 @@ fn key_file_decodes_and_unlocks() {
     assert_eq!(k.kdf.algorithm, "argon2id");
     assert_eq!(
         k.kdf.params,
-        KdfParams {
+        Some(KdfParams {
             memory_kib: 64,
             iterations: 1,
             parallelism: 1
-        }
+        })
     );
     assert_eq!(k.kdf.salt, "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=");
     let master = k
@@ -1495,4 +1495,80 @@ fn tree_validation_rules() {
     let mut t2 = t.clone();
     t2.nodes[2].mtime.nsec = 1_000_000_000;
     assert!(Tree::decode(&t2.encode()).is_err());
+}
+
+#[test]
+fn token_key_file_unlocks_without_argon2() {
+    use arca_engine::format::crypto::Token;
+    let bytes = load("key-token.hex");
+    let k = KeyFile::parse(&bytes).unwrap();
+    assert!(k.kdf.is_token());
+    assert_eq!(k.kdf.params, None);
+    let token = Token::parse(spec::TOKEN_TEXT.as_bytes()).expect("a token");
+    let master = k
+        .unlock_with_token(&token)
+        .unwrap()
+        .expect("the token opens it");
+    assert_eq!(master.secret(), &spec::MASTER_SECRET);
+    // a password never opens a token's key file, another token neither
+    assert!(k.unlock(spec::PASSWORD).unwrap().is_none());
+    let other = Token::parse(
+        b"arca-token-1:0000000000000000000000000000000000000000000000000000000000000000",
+    )
+    .unwrap();
+    assert!(k.unlock_with_token(&other).unwrap().is_none());
+    // what is not exactly a token is a password
+    for not in [
+        &b"arca-token-1:606162"[..],
+        b"arca-token-1:606162636465666768696A6B6C6D6E6F707172737475767778797A7B7C7D7E7F",
+        b"token:606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f",
+    ] {
+        assert!(Token::parse(not).is_none());
+    }
+
+    // an independent reader: derive_key(context, token || salt), then open
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["kdf"]["algorithm"], "token");
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let salt = b64.decode(v["kdf"]["salt"].as_str().unwrap()).unwrap();
+    let mut m = hex::decode(&spec::TOKEN_TEXT["arca-token-1:".len()..]).unwrap();
+    m.extend_from_slice(&salt);
+    let kek = blake3::derive_key(spec::TOKEN_CONTEXT, &m);
+    assert_eq!(kek, spec::token_kek());
+    let wrapped = b64.decode(v["master"].as_str().unwrap()).unwrap();
+    let opened = independent::open(&kek, b"AKY\x01", &wrapped).expect("opens");
+    assert_eq!(opened, spec::MASTER_SECRET);
+}
+
+#[test]
+fn wal_object_decodes() {
+    use arca_engine::format::wal::{self, WalFile};
+    let bytes = load("wal.hex");
+    let file = WalFile::parse(spec::WAL_NAME).unwrap();
+    // the name packs as the specification's table says
+    assert_eq!(
+        file.id().to_hex(),
+        "0300000001000000000000000200000028000000000000000000000000000000"
+    );
+    let o = wal::decode(&key(), &file.id(), &bytes).unwrap();
+    assert_eq!(o.file, file);
+    assert_eq!(o.data, spec::wal_content());
+    // filed under another name it does not open
+    let other = WalFile::parse("000000010000000000000002").unwrap();
+    assert!(wal::decode(&key(), &other.id(), &bytes).is_err());
+    let b =
+        arca_engine::ops::wal::parse_backup_file(spec::WAL_NAME, &String::from_utf8_lossy(&o.data))
+            .unwrap();
+    assert_eq!(b.start_segment.name(), "000000010000000000000002");
+
+    // an independent reader: magic, open, then id || size || hash || 0 || body
+    assert_eq!(&bytes[..4], b"AWL\x01");
+    let k = independent::keys(&spec::MASTER_SECRET);
+    let p = independent::open(&k.enc, b"AWL\x01", &bytes[4..]).expect("opens");
+    assert_eq!(p[..32], file.id().0);
+    let size = u64::from_le_bytes(p[32..40].try_into().unwrap()) as usize;
+    assert_eq!(&p[40..72], blake3::hash(&p[73..]).as_bytes());
+    assert_eq!((p[72], p.len() - 73), (0, size));
+    assert_eq!(p[73..], spec::wal_content());
 }

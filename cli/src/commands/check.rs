@@ -76,6 +76,18 @@ pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
                 output::size((d.bytes as f64 / d.seconds.max(1e-9)) as u64)
             ));
         }
+        if report.wal_files > 0 {
+            out.say(format!(
+                "WAL: {} archived file(s), {} read and authenticated{}",
+                report.wal_files,
+                report.wal_verified,
+                if report.data.is_none() {
+                    " (--read-data reads them)"
+                } else {
+                    ""
+                }
+            ));
+        }
         out.say(format!(
             "data verified: {}/{} packs ({:.1}%){}",
             c.packs_verified,

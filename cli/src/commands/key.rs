@@ -1,9 +1,12 @@
-use anyhow::{Result, bail};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use anyhow::{Context, Result, bail};
 use arca_engine::format::crypto::KdfParams;
 use arca_engine::format::id::KeyId;
 use arca_engine::store::repo::KeyOwner;
 
-use crate::args::{Global, KeyAction, KeyArgs, NewPasswordArgs};
+use crate::args::{Global, KeyAction, KeyAddArgs, KeyArgs, NewPasswordArgs};
 use crate::context;
 use crate::output::{self, Out};
 
@@ -36,6 +39,7 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
                     .map(|k| {
                         vec![
                             format!("{}{}", if k.current { "*" } else { " " }, k.id.short()),
+                            k.kind.to_string(),
                             k.username.clone(),
                             k.host.clone(),
                             match &k.damaged {
@@ -45,10 +49,43 @@ pub fn run(g: &Global, out: &Out, a: &KeyArgs) -> Result<i32> {
                         ]
                     })
                     .collect();
-                output::table(&[" ID", "User", "Host", "Created"], &rows);
+                output::table(&[" ID", "Kind", "User", "Host", "Created"], &rows);
             }
         }
-        KeyAction::Add(n) => {
+        KeyAction::Add(KeyAddArgs {
+            token_file: Some(path),
+            ..
+        }) => {
+            // the file first: a token that could not be written is never added
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating the token file {}", path.display()))?;
+            let (id, token) = o.repo().add_token_key(&KeyOwner::current())?;
+            let written = f
+                .write_all(format!("{}\n", token.to_text()).as_bytes())
+                .and_then(|()| f.sync_all());
+            if let Err(e) = written {
+                let _ = o.repo().remove_key(&id);
+                let _ = std::fs::remove_file(path);
+                return Err(anyhow::Error::new(e).context(format!(
+                    "writing the token file {} (the token was not added)",
+                    path.display()
+                )));
+            }
+            if out.json {
+                output::json(&serde_json::json!({"id": id, "kind": "token", "file": path}));
+            } else {
+                out.say(format!(
+                    "added token key {}: the token is in {} (give it as a password file)",
+                    id.short(),
+                    path.display()
+                ));
+            }
+        }
+        KeyAction::Add(KeyAddArgs { password: n, .. }) => {
             let (pw, kdf) = new_password(g, n)?;
             let id = o.repo().add_key(&pw, kdf, &KeyOwner::current())?;
             if out.json {

@@ -15,6 +15,7 @@ pub mod repair;
 pub mod restore;
 pub mod snapshots;
 pub mod unlock;
+pub mod wal;
 
 use anyhow::{Result, bail};
 use arca_engine::format::id::SnapshotId;

@@ -27,6 +27,7 @@ pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 const CTX_ENCRYPTION: &str = "arca 2026-11 repository v1 encryption key";
 const CTX_BLOB_ID: &str = "arca 2026-11 repository v1 blob id key";
 const CTX_CHUNKER: &str = "arca 2026-11 repository v1 chunker key";
+const CTX_TOKEN: &str = "arca 2026-12 token key-encryption key";
 
 /// Associated-data labels: the kind and version of what is sealed.
 pub mod label {
@@ -55,6 +56,8 @@ pub mod label {
     pub const PRUNE: &[u8; 4] = b"APR\x01";
     /// A prune's seal of a generation (also its file magic).
     pub const SEAL: &[u8; 4] = b"ASL\x01";
+    /// An archived WAL file (also its file magic).
+    pub const WAL: &[u8; 4] = b"AWL\x01";
 }
 
 /// Failure to authenticate a sealed message: wrong key or altered bytes.
@@ -214,10 +217,62 @@ impl KdfParams {
     }
 }
 
-/// A key-encryption key derived from a password with Argon2id.
+/// An access token: 32 random bytes, written as `arca-token-1:` and 64
+/// lowercase hex digits. It opens a key file of algorithm `token` without
+/// Argon2id (`keyfile` says why that loses nothing).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token([u8; 32]);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
+impl Token {
+    /// What a token's text starts with.
+    pub const PREFIX: &'static str = "arca-token-1:";
+
+    /// A new token from the operating system's random source.
+    pub fn generate() -> Self {
+        let mut t = [0u8; 32];
+        random_bytes(&mut t);
+        Self(t)
+    }
+
+    /// The token a secret's text holds, if it is one (surrounding
+    /// whitespace ignored); `None` for anything else, which is a password.
+    pub fn parse(secret: &[u8]) -> Option<Self> {
+        let s = std::str::from_utf8(secret).ok()?.trim();
+        let h = s.strip_prefix(Self::PREFIX)?;
+        let mut t = [0u8; 32];
+        (h.len() == 64 && h == h.to_ascii_lowercase())
+            .then_some(())
+            .and_then(|()| hex::decode_to_slice(h, &mut t).ok())?;
+        Some(Self(t))
+    }
+
+    /// Its text, as written to a token file.
+    pub fn to_text(&self) -> String {
+        format!("{}{}", Self::PREFIX, hex::encode(self.0))
+    }
+}
+
+/// A key-encryption key derived from a password with Argon2id, or from a
+/// token.
 pub struct PasswordKey(XChaCha20Poly1305);
 
 impl PasswordKey {
+    /// `derive_key(CTX_TOKEN, token[32] || salt)`: no stretching, since a
+    /// token has 256 bits of entropy.
+    pub fn from_token(token: &Token, salt: &[u8]) -> Self {
+        let mut h = blake3::Hasher::new_derive_key(CTX_TOKEN);
+        h.update(&token.0);
+        h.update(salt);
+        let kek: [u8; 32] = h.finalize().into();
+        Self(XChaCha20Poly1305::new_from_slice(&kek).expect("32-byte key"))
+    }
+
     /// Runs Argon2id (version 0x13) over the password and salt.
     pub fn derive(password: &[u8], salt: &[u8], params: KdfParams) -> Result<Self, String> {
         let p = argon2::Params::new(

@@ -116,6 +116,11 @@ define_id!(
     SealId
 );
 define_id!(
+    /// An archived WAL file: its name, packed (`format::wal::WalFile::id`),
+    /// not its bytes.
+    WalId
+);
+define_id!(
     /// A repository, chosen at random by `init`.
     RepoId
 );

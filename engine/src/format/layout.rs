@@ -5,7 +5,9 @@
 //! ([`ObjectId`]), so that an [`ObjectKey`] is made only from an id of the
 //! right type, and a listing of packs can never yield an index id.
 
-use crate::format::id::{CheckId, IndexId, KeyId, LockId, PackId, PruneId, SealId, SnapshotId};
+use crate::format::id::{
+    CheckId, IndexId, KeyId, LockId, PackId, PruneId, SealId, SnapshotId, WalId,
+};
 
 /// The kinds of object in a repository, each with its own prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +30,8 @@ pub enum ObjectKind {
     Prune,
     /// `seals/<name>`: a prune's seal of the generation it sweeps
     Seal,
+    /// `wal/<name>`: archived PostgreSQL WAL files, named by their file name
+    Wal,
 }
 
 impl ObjectKind {
@@ -43,6 +47,7 @@ impl ObjectKind {
             Self::Check => "checks",
             Self::Prune => "prune",
             Self::Seal => "seals",
+            Self::Wal => "wal",
         }
     }
 }
@@ -85,7 +90,8 @@ object_id!(
     LockId => Lock,
     CheckId => Check,
     PruneId => Prune,
-    SealId => Seal
+    SealId => Seal,
+    WalId => Wal
 );
 
 /// The address of one object: its kind and name.
@@ -184,6 +190,7 @@ mod tests {
             ObjectKey::of(CheckId([0xa5; 32])),
             ObjectKey::of(PruneId([0xa5; 32])),
             ObjectKey::of(SealId([0xa5; 32])),
+            ObjectKey::of(WalId([0xa5; 32])),
         ];
         for k in keys {
             assert_eq!(ObjectKey::parse(k.kind(), &k.path()), Some(k));

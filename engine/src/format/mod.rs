@@ -113,4 +113,5 @@ pub mod pack;
 pub mod prune;
 pub mod snapshot;
 pub mod tree;
+pub mod wal;
 pub(crate) mod wire;

@@ -12,3 +12,4 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;
+pub mod wal;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::error::{BackendFailure, Error, Result};
 use crate::format::chunker::{Chunker, ChunkerParams};
 use crate::format::config::Config;
-use crate::format::crypto::{KdfParams, MasterKey};
+use crate::format::crypto::{KdfParams, MasterKey, Token};
 use crate::format::id::PruneId;
 use crate::format::id::{IndexId, KeyId, PackId, SnapshotId, content_hash};
 use crate::format::index::IndexSegment;
@@ -76,6 +76,8 @@ pub struct KeyInfo {
     pub host: String,
     /// User that added it.
     pub username: String,
+    /// "password" (Argon2id) or "token" (an access token).
+    pub kind: &'static str,
     /// Why the key file is unusable, if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub damaged: Option<String>,
@@ -159,8 +161,12 @@ impl Repository {
         Ok(Self::assemble(backend, key, key_id, config, config_bytes))
     }
 
-    /// Opens a repository with a password, trying every key file.
+    /// Opens a repository with a password, trying every key file. A secret
+    /// that is an access token ([`Token::parse`]) is tried against the
+    /// token key files only, without Argon2id; a password against the
+    /// password key files only.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> Result<Self> {
+        let token = Token::parse(password);
         let location = backend.location();
         let config_bytes = match backend.get(&ObjectKey::CONFIG) {
             Ok(b) => Some(b),
@@ -193,10 +199,15 @@ impl Repository {
                     continue;
                 }
             };
+            if kf.kdf.is_token() != token.is_some() {
+                continue;
+            }
             tried += 1;
-            let Some(master) = kf
-                .unlock(password)
-                .map_err(|e| Error::damaged(format!("key {kid}"), e))?
+            let unlocked = match &token {
+                Some(t) => kf.unlock_with_token(t),
+                None => kf.unlock(password),
+            };
+            let Some(master) = unlocked.map_err(|e| Error::damaged(format!("key {kid}"), e))?
             else {
                 continue;
             };
@@ -233,7 +244,10 @@ impl Repository {
         if tried == 0 && !damaged_keys.is_empty() {
             return Err(Error::damaged("keys/", damaged_keys.join("; ")));
         }
-        Err(Error::WrongPassword { keys: tried })
+        Err(match token {
+            Some(_) => Error::WrongToken { keys: tried },
+            None => Error::WrongPassword { keys: tried },
+        })
     }
 
     fn assemble(
@@ -484,12 +498,13 @@ impl Repository {
             let r = self
                 .read_object(&l.key)
                 .and_then(|b| KeyFile::parse(&b).map_err(|e| Error::damaged(l.key, e)));
-            let (created, host, username, damaged) = match r {
-                Ok(kf) => (kf.created, kf.host, kf.username, None),
+            let (created, host, username, token, damaged) = match r {
+                Ok(kf) => (kf.created, kf.host, kf.username, kf.kdf.is_token(), None),
                 Err(e) => (
                     chrono::DateTime::UNIX_EPOCH,
                     String::new(),
                     String::new(),
+                    false,
                     Some(e.to_string()),
                 ),
             };
@@ -500,6 +515,7 @@ impl Repository {
                 created,
                 host,
                 username,
+                kind: if token { "token" } else { "password" },
                 damaged,
             });
         }
@@ -525,6 +541,22 @@ impl Repository {
         )
         .map_err(Error::Invalid)?;
         self.write_object(Bytes::from(kf.to_bytes()))
+    }
+
+    /// Adds an access token: a new key file opened by a fresh random token
+    /// instead of a password (no Argon2id: for `wal push` and other
+    /// frequent short runs). Returns the key's id and the token, which is
+    /// shown once and stored nowhere else.
+    pub fn add_token_key(&self, owner: &KeyOwner) -> Result<(KeyId, Token)> {
+        let token = Token::generate();
+        let kf = KeyFile::create_for_token(
+            self.key(),
+            &token,
+            self.config_bytes(),
+            &owner.host,
+            &owner.username,
+        );
+        Ok((self.write_object(Bytes::from(kf.to_bytes()))?, token))
     }
 
     /// Removes a key file. Refuses the last one, and the one in use.

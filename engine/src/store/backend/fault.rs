@@ -55,7 +55,7 @@ pub enum Fault {
 pub struct FaultyBackend<B> {
     inner: B,
     faults: Mutex<Vec<Fault>>,
-    puts: [AtomicU64; 8],
+    puts: [AtomicU64; KINDS],
     gets: [AtomicU64; KINDS],
     /// Calls so far per (op, object) for the per-object faults.
     tries: Mutex<HashMap<(u8, ObjectKey), u32>>,
@@ -63,7 +63,7 @@ pub struct FaultyBackend<B> {
 }
 
 /// How many object kinds there are (one get counter each).
-const KINDS: usize = ObjectKind::Seal as usize + 1;
+const KINDS: usize = ObjectKind::Wal as usize + 1;
 
 fn slot(kind: ObjectKind) -> usize {
     kind as usize

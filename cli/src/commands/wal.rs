@@ -1,0 +1,203 @@
+//! `arca wal push|fetch|list|verify|forget`: PostgreSQL WAL archiving.
+//!
+//! push and fetch are PostgreSQL's `archive_command` and
+//! `restore_command`: silent on success (PostgreSQL logs what they print)
+//! unless -v, one line on stderr and exit 1 on failure.
+
+use anyhow::{Result, bail};
+use arca_engine::format::compress::CompressionMode;
+use arca_engine::format::wal::WalFile;
+use arca_engine::ops::wal::{self, Fetched, spool::Spool};
+use arca_engine::store::repo::Repository;
+
+use crate::args::{Global, WalAction, WalArgs};
+use crate::context;
+use crate::output::{self, Out};
+
+fn spool(g: &Global) -> Result<Spool> {
+    let cache = g
+        .cache_dir
+        .clone()
+        .unwrap_or_else(arca_engine::host::facts::default_cache_dir);
+    Ok(Spool::new(&cache, &context::repo_location(g)?))
+}
+
+pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
+    match &a.action {
+        WalAction::Push {
+            path,
+            parallel,
+            compression,
+        } => {
+            let mode: CompressionMode = compression.parse().map_err(anyhow::Error::msg)?;
+            let c = context::connect(g)?;
+            let open = || -> arca_engine::Result<Repository> {
+                let pw = context::password(g, false).map_err(|e| {
+                    arca_engine::Error::Invalid(format!("reading the password: {e:#}"))
+                })?;
+                Repository::open(c.backend.clone(), &pw)
+            };
+            let r = wal::archive_command(&*c.backend, open, &spool(g)?, path, *parallel, mode)?;
+            if out.verbose > 0 {
+                match r.pushed {
+                    None => out.note(format!("{}: archived earlier (spool)", r.file.name())),
+                    Some(p) => out.note(format!(
+                        "{}: {} ({})",
+                        r.file.name(),
+                        match p {
+                            wal::Pushed::Stored { .. } => "archived",
+                            wal::Pushed::AlreadyArchived { .. } => "already archived, identical",
+                        },
+                        output::size(p.stored())
+                    )),
+                }
+                for (f, res) in &r.ahead {
+                    match res {
+                        Ok(p) => out.note(format!(
+                            "{}: archived ahead ({})",
+                            f.name(),
+                            output::size(p.stored())
+                        )),
+                        Err(e) => out.note(format!(
+                            "{}: not archived ahead ({e}); it is pushed when PostgreSQL asks",
+                            f.name()
+                        )),
+                    }
+                }
+            }
+            Ok(0)
+        }
+        WalAction::Fetch {
+            name,
+            dest,
+            prefetch,
+        } => {
+            let c = context::connect(g)?;
+            let open = || -> arca_engine::Result<Repository> {
+                let pw = context::password(g, false).map_err(|e| {
+                    arca_engine::Error::Invalid(format!("reading the password: {e:#}"))
+                })?;
+                Repository::open(c.backend.clone(), &pw)
+            };
+            match wal::restore_command(open, &spool(g)?, name, dest, *prefetch)? {
+                Fetched::Restored {
+                    from_spool,
+                    prefetched,
+                } => {
+                    if out.verbose > 0 {
+                        out.note(format!(
+                            "{name}: restored{}{}",
+                            if from_spool { " from the spool" } else { "" },
+                            if prefetched > 0 {
+                                format!(", {prefetched} next segment(s) read ahead")
+                            } else {
+                                String::new()
+                            }
+                        ));
+                    }
+                    Ok(0)
+                }
+                Fetched::Missing => {
+                    out.note(format!("{name}: not in the WAL archive"));
+                    Ok(1)
+                }
+            }
+        }
+        WalAction::List => {
+            let (repo, _) = context::open_repo(g)?;
+            let files = wal::list(&repo)?;
+            if out.json {
+                output::json(
+                    &files
+                        .iter()
+                        .map(|(f, size)| serde_json::json!({"name": f.name(), "stored": size}))
+                        .collect::<Vec<_>>(),
+                );
+            } else {
+                for (f, size) in &files {
+                    out.say(format!("{}  {}", f.name(), output::size(*size)));
+                }
+                let total: u64 = files.iter().map(|(_, s)| s).sum();
+                out.say(format!(
+                    "{} file(s), {} stored",
+                    files.len(),
+                    output::size(total)
+                ));
+            }
+            Ok(0)
+        }
+        WalAction::Verify => {
+            let (repo, _) = context::open_repo(g)?;
+            let r = wal::verify(&repo)?;
+            if out.json {
+                output::json(&serde_json::json!({
+                    "continuous": r.is_continuous(),
+                    "report": r,
+                }));
+            } else {
+                for t in &r.timelines {
+                    out.say(format!(
+                        "timeline {}: {} segment(s), {} .. {}",
+                        t.timeline, t.segments, t.first, t.last
+                    ));
+                    for gap in &t.gaps {
+                        out.say(format!(
+                            "  GAP: {} segment(s) missing, {} .. {}",
+                            gap.segments, gap.first, gap.last
+                        ));
+                    }
+                }
+                for b in &r.backups {
+                    let state = match (&b.recoverable_to, &b.first_gap) {
+                        _ if !b.consistent => {
+                            "NOT RESTORABLE: WAL between its start and stop is missing".to_string()
+                        }
+                        (Some(to), Some(g)) => format!(
+                            "recoverable up to {to}; replay stops at the gap {} .. {}",
+                            g.first, g.last
+                        ),
+                        (Some(to), None) => format!("recoverable up to {to}"),
+                        (None, _) => "not recoverable".to_string(),
+                    };
+                    out.say(format!(
+                        "base backup {} ({}, start {} in {}, stop {}): {state}",
+                        b.backup.file,
+                        b.backup.start_time,
+                        b.backup.start_lsn,
+                        b.backup.start_segment.name(),
+                        b.backup.stop_lsn,
+                    ));
+                }
+                for u in &r.unreadable {
+                    out.say(format!("UNREADABLE backup history file {u}"));
+                }
+                out.say(if r.is_continuous() {
+                    "the WAL archive is continuous"
+                } else {
+                    "the WAL archive has gaps"
+                });
+            }
+            Ok(if r.is_continuous() { 0 } else { 1 })
+        }
+        WalAction::Forget { before, dry_run } => {
+            let Some(WalFile::Segment(oldest)) = WalFile::parse(before) else {
+                bail!("--before {before}: not a 24-digit WAL segment name");
+            };
+            let (repo, _) = context::open_repo(g)?;
+            let gone = wal::forget_before(&repo, oldest, *dry_run)?;
+            if out.json {
+                output::json(&serde_json::json!({
+                    "dry_run": dry_run,
+                    "removed": gone.iter().map(|f| f.name()).collect::<Vec<_>>(),
+                }));
+            } else {
+                out.say(format!(
+                    "{} {} archived WAL file(s) before {before}",
+                    if *dry_run { "would remove" } else { "removed" },
+                    gone.len()
+                ));
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! PostgreSQL WAL archiving against a real PostgreSQL server: continuous
+//! archiving with `archive_command = 'arca wal push %p'`, a base backup,
+//! point-in-time recovery with `restore_command = 'arca wal fetch %f %p'`
+//! (no wrapper script: the repository and an access token come from the
+//! server's environment), `wal verify` before and after a gap made on
+//! purpose; and `wal push`'s refusal of a second, different file of one
+//! name.
+//!
+//! PostgreSQL (Debian's `postgresql`, installed by `.ci/run`) refuses to
+//! run as root: as root, the server and the arca processes it starts run
+//! as `nobody` through `setpriv`.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Env, is_root};
+
+/// PostgreSQL's programs: Debian's versioned directory, or PATH.
+fn pg_bin(tool: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    if let Some(d) = dirs.iter().rev().find(|d| d.join(tool).exists()) {
+        return d.join(tool);
+    }
+    let o = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .unwrap();
+    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        !p.is_empty(),
+        "PostgreSQL's {tool} is not installed: apt-get install postgresql (.ci/run does)"
+    );
+    PathBuf::from(p)
+}
+
+/// A command as the server's user: `nobody` when we are root.
+fn as_server_user(program: &Path) -> Command {
+    if is_root() {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+fn chown_to_server_user(p: &Path) {
+    if is_root() {
+        common::sh(&format!("chown -R 65534:65534 '{}'", p.display()));
+    }
+}
+
+struct Server {
+    data: PathBuf,
+    sock: PathBuf,
+    port: u16,
+    log: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    fn pg_ctl(&self, args: &[&str]) {
+        let o = as_server_user(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "pg_ctl {args:?}: {}\n{}\nserver log:\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr),
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    fn sql(&self, q: &str) -> String {
+        let o = Command::new(pg_bin("psql"))
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "postgres"])
+            .arg("-h")
+            .arg(&self.sock)
+            .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", q])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "psql {q}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Waits until `q` returns `want` (the server is shared and slow).
+    fn wait_for(&self, q: &str, want: &str, what: &str) {
+        let start = Instant::now();
+        loop {
+            let got = self.sql(q);
+            if got == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{what}: {q} gives {got}, not {want}; server log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+#[test]
+fn point_in_time_recovery_through_wal_push_and_fetch() {
+    let e = Env::init();
+    // world-readable scratch for the server's user
+    std::fs::set_permissions(e.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let token = e.path("wal.token");
+    e.ok(&["key", "add", "--token-file", token.to_str().unwrap()]);
+    let pgcache = e.path("pg-cache");
+    std::fs::create_dir(&pgcache).unwrap();
+    chown_to_server_user(&token);
+    chown_to_server_user(&pgcache);
+    if !e.is_remote() {
+        chown_to_server_user(Path::new(&e.repo));
+    }
+    let arca = env!("CARGO_BIN_EXE_arca");
+    // what the server's environment carries, as a systemd unit or a
+    // container spec would set it
+    let mut env: Vec<(String, String)> = vec![
+        ("ARCA_REPOSITORY".into(), e.repo.clone()),
+        ("ARCA_PASSWORD_FILE".into(), token.display().to_string()),
+        ("ARCA_CACHE_DIR".into(), pgcache.display().to_string()),
+        ("HOME".into(), pgcache.display().to_string()),
+    ];
+    env.extend(e.env.iter().cloned());
+
+    let pgdir = e.path("pg");
+    std::fs::create_dir(&pgdir).unwrap();
+    chown_to_server_user(&pgdir);
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let primary = Server {
+        data: pgdir.join("data"),
+        sock: pgdir.clone(),
+        port,
+        log: pgdir.join("primary.log"),
+        env: env.clone(),
+    };
+    let o = as_server_user(&pg_bin("initdb"))
+        .arg("-D")
+        .arg(&primary.data)
+        .args(["-U", "postgres", "--auth=trust", "--no-sync"])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let conf = format!(
+        "port = {port}\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
+         wal_level = replica\narchive_mode = on\n\
+         archive_command = '{arca} wal push %p'\nfsync = off\n",
+        pgdir.display()
+    );
+    append(&primary.data.join("postgresql.conf"), &conf);
+    primary.pg_ctl(&["-w", "start"]);
+
+    primary.sql("CREATE TABLE t (id int PRIMARY KEY, v text)");
+    primary.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 1000) g");
+    // a base backup that takes its WAL from the archive (-X none)
+    let base = pgdir.join("base");
+    let o = Command::new(pg_bin("pg_basebackup"))
+        .arg("-h")
+        .arg(&pgdir)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-X",
+            "none",
+            "-c",
+            "fast",
+            "-D",
+        ])
+        .arg(&base)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "pg_basebackup: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let snap = e.backup(&[base.to_str().unwrap()]);
+
+    primary.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1001, 2000) g");
+    std::thread::sleep(Duration::from_millis(1100));
+    let target = primary.sql("SELECT now()");
+    std::thread::sleep(Duration::from_millis(1100));
+    primary.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(2001, 3000) g");
+    let last = primary.sql("SELECT pg_walfile_name(pg_switch_wal())");
+    primary.wait_for(
+        &format!("SELECT last_archived_wal >= '{last}' FROM pg_stat_archiver"),
+        "t",
+        "archiving",
+    );
+    assert_eq!(
+        primary.sql("SELECT failed_count FROM pg_stat_archiver"),
+        "0"
+    );
+    primary.pg_ctl(&["-m", "fast", "-w", "stop"]);
+
+    // WAL is not in the snapshot list
+    let snaps = e.json(&["snapshots"]);
+    assert_eq!(snaps.as_array().unwrap().len(), 1, "{snaps}");
+    let listed = e.json(&["wal", "list"]);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&last.as_str()), "{names:?}");
+    assert!(names.iter().any(|n| n.ends_with(".backup")), "{names:?}");
+    let v = e.json(&["wal", "verify"]);
+    assert_eq!(v["continuous"], true, "{v}");
+    let b = &v["report"]["backups"][0];
+    assert_eq!(b["consistent"], true, "{v}");
+    assert_eq!(b["recoverable_to"], last.as_str(), "{v}");
+
+    // recover to `target`: the base backup restored by arca, the WAL
+    // fetched by arca, nothing in between
+    let restored = e.restore(&snap, &base, "restored");
+    let data = pgdir.join("recovered");
+    std::fs::rename(&restored, &data).unwrap();
+    chown_to_server_user(&data);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::write(data.join("recovery.signal"), b"").unwrap();
+    append(
+        &data.join("postgresql.auto.conf"),
+        &format!(
+            "archive_mode = off\nrestore_command = '{arca} wal fetch %f %p'\n\
+             recovery_target_time = '{target}'\nrecovery_target_action = 'promote'\n"
+        ),
+    );
+    chown_to_server_user(&data);
+    let recovered = Server {
+        data: data.clone(),
+        sock: pgdir.clone(),
+        port,
+        log: pgdir.join("recovered.log"),
+        env,
+    };
+    recovered.pg_ctl(&["-w", "start"]);
+    recovered.wait_for("SELECT pg_is_in_recovery()", "f", "recovery");
+    assert_eq!(
+        recovered.sql("SELECT count(*), max(id) FROM t"),
+        "2000|2000"
+    );
+    assert_eq!(
+        recovered.sql("SELECT count(*) FROM t WHERE v <> md5(id::text)"),
+        "0"
+    );
+    recovered.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    let log = std::fs::read_to_string(&recovered.log).unwrap();
+    assert!(log.contains("restored log file"), "{log}");
+
+    // a gap made on purpose is named, and verify fails
+    let segs: Vec<&str> = names.iter().copied().filter(|n| n.len() == 24).collect();
+    assert!(segs.len() >= 3, "{segs:?}");
+    let victim = segs[segs.len() - 2];
+    let id = wal_object_name(&e, victim);
+    e.delete_object(&id);
+    let o = e.run(&["wal", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("GAP: 1 segment(s) missing, {victim} .. {victim}")),
+        "{text}"
+    );
+}
+
+/// The object name (`wal/<64 hex>`) of archived file `name`, found by
+/// listing (the test does not re-implement the name packing).
+fn wal_object_name(e: &Env, name: &str) -> String {
+    let mut sorted: Vec<String> = e.objects("wal/").into_iter().map(|(n, _)| n).collect();
+    sorted.sort();
+    let j = e.json(&["wal", "list"]);
+    let i = j
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|f| f["name"] == name)
+        .unwrap();
+    // `wal list` is in id order, and ids are the object names
+    sorted[i].clone()
+}
+
+fn append(p: &Path, s: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+    f.write_all(s.as_bytes()).unwrap();
+}
+
+#[test]
+fn a_second_different_file_of_one_name_is_refused() {
+    let e = Env::init();
+    let token = e.path("t.token");
+    e.ok(&["key", "add", "--token-file", token.to_str().unwrap()]);
+    let wal = e.path("pg_wal");
+    std::fs::create_dir_all(wal.join("archive_status")).unwrap();
+    let seg = wal.join("000000010000000000000007");
+    let a = common::noise(1 << 20, 1);
+    std::fs::write(&seg, &a).unwrap();
+    let push = |env_token: bool| {
+        let mut c = e.cmd();
+        if env_token {
+            c.env_remove("ARCA_PASSWORD")
+                .env("ARCA_PASSWORD_FILE", &token);
+        }
+        c.args(["wal", "push"]).arg(&seg).output().unwrap()
+    };
+    assert!(push(true).status.success());
+    // the same bytes again: fine (the spool answers; without it, the store)
+    assert!(push(true).status.success());
+    std::fs::remove_dir_all(e.cache.join("wal-spool")).unwrap();
+    assert!(push(false).status.success(), "identical, with a password");
+    // other bytes under the same name: refused, and the archive keeps the first
+    let mut b = a.clone();
+    b[1000] ^= 1;
+    std::fs::write(&seg, &b).unwrap();
+    let o = push(true);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("000000010000000000000007 is already archived with different content"),
+        "{err}"
+    );
+    let dest = e.path("fetched");
+    e.ok(&[
+        "wal",
+        "fetch",
+        "000000010000000000000007",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&dest).unwrap(), a);
+
+    // what the archive does not hold: exit 1, quickly, nothing written
+    for missing in ["000000010000000000000008", "00000002.history"] {
+        let d = e.path(missing);
+        let o = e.run(&["wal", "fetch", missing, d.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{missing}");
+        assert!(!d.exists());
+    }
+    // not a WAL file's name: an error, never an object
+    let o = e.run(&["wal", "fetch", "../etc/passwd", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not a WAL file's name"));
+    assert!(e.json(&["snapshots"]).as_array().unwrap().is_empty());
+
+    // check --read-data authenticates archived WAL: a flipped byte is named
+    let c = e.json(&["check", "--read-data"]);
+    assert_eq!(
+        (c["clean"].as_bool(), c["report"]["wal_verified"].as_u64()),
+        (Some(true), Some(1)),
+        "{c}"
+    );
+    let (name, _) = e.objects("wal/").into_iter().next().unwrap();
+    let mut obj = e.read_object(&name);
+    let n = obj.len();
+    obj[n / 2] ^= 1;
+    e.write_object(&name, &obj);
+    let o = e.run(&["check", "--read-data"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("damaged WAL file 000000010000000000000007"),
+        "{err}"
+    );
+    let o = e.run(&[
+        "wal",
+        "fetch",
+        "000000010000000000000007",
+        dest.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "a damaged file is never restored");
+}

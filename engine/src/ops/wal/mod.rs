@@ -1,0 +1,675 @@
+//! WAL archiving for PostgreSQL: push, fetch, list and verify archived WAL
+//! files (`arca wal ...`, PostgreSQL's `archive_command` and
+//! `restore_command`).
+//!
+//! Each archived file is one object `wal/<id>` (`format::wal`), written by
+//! a create-only put: archiving a name twice with the same bytes succeeds,
+//! with other bytes fails loudly ([`Error::WalConflict`]), as PostgreSQL's
+//! documentation asks of an archive command. WAL files are not snapshots
+//! and never enter the catalog: a push is one put (and, for a name already
+//! there, one get), a fetch one get, a listing reads names only.
+//!
+//! No lock is taken: pushes only create objects, nothing but
+//! [`forget_before`] deletes under `wal/`, and prune never touches it
+//! (`format-spec` §14.4 says why that is safe).
+//!
+//! [`spool`] is the local side: what was pushed ahead of PostgreSQL's
+//! asking, and what was fetched ahead of it.
+
+pub mod spool;
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::format::compress::CompressionMode;
+use crate::format::id::WalId;
+use crate::format::wal::{self, SegmentNo, WalFile, WalObject};
+use crate::store::backend::{ObjectKey, PutMode};
+use crate::store::repo::Repository;
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// The file is now archived; `stored` bytes were written.
+    Stored {
+        /// Object bytes written.
+        stored: u64,
+    },
+    /// The archive already held the same bytes under that name.
+    AlreadyArchived {
+        /// The object's size.
+        stored: u64,
+    },
+}
+
+impl Pushed {
+    /// The archived object's size, whoever wrote it.
+    pub fn stored(&self) -> u64 {
+        match *self {
+            Pushed::Stored { stored } | Pushed::AlreadyArchived { stored } => stored,
+        }
+    }
+}
+
+/// Archives `data` as `file`. Costs a `head`, then a create-only put
+/// and its size check; a name already there costs a get instead, to
+/// compare. The `head` first is what refuses a different file on a store
+/// that ignores the create-only condition (Garage 2 overwrites despite
+/// `If-None-Match: *`); the create-only put closes the race between two
+/// pushers on the stores that honour it.
+pub fn push(
+    repo: &Repository,
+    file: WalFile,
+    data: &[u8],
+    mode: CompressionMode,
+) -> Result<Pushed> {
+    let key = ObjectKey::of(file.id());
+    let there = match repo.backend().head(&key) {
+        Ok(_) => true,
+        Err(e) if e.is_not_found() => false,
+        Err(e) => return Err(e),
+    };
+    if !there {
+        let obj = wal::encode(repo.key(), file, data, mode).map_err(Error::Invalid)?;
+        let len = obj.len() as u64;
+        match repo.backend().put(&key, Bytes::from(obj), PutMode::Create) {
+            Ok(()) => {
+                let stored = repo.backend().head(&key)?;
+                if stored != len {
+                    return Err(Error::damaged(
+                        key,
+                        format!(
+                            "stored {stored} bytes of the {len} uploaded for {}",
+                            file.name()
+                        ),
+                    ));
+                }
+                return Ok(Pushed::Stored { stored });
+            }
+            // created meanwhile (another pusher, or a retry of this very
+            // put whose answer was lost): compare below
+            Err(e) if e.is_already_exists() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // there already: the same bytes succeed, others refuse
+    let existing = fetch(repo, file)?
+        .ok_or_else(|| Error::damaged(key, "the store says it exists, yet reads nothing"))?;
+    let hash = wal::file_hash(data);
+    if existing.hash == hash && existing.data.len() == data.len() {
+        return Ok(Pushed::AlreadyArchived {
+            stored: repo.backend().head(&key)?,
+        });
+    }
+    Err(Error::WalConflict {
+        name: file.name(),
+        stored: describe(existing.data.len(), &existing.hash),
+        given: describe(data.len(), &hash),
+    })
+}
+
+fn describe(len: usize, hash: &[u8; 32]) -> String {
+    format!("{len} bytes, BLAKE3 {}", &hex::encode(hash)[..16])
+}
+
+/// The archived `file`, authenticated; `None` when the archive does not
+/// hold it. Costs one get.
+pub fn fetch(repo: &Repository, file: WalFile) -> Result<Option<WalObject>> {
+    let key = ObjectKey::of(file.id());
+    let bytes = match repo.backend().get(&key) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    wal::decode(repo.key(), &file.id(), &bytes)
+        .map(Some)
+        .map_err(|e| Error::damaged(format!("{key} ({})", file.name()), e.to_string()))
+}
+
+/// Every archived file and its object's size, in WAL order (segments of
+/// each timeline, then partial segments, backup and history files).
+/// Costs one listing; no object is read.
+pub fn list(repo: &Repository) -> Result<Vec<(WalFile, u64)>> {
+    let mut out: Vec<(WalFile, u64)> = repo
+        .list_sized::<WalId>()?
+        .into_iter()
+        .filter_map(|(id, size)| WalFile::from_id(&id).map(|f| (f, size)))
+        .collect();
+    out.sort_by_key(|(f, _)| f.id());
+    Ok(out)
+}
+
+/// What a base backup's history file (`.backup`) says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BaseBackup {
+    /// The `.backup` file's name.
+    pub file: String,
+    /// `LABEL`.
+    pub label: String,
+    /// `START TIME`, as PostgreSQL wrote it.
+    pub start_time: String,
+    /// `START WAL LOCATION` (an LSN, `X/X`).
+    pub start_lsn: String,
+    /// `STOP WAL LOCATION`.
+    pub stop_lsn: String,
+    /// The segment the backup starts in.
+    #[serde(serialize_with = "ser_segment")]
+    pub start_segment: SegmentNo,
+    /// The segment the backup stops in: replay must reach its end for the
+    /// backup to be consistent.
+    #[serde(serialize_with = "ser_segment")]
+    pub stop_segment: SegmentNo,
+}
+
+fn ser_segment<S: serde::Serializer>(
+    s: &SegmentNo,
+    ser: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.name())
+}
+
+/// Parses a backup history file, as `pg_backup_stop` writes it
+/// (`START WAL LOCATION: 0/2000028 (file 000000010000000000000002)`, ...).
+pub fn parse_backup_file(name: &str, text: &str) -> std::result::Result<BaseBackup, String> {
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(": ")))
+            .map(str::trim)
+    };
+    let location = |k: &str| -> std::result::Result<(String, SegmentNo), String> {
+        let v = field(k).ok_or_else(|| format!("no {k}"))?;
+        let (lsn, rest) = v.split_once(" (file ").ok_or_else(|| format!("{k}: {v}"))?;
+        let seg = rest
+            .strip_suffix(')')
+            .and_then(WalFile::parse)
+            .and_then(|f| match f {
+                WalFile::Segment(s) => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| format!("{k}: {v}"))?;
+        Ok((lsn.to_string(), seg))
+    };
+    let (start_lsn, start_segment) = location("START WAL LOCATION")?;
+    let (stop_lsn, stop_segment) = location("STOP WAL LOCATION")?;
+    Ok(BaseBackup {
+        file: name.to_string(),
+        label: field("LABEL").unwrap_or_default().to_string(),
+        start_time: field("START TIME").unwrap_or_default().to_string(),
+        start_lsn,
+        stop_lsn,
+        start_segment,
+        stop_segment,
+    })
+}
+
+/// A run of missing segments on one timeline, `first..=last`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Gap {
+    /// The first missing segment.
+    pub first: String,
+    /// The last missing segment.
+    pub last: String,
+    /// How many segments are missing.
+    pub segments: u64,
+}
+
+/// One timeline's archived segments.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Timeline {
+    /// The timeline.
+    pub timeline: u32,
+    /// Its oldest archived segment.
+    pub first: String,
+    /// Its newest archived segment.
+    pub last: String,
+    /// Segments archived.
+    pub segments: u64,
+    /// Segments missing between `first` and `last`.
+    pub gaps: Vec<Gap>,
+}
+
+/// A base backup checked against the archive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BackupCheck {
+    /// What its history file says.
+    #[serde(flatten)]
+    pub backup: BaseBackup,
+    /// Whether every segment from its start to its stop is archived
+    /// (without them it cannot be restored at all).
+    pub consistent: bool,
+    /// The newest segment replay reaches without a gap, on the backup's
+    /// timeline: the latest point it can be recovered to.
+    pub recoverable_to: Option<String>,
+    /// The first gap after the backup, if replay stops at one before the
+    /// timeline's newest segment.
+    pub first_gap: Option<Gap>,
+}
+
+/// What `wal verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    /// Segment size in bytes (read from the newest segment).
+    pub segment_size: u64,
+    /// Per timeline, in order.
+    pub timelines: Vec<Timeline>,
+    /// Per base backup (from the `.backup` files), oldest first.
+    pub backups: Vec<BackupCheck>,
+    /// Backup history files that could not be read or parsed.
+    pub unreadable: Vec<String>,
+}
+
+impl VerifyReport {
+    /// Whether the archive is continuous: no gap on any timeline, and
+    /// every base backup consistent.
+    pub fn is_continuous(&self) -> bool {
+        self.timelines.iter().all(|t| t.gaps.is_empty())
+            && self.backups.iter().all(|b| b.consistent)
+            && self.unreadable.is_empty()
+    }
+}
+
+/// Checks the archive's continuity: per timeline, which segments are
+/// missing between the oldest and the newest; per base backup, whether
+/// its own WAL is all there and how far replay can go without a gap.
+/// Costs one listing, one get of the newest segment (its size decides the
+/// numbering) and one get per backup history file. Whether a timeline's
+/// WAL continues on a later timeline after a promotion is not followed:
+/// each backup is checked on its own timeline.
+pub fn verify(repo: &Repository) -> Result<VerifyReport> {
+    let files = list(repo)?;
+    let segments: Vec<SegmentNo> = files
+        .iter()
+        .filter_map(|(f, _)| match f {
+            WalFile::Segment(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    let segment_size = match segments.last() {
+        Some(s) => {
+            let newest = fetch(repo, WalFile::Segment(*s))?.ok_or_else(|| {
+                Error::damaged(
+                    ObjectKey::of(WalFile::Segment(*s).id()),
+                    "listed but gone when read",
+                )
+            })?;
+            newest.data.len() as u64
+        }
+        None => 16 << 20,
+    };
+    if !segment_size.is_power_of_two() || !(1 << 20..=1 << 30).contains(&segment_size) {
+        return Err(Error::damaged(
+            "wal/",
+            format!(
+                "the newest segment is {segment_size} bytes, not a WAL segment size (a power of two from 1 MiB to 1 GiB)"
+            ),
+        ));
+    }
+    let mut timelines: Vec<Timeline> = vec![];
+    for s in &segments {
+        match timelines.last_mut() {
+            Some(t) if t.timeline == s.timeline => {
+                let prev = WalFile::parse(&t.last)
+                    .and_then(|f| match f {
+                        WalFile::Segment(p) => Some(p),
+                        _ => None,
+                    })
+                    .expect("our own name");
+                let missing = s.index(segment_size) - prev.index(segment_size) - 1;
+                if missing > 0 {
+                    let first = prev.next(segment_size);
+                    let last = nth(first, missing - 1, segment_size);
+                    t.gaps.push(Gap {
+                        first: first.name(),
+                        last: last.name(),
+                        segments: missing,
+                    });
+                }
+                t.last = s.name();
+                t.segments += 1;
+            }
+            _ => timelines.push(Timeline {
+                timeline: s.timeline,
+                first: s.name(),
+                last: s.name(),
+                segments: 1,
+                gaps: vec![],
+            }),
+        }
+    }
+    let have: std::collections::HashSet<SegmentNo> = segments.iter().copied().collect();
+    let mut backups = vec![];
+    let mut unreadable = vec![];
+    for (f, _) in &files {
+        if !matches!(f, WalFile::Backup(..)) {
+            continue;
+        }
+        let parsed = fetch(repo, *f)?
+            .ok_or_else(|| "listed but gone when read".to_string())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.data).into_owned();
+                parse_backup_file(&f.name(), &text)
+            });
+        let b = match parsed {
+            Ok(b) => b,
+            Err(e) => {
+                unreadable.push(format!("{}: {e}", f.name()));
+                continue;
+            }
+        };
+        let mut s = b.start_segment;
+        let mut consistent = true;
+        while s.index(segment_size) <= b.stop_segment.index(segment_size) {
+            if !have.contains(&s) {
+                consistent = false;
+                break;
+            }
+            s = s.next(segment_size);
+        }
+        let (mut recoverable_to, mut first_gap) = (None, None);
+        if consistent {
+            // walk on from the stop segment while the segments are there
+            let mut last = b.stop_segment;
+            while have.contains(&last.next(segment_size)) {
+                last = last.next(segment_size);
+            }
+            recoverable_to = Some(last.name());
+            let tl = timelines.iter().find(|t| t.timeline == last.timeline);
+            if tl.is_some_and(|t| t.last != last.name()) {
+                first_gap = tl.and_then(|t| {
+                    t.gaps
+                        .iter()
+                        .find(|g| g.first == last.next(segment_size).name())
+                        .cloned()
+                });
+            }
+        }
+        backups.push(BackupCheck {
+            backup: b,
+            consistent,
+            recoverable_to,
+            first_gap,
+        });
+    }
+    Ok(VerifyReport {
+        segment_size,
+        timelines,
+        backups,
+        unreadable,
+    })
+}
+
+/// What `wal push PATH` did, for PostgreSQL's `archive_command`.
+#[derive(Debug)]
+pub struct PushReport {
+    /// The file PostgreSQL asked for.
+    pub file: WalFile,
+    /// Its outcome; `None` when the spool showed it archived already.
+    pub pushed: Option<Pushed>,
+    /// Files pushed ahead (ready in `archive_status`), with their outcome.
+    pub ahead: Vec<(WalFile, Result<Pushed>)>,
+}
+
+/// Archives the file at `path` (named as PostgreSQL names WAL files), and
+/// with `parallel > 1` up to `parallel - 1` more files that PostgreSQL
+/// has marked ready beside it (`../archive_status/NAME.ready`), all at
+/// once. Each archived file is recorded in `spool`, so that PostgreSQL's
+/// later call for it is answered by a hash and one `head` on `backend`,
+/// without `open` being called (no key derivation, no repository read).
+/// Errors only for the file asked for; a file pushed ahead that failed is
+/// pushed again when PostgreSQL asks for it.
+pub fn archive_command(
+    backend: &dyn crate::store::backend::Backend,
+    open: impl FnOnce() -> Result<Repository>,
+    spool: &spool::Spool,
+    path: &std::path::Path,
+    parallel: usize,
+    mode: CompressionMode,
+) -> Result<PushReport> {
+    use crate::error::IoContext;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Invalid(format!("{}: not a WAL file's path", path.display())))?;
+    let file = WalFile::parse(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: {name} is not a WAL file's name (a segment, .partial, .backup or .history file)",
+            path.display()
+        ))
+    })?;
+    let data = std::fs::read(path).at(path)?;
+    let hash = wal::file_hash(&data);
+    if let Some(r) = spool.pushed(file)
+        && r.hash == hash
+        && backend.head(&ObjectKey::of(file.id())).ok() == Some(r.stored)
+    {
+        return Ok(PushReport {
+            file,
+            pushed: None,
+            ahead: vec![],
+        });
+    }
+    // the other files PostgreSQL has ready, oldest first
+    let status = path.parent().map(|d| d.join("archive_status"));
+    let ready: Vec<WalFile> = match status.as_deref().map(std::fs::read_dir) {
+        Some(Ok(rd)) => {
+            let mut v: Vec<WalFile> = rd
+                .filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".ready"))
+                        .and_then(WalFile::parse)
+                })
+                .collect();
+            v.sort_by_key(|f| f.id());
+            v
+        }
+        _ => vec![],
+    };
+    // records of files PostgreSQL has since marked done are spent
+    spool.retain_pushed(|f| ready.contains(&f))?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let ahead: Vec<WalFile> = ready
+        .into_iter()
+        .filter(|f| *f != file && spool.pushed(*f).is_none())
+        .take(parallel.saturating_sub(1))
+        .collect();
+    let repo = open()?;
+    let push_one = |f: WalFile, data: &[u8]| -> Result<Pushed> {
+        let p = push(&repo, f, data, mode)?;
+        spool.record_pushed(
+            f,
+            spool::PushRecord {
+                hash: wal::file_hash(data),
+                stored: p.stored(),
+            },
+        )?;
+        Ok(p)
+    };
+    let results: std::sync::Mutex<Vec<(WalFile, Result<Pushed>)>> = Default::default();
+    let mut jobs = vec![file];
+    jobs.extend(&ahead);
+    crate::host::threads::for_each_concurrent(&jobs, parallel.max(1), |f| {
+        let r = if *f == file {
+            push_one(file, &data)
+        } else {
+            let p = dir.join(f.name());
+            std::fs::read(&p).at(&p).and_then(|d| push_one(*f, &d))
+        };
+        results.lock().unwrap().push((*f, r));
+        Ok(())
+    })?;
+    let mut results = results.into_inner().unwrap();
+    let at = results
+        .iter()
+        .position(|(f, _)| *f == file)
+        .expect("the file asked for was pushed");
+    let (_, mine) = results.remove(at);
+    results.sort_by_key(|(f, _)| f.id());
+    Ok(PushReport {
+        file,
+        pushed: Some(mine?),
+        ahead: results,
+    })
+}
+
+/// What `wal fetch NAME DEST` did, for PostgreSQL's `restore_command`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    /// Written to the destination; `prefetched` more segments spooled.
+    Restored {
+        /// From the spool (read ahead by an earlier fetch) or not.
+        from_spool: bool,
+        /// Segments read ahead into the spool by this call.
+        prefetched: usize,
+    },
+    /// The archive does not hold it (PostgreSQL asks for files that may
+    /// not exist, such as the next timeline's history: this is an answer,
+    /// not a failure of arca).
+    Missing,
+}
+
+/// Restores archived `name` to `dest` (written whole or not at all). A
+/// segment found in `spool` costs no store access; otherwise the
+/// repository is opened and the segment is read with up to `prefetch`
+/// following segments of its timeline at once, those spooled for the
+/// calls to come.
+pub fn restore_command(
+    open: impl FnOnce() -> Result<Repository>,
+    spool: &spool::Spool,
+    name: &str,
+    dest: &std::path::Path,
+    prefetch: usize,
+) -> Result<Fetched> {
+    let file = WalFile::parse(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{name} is not a WAL file's name (a segment, .partial, .backup or .history file)"
+        ))
+    })?;
+    if spool.take_fetched(file, dest)? {
+        return Ok(Fetched::Restored {
+            from_spool: true,
+            prefetched: 0,
+        });
+    }
+    let repo = open()?;
+    let WalFile::Segment(seg) = file else {
+        return Ok(match fetch(&repo, file)? {
+            Some(o) => {
+                spool::write_atomically(dest, &o.data)?;
+                Fetched::Restored {
+                    from_spool: false,
+                    prefetched: 0,
+                }
+            }
+            None => Fetched::Missing,
+        });
+    };
+    // replay has moved past whatever is spooled before this segment
+    spool.retain_fetched(|f| match f {
+        WalFile::Segment(s) => s.timeline != seg.timeline || s > seg,
+        _ => false,
+    })?;
+    // the segment size only decides how names roll over to the next log;
+    // 16 MiB, PostgreSQL's default, is assumed
+    let size_hint = 16 << 20;
+    let mut names = vec![file];
+    let mut s = seg;
+    for _ in 0..prefetch {
+        s = s.next(size_hint);
+        names.push(WalFile::Segment(s));
+    }
+    let got: std::sync::Mutex<Vec<(WalFile, Option<WalObject>)>> = Default::default();
+    crate::host::threads::for_each_concurrent(&names, names.len(), |f| {
+        // a prefetch that fails is only a missed shortcut
+        let r = match fetch(&repo, *f) {
+            Ok(o) => o,
+            Err(e) if *f == file => return Err(e),
+            Err(_) => None,
+        };
+        got.lock().unwrap().push((*f, r));
+        Ok(())
+    })?;
+    let mut got = got.into_inner().unwrap();
+    got.sort_by_key(|(f, _)| f.id());
+    let mut it = got.into_iter();
+    let Some((_, Some(mine))) = it.next() else {
+        return Ok(Fetched::Missing);
+    };
+    // spooled under its own name, a file is right for that name whatever
+    // the segment size: a wrong guess at the numbering only reads nothing
+    let mut prefetched = 0;
+    for (f, o) in it {
+        let Some(o) = o else { break };
+        spool.store_fetched(f, &o.data)?;
+        prefetched += 1;
+    }
+    spool::write_atomically(dest, &mine.data)?;
+    Ok(Fetched::Restored {
+        from_spool: false,
+        prefetched,
+    })
+}
+
+/// The segment `n` after `s`.
+fn nth(s: SegmentNo, n: u64, segment_size: u64) -> SegmentNo {
+    let per_log = (1u64 << 32) / segment_size;
+    let i = s.index(segment_size) + n;
+    SegmentNo {
+        timeline: s.timeline,
+        log: (i / per_log) as u32,
+        seg: (i % per_log) as u32,
+    }
+}
+
+/// Deletes archived segments (and partial segments and backup files) that
+/// come before `oldest` on every timeline: what no base backup from
+/// `oldest` on needs. History files are kept (they are tiny and recovery
+/// reads them to follow timelines). Returns the files deleted.
+pub fn forget_before(repo: &Repository, oldest: SegmentNo, dry_run: bool) -> Result<Vec<WalFile>> {
+    let doomed: Vec<WalFile> = list(repo)?
+        .into_iter()
+        .map(|(f, _)| f)
+        .filter(|f| match f {
+            WalFile::Segment(s) | WalFile::Partial(s) | WalFile::Backup(s, _) => {
+                (s.log, s.seg) < (oldest.log, oldest.seg)
+            }
+            WalFile::History(_) => false,
+        })
+        .collect();
+    if !dry_run {
+        crate::host::threads::for_each_concurrent(&doomed, 8, |f| {
+            repo.backend().delete(&ObjectKey::of(f.id()))
+        })?;
+    }
+    Ok(doomed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_history_files_parse() {
+        let text = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+                    STOP WAL LOCATION: 0/3000100 (file 000000010000000000000003)\n\
+                    CHECKPOINT LOCATION: 0/2000060\n\
+                    BACKUP METHOD: streamed\n\
+                    BACKUP FROM: primary\n\
+                    START TIME: 2026-12-03 08:00:00 UTC\n\
+                    LABEL: pg_basebackup base backup\n\
+                    START TIMELINE: 1\n";
+        let b = parse_backup_file("000000010000000000000002.00000028.backup", text).unwrap();
+        assert_eq!(b.start_lsn, "0/2000028");
+        assert_eq!(b.stop_segment.name(), "000000010000000000000003");
+        assert_eq!(b.label, "pg_basebackup base backup");
+        assert!(parse_backup_file("x", "LABEL: x\n").is_err());
+    }
+
+    #[test]
+    fn nth_crosses_logs() {
+        let s = WalFile::parse("0000000100000000000000FE").unwrap();
+        let WalFile::Segment(s) = s else { panic!() };
+        assert_eq!(nth(s, 3, 16 << 20).name(), "000000010000000100000001");
+    }
+}
