@@ -153,6 +153,30 @@ pub enum WalAction {
     /// for each base backup (its .backup file) whether its WAL is all
     /// there and how far it can be recovered. Exit 1 on any gap.
     Verify,
+    /// Set up a restored data directory to recover from this archive:
+    /// recovery.signal, and in postgresql.auto.conf a restore_command
+    /// running this arca on this repository, the target, and
+    /// archive_mode = off (the restored server must not archive into
+    /// production's archive). Then start the server.
+    Recover {
+        /// The data directory (a base backup restored by `arca restore`).
+        data: PathBuf,
+        /// Stop at this time (PostgreSQL timestamp, e.g. '2026-12-03 08:00:00+00').
+        #[arg(long, value_name = "TIME", group = "target")]
+        target_time: Option<String>,
+        /// Stop at this LSN (X/X).
+        #[arg(long, value_name = "LSN", group = "target")]
+        target_lsn: Option<String>,
+        /// Stop at this restore point (pg_create_restore_point).
+        #[arg(long, value_name = "NAME", group = "target")]
+        target_name: Option<String>,
+        /// Stop after this transaction id.
+        #[arg(long, value_name = "XID", group = "target")]
+        target_xid: Option<String>,
+        /// At the target: promote, pause or shutdown.
+        #[arg(long, default_value = "promote", value_parser = ["promote", "pause", "shutdown"])]
+        target_action: String,
+    },
     /// Delete archived WAL before a segment (what base backups from that
     /// segment on do not need). History files are kept.
     Forget {

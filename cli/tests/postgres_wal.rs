@@ -252,21 +252,35 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     std::fs::rename(&restored, &data).unwrap();
     chown_to_server_user(&data);
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(data.join("recovery.signal"), b"").unwrap();
-    append(
-        &data.join("postgresql.auto.conf"),
-        &format!(
-            "archive_mode = off\nrestore_command = '{arca} wal fetch %f %p'\n\
-             recovery_target_time = '{target}'\nrecovery_target_action = 'promote'\n"
-        ),
-    );
+    // arca writes recovery.signal, restore_command (with the token file),
+    // the target, and turns production's archive_command off
+    e.ok(&[
+        "--password-file",
+        token.to_str().unwrap(),
+        "wal",
+        "recover",
+        data.to_str().unwrap(),
+        "--target-time",
+        &target,
+    ]);
+    assert!(data.join("recovery.signal").exists());
     chown_to_server_user(&data);
     let recovered = Server {
         data: data.clone(),
         sock: pgdir.clone(),
         port,
         log: pgdir.join("recovered.log"),
-        env,
+        // what `wal recover` wrote is enough: no repository or password in
+        // the environment (only a store's credentials, and a cache)
+        env: e
+            .env
+            .iter()
+            .cloned()
+            .chain([
+                ("ARCA_CACHE_DIR".into(), pgcache.display().to_string()),
+                ("HOME".into(), pgcache.display().to_string()),
+            ])
+            .collect(),
     };
     recovered.pg_ctl(&["-w", "start"]);
     recovered.wait_for("SELECT pg_is_in_recovery()", "f", "recovery");
@@ -281,6 +295,9 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     recovered.pg_ctl(&["-m", "fast", "-w", "stop"]);
     let log = std::fs::read_to_string(&recovered.log).unwrap();
     assert!(log.contains("restored log file"), "{log}");
+    // the promoted server (timeline 2) archived nothing into production's archive
+    let after = e.json(&["wal", "list"]);
+    assert_eq!(after.as_array().unwrap().len(), names.len(), "{after}");
 
     // a gap made on purpose is named, and verify fails
     let segs: Vec<&str> = names.iter().copied().filter(|n| n.len() == 24).collect();

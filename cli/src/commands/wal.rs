@@ -179,6 +179,71 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             }
             Ok(if r.is_continuous() { 0 } else { 1 })
         }
+        WalAction::Recover {
+            data,
+            target_time,
+            target_lsn,
+            target_name,
+            target_xid,
+            target_action,
+        } => {
+            use arca_engine::ops::wal::recovery::{self, Action, Target, shell_word};
+            let target = match (target_time, target_lsn, target_name, target_xid) {
+                (Some(t), ..) => Target::Time(t.clone()),
+                (_, Some(l), ..) => Target::Lsn(l.clone()),
+                (_, _, Some(n), _) => Target::Name(n.clone()),
+                (.., Some(x)) => Target::Xid(x.clone()),
+                _ => Target::Latest,
+            };
+            let action = match target_action.as_str() {
+                "pause" => Action::Pause,
+                "shutdown" => Action::Shutdown,
+                _ => Action::Promote,
+            };
+            // the command PostgreSQL runs: this arca, this repository
+            let exe = std::env::current_exe()?;
+            let mut cmd = format!(
+                "{} --repo {}",
+                shell_word(&exe.display().to_string()),
+                shell_word(&context::repo_location(g)?)
+            );
+            for o in &g.options {
+                cmd.push_str(&format!(" -o {}", shell_word(o)));
+            }
+            match &g.password_file {
+                Some(f) => {
+                    let f = std::path::absolute(f)?;
+                    cmd.push_str(&format!(" --password-file {}", shell_word(&f.display().to_string())));
+                }
+                None => out.note(
+                    "note: restore_command carries no password: give the server ARCA_PASSWORD_FILE (a token file is best) in its environment, or run this with --password-file",
+                ),
+            }
+            cmd.push_str(" wal fetch %f %p");
+            let now = chrono::Utc::now().to_rfc3339();
+            let settings = recovery::settings(&cmd, &target, action, &now);
+            recovery::prepare(data, &settings)?;
+            if out.json {
+                output::json(&serde_json::json!({
+                    "data": data,
+                    "restore_command": cmd,
+                    "settings": settings,
+                }));
+            } else {
+                out.say(format!(
+                    "{} is set up to recover from the WAL archive ({}); start the server on it",
+                    data.display(),
+                    match &target {
+                        Target::Latest => "to the end of the archive".to_string(),
+                        Target::Time(t) => format!("to {t}, then {target_action}"),
+                        Target::Lsn(l) => format!("to LSN {l}, then {target_action}"),
+                        Target::Name(n) => format!("to restore point {n}, then {target_action}"),
+                        Target::Xid(x) => format!("to transaction {x}, then {target_action}"),
+                    }
+                ));
+            }
+            Ok(0)
+        }
         WalAction::Forget { before, dry_run } => {
             let Some(WalFile::Segment(oldest)) = WalFile::parse(before) else {
                 bail!("--before {before}: not a 24-digit WAL segment name");

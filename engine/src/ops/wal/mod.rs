@@ -16,6 +16,7 @@
 //! [`spool`] is the local side: what was pushed ahead of PostgreSQL's
 //! asking, and what was fetched ahead of it.
 
+pub mod recovery;
 pub mod spool;
 
 use bytes::Bytes;
