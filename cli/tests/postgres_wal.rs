@@ -176,7 +176,7 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     let conf = format!(
         "port = {port}\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
          wal_level = replica\narchive_mode = on\n\
-         archive_command = '{arca} wal push %p'\nfsync = off\n",
+         archive_command = '{arca} wal push --async %p'\nfsync = off\n",
         pgdir.display()
     );
     append(&primary.data.join("postgresql.conf"), &conf);
@@ -392,11 +392,51 @@ fn a_second_different_file_of_one_name_is_refused() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a WAL file's name"));
     assert!(e.json(&["snapshots"]).as_array().unwrap().is_empty());
 
+    // --async: the background pusher's failure reaches the waiting push
+    let seg9 = wal.join("000000010000000000000009");
+    std::fs::write(&seg9, b"a segment").unwrap();
+    std::fs::write(
+        wal.join("archive_status/000000010000000000000009.ready"),
+        b"",
+    )
+    .unwrap();
+    let bad = e.path("bad.token");
+    std::fs::write(
+        &bad,
+        "arca-token-1:0000000000000000000000000000000000000000000000000000000000000000\n",
+    )
+    .unwrap();
+    let o = e
+        .cmd()
+        .env_remove("ARCA_PASSWORD")
+        .env("ARCA_PASSWORD_FILE", &bad)
+        .args(["wal", "push", "--async", "--timeout", "60"])
+        .arg(&seg9)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("background pusher could not archive 000000010000000000000009")
+            && err.contains("wrong token"),
+        "{err}"
+    );
+    // and with the right token it goes through
+    let o = e
+        .cmd()
+        .env_remove("ARCA_PASSWORD")
+        .env("ARCA_PASSWORD_FILE", &token)
+        .args(["wal", "push", "--async"])
+        .arg(&seg9)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
     // check --read-data authenticates archived WAL: a flipped byte is named
     let c = e.json(&["check", "--read-data"]);
     assert_eq!(
         (c["clean"].as_bool(), c["report"]["wal_verified"].as_u64()),
-        (Some(true), Some(1)),
+        (Some(true), Some(2)),
         "{c}"
     );
     let (name, _) = e.objects("wal/").into_iter().next().unwrap();

@@ -612,7 +612,7 @@ pub fn wal_object(data: &[u8]) {
         assert_eq!(o.file.id(), id, "an object opens only as its own name");
         assert_eq!(o.hash, wal::file_hash(&o.data));
         assert!(o.data.len() as u64 <= wal::MAX_FILE);
-        let again = wal::encode(key, o.file, &o.data, CompressionMode::Auto)
+        let again = wal::encode(key, o.file, &o.data, &o.hash, CompressionMode::Auto)
             .expect("a decoded file re-encodes");
         assert_eq!(wal::decode(key, &id, &again).expect("re-encoded"), o);
     }

@@ -28,6 +28,9 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             path,
             parallel,
             compression,
+            background,
+            timeout,
+            pusher,
         } => {
             let mode: CompressionMode = compression.parse().map_err(anyhow::Error::msg)?;
             let c = context::connect(g)?;
@@ -37,7 +40,44 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                 })?;
                 Repository::open(c.backend.clone(), &pw)
             };
-            let r = wal::archive_command(&*c.backend, open, &spool(g)?, path, *parallel, mode)?;
+            if *pusher {
+                let dir = path.parent().unwrap_or(std::path::Path::new("."));
+                let n = wal::run_pusher(
+                    open,
+                    &spool(g)?,
+                    dir,
+                    *parallel,
+                    std::time::Duration::from_secs(2),
+                    mode,
+                )?;
+                out.note(format!("background pusher: {n} file(s) archived"));
+                return Ok(0);
+            }
+            // the pusher: this very command line, detached, with --pusher
+            let spawn = || -> arca_engine::Result<()> {
+                use std::os::unix::process::CommandExt;
+                let exe = std::env::current_exe()
+                    .map_err(|e| arca_engine::Error::io("the arca executable", e))?;
+                std::process::Command::new(&exe)
+                    .args(std::env::args_os().skip(1))
+                    .arg("--pusher")
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| arca_engine::Error::io(&exe, e))?;
+                Ok(())
+            };
+            let ahead = if *background {
+                wal::Ahead::Background {
+                    spawn: &spawn,
+                    timeout: std::time::Duration::from_secs(*timeout),
+                }
+            } else {
+                wal::Ahead::Batch(*parallel)
+            };
+            let r = wal::archive_command(&*c.backend, open, &spool(g)?, path, ahead, mode)?;
             if out.verbose > 0 {
                 match r.pushed {
                     None => out.note(format!("{}: archived earlier (spool)", r.file.name())),

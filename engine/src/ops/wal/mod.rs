@@ -62,6 +62,7 @@ pub fn push(
     repo: &Repository,
     file: WalFile,
     data: &[u8],
+    hash: &[u8; 32],
     mode: CompressionMode,
 ) -> Result<Pushed> {
     let key = ObjectKey::of(file.id());
@@ -71,7 +72,7 @@ pub fn push(
         Err(e) => return Err(e),
     };
     if !there {
-        let obj = wal::encode(repo.key(), file, data, mode).map_err(Error::Invalid)?;
+        let obj = wal::encode(repo.key(), file, data, hash, mode).map_err(Error::Invalid)?;
         let len = obj.len() as u64;
         match repo.backend().put(&key, Bytes::from(obj), PutMode::Create) {
             Ok(()) => {
@@ -96,8 +97,7 @@ pub fn push(
     // there already: the same bytes succeed, others refuse
     let existing = fetch(repo, file)?
         .ok_or_else(|| Error::damaged(key, "the store says it exists, yet reads nothing"))?;
-    let hash = wal::file_hash(data);
-    if existing.hash == hash && existing.data.len() == data.len() {
+    if existing.hash == *hash && existing.data.len() == data.len() {
         return Ok(Pushed::AlreadyArchived {
             stored: repo.backend().head(&key)?,
         });
@@ -105,7 +105,7 @@ pub fn push(
     Err(Error::WalConflict {
         name: file.name(),
         stored: describe(existing.data.len(), &existing.hash),
-        given: describe(data.len(), &hash),
+        given: describe(data.len(), hash),
     })
 }
 
@@ -404,17 +404,125 @@ pub fn verify(repo: &Repository) -> Result<VerifyReport> {
 pub struct PushReport {
     /// The file PostgreSQL asked for.
     pub file: WalFile,
-    /// Its outcome; `None` when the spool showed it archived already.
+    /// Its outcome; `None` when the spool showed it archived already (by
+    /// an earlier call or by the background pusher).
     pub pushed: Option<Pushed>,
     /// Files pushed ahead (ready in `archive_status`), with their outcome.
     pub ahead: Vec<(WalFile, Result<Pushed>)>,
 }
 
-/// Archives the file at `path` (named as PostgreSQL names WAL files), and
-/// with `parallel > 1` up to `parallel - 1` more files that PostgreSQL
-/// has marked ready beside it (`../archive_status/NAME.ready`), all at
-/// once. Each archived file is recorded in `spool`, so that PostgreSQL's
-/// later call for it is answered by a hash and one `head` on `backend`,
+/// How `wal push` archives the files PostgreSQL has not asked for yet.
+pub enum Ahead<'a> {
+    /// Up to `n - 1` more ready files, pushed with this one, `n` at once;
+    /// the call returns when all are done.
+    Batch(usize),
+    /// A background pusher (started through `spawn` when none runs)
+    /// works through every ready file, `workers` at once, continuously;
+    /// the call returns as soon as its file is recorded as archived.
+    Background {
+        /// Starts `wal push --pusher` detached (the CLI knows how).
+        spawn: &'a dyn Fn() -> Result<()>,
+        /// How long to wait for the file before failing.
+        timeout: std::time::Duration,
+    },
+}
+
+/// The WAL file a path names.
+fn wal_file_of(path: &std::path::Path) -> Result<WalFile> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Invalid(format!("{}: not a WAL file's path", path.display())))?;
+    WalFile::parse(name).ok_or_else(|| {
+        Error::Invalid(format!(
+            "{}: {name} is not a WAL file's name (a segment, .partial, .backup or .history file)",
+            path.display()
+        ))
+    })
+}
+
+/// The files PostgreSQL has marked ready in `wal_dir/archive_status`,
+/// oldest first.
+fn ready_files(wal_dir: &std::path::Path) -> Vec<WalFile> {
+    let mut v: Vec<WalFile> = match std::fs::read_dir(wal_dir.join("archive_status")) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".ready"))
+                    .and_then(WalFile::parse)
+            })
+            .collect(),
+        Err(_) => vec![],
+    };
+    v.sort_by_key(|f| f.id());
+    v
+}
+
+/// A file's bytes and their hash.
+type FileRead = (Vec<u8>, [u8; 32]);
+
+/// Whether the spool shows `path` (as `file`) archived: the file is the
+/// one recorded (same stamp, or else the same bytes) and the object is
+/// still there with the recorded size (one `head`). Returns the file's
+/// bytes and hash when it had to read them.
+fn already_pushed(
+    backend: &dyn crate::store::backend::Backend,
+    spool: &spool::Spool,
+    file: WalFile,
+    path: &std::path::Path,
+    stamp: &spool::FileStamp,
+) -> Result<(bool, Option<FileRead>)> {
+    use crate::error::IoContext;
+    let Some(r) = spool.pushed(file) else {
+        return Ok((false, None));
+    };
+    let there = || backend.head(&ObjectKey::of(file.id())).ok() == Some(r.stored);
+    if r.stamp == *stamp {
+        return Ok((there(), None));
+    }
+    let data = std::fs::read(path).at(path)?;
+    let hash = wal::file_hash(&data);
+    Ok((r.hash == hash && there(), Some((data, hash))))
+}
+
+/// Reads (unless given), pushes and records one file.
+fn push_and_record(
+    repo: &Repository,
+    spool: &spool::Spool,
+    file: WalFile,
+    path: &std::path::Path,
+    read: Option<(Vec<u8>, [u8; 32], spool::FileStamp)>,
+    mode: CompressionMode,
+) -> Result<Pushed> {
+    use crate::error::IoContext;
+    let (data, hash, stamp) = match read {
+        Some(x) => x,
+        None => {
+            let stamp = spool::FileStamp::of(path)?;
+            let d = std::fs::read(path).at(path)?;
+            let h = wal::file_hash(&d);
+            (d, h, stamp)
+        }
+    };
+    let p = push(repo, file, &data, &hash, mode)?;
+    spool.record_pushed(
+        file,
+        spool::PushRecord {
+            hash,
+            stored: p.stored(),
+            stamp,
+        },
+    )?;
+    Ok(p)
+}
+
+/// Archives the file at `path` (named as PostgreSQL names WAL files) for
+/// PostgreSQL's `archive_command`, and, as `ahead` says, the files
+/// PostgreSQL has marked ready beside it (`../archive_status/*.ready`).
+/// Each archived file is recorded in `spool`, so that PostgreSQL's later
+/// call for it is answered by a `stat` and one `head` on `backend`,
 /// without `open` being called (no key derivation, no repository read).
 /// Errors only for the file asked for; a file pushed ahead that failed is
 /// pushed again when PostgreSQL asks for it.
@@ -423,80 +531,79 @@ pub fn archive_command(
     open: impl FnOnce() -> Result<Repository>,
     spool: &spool::Spool,
     path: &std::path::Path,
-    parallel: usize,
+    ahead: Ahead,
     mode: CompressionMode,
 ) -> Result<PushReport> {
-    use crate::error::IoContext;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| Error::Invalid(format!("{}: not a WAL file's path", path.display())))?;
-    let file = WalFile::parse(name).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: {name} is not a WAL file's name (a segment, .partial, .backup or .history file)",
-            path.display()
-        ))
-    })?;
-    let data = std::fs::read(path).at(path)?;
-    let hash = wal::file_hash(&data);
-    if let Some(r) = spool.pushed(file)
-        && r.hash == hash
-        && backend.head(&ObjectKey::of(file.id())).ok() == Some(r.stored)
-    {
-        return Ok(PushReport {
-            file,
-            pushed: None,
-            ahead: vec![],
-        });
-    }
-    // the other files PostgreSQL has ready, oldest first
-    let status = path.parent().map(|d| d.join("archive_status"));
-    let ready: Vec<WalFile> = match status.as_deref().map(std::fs::read_dir) {
-        Some(Ok(rd)) => {
-            let mut v: Vec<WalFile> = rd
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".ready"))
-                        .and_then(WalFile::parse)
-                })
-                .collect();
-            v.sort_by_key(|f| f.id());
-            v
-        }
-        _ => vec![],
+    let file = wal_file_of(path)?;
+    let stamp = spool::FileStamp::of(path)?;
+    let done = |pushed| PushReport {
+        file,
+        pushed,
+        ahead: vec![],
     };
-    // records of files PostgreSQL has since marked done are spent
-    spool.retain_pushed(|f| ready.contains(&f))?;
+    let (pushed, read) = already_pushed(backend, spool, file, path, &stamp)?;
+    if pushed {
+        return Ok(done(None));
+    }
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let ahead: Vec<WalFile> = ready
+    let ready = ready_files(dir);
+    // records of files PostgreSQL has since marked done are spent
+    spool.retain_pushed(|f| ready.contains(&f) || f == file)?;
+    let parallel = match ahead {
+        // not marked ready (run by hand): nothing in the background
+        // would pick it up
+        Ahead::Background { spawn, timeout } if ready.contains(&file) => {
+            spool.clear_push_error(file);
+            let started = std::time::Instant::now();
+            let mut spawned: Option<std::time::Instant> = None;
+            loop {
+                let (pushed, _) = already_pushed(backend, spool, file, path, &stamp)?;
+                if pushed {
+                    return Ok(done(None));
+                }
+                if let Some(e) = spool.push_error(file) {
+                    spool.clear_push_error(file);
+                    return Err(Error::Invalid(format!(
+                        "the background pusher could not archive {}: {e}",
+                        file.name()
+                    )));
+                }
+                if started.elapsed() > timeout {
+                    return Err(Error::Invalid(format!(
+                        "{} was not archived within {} s by the background pusher; its errors are in {}",
+                        file.name(),
+                        timeout.as_secs(),
+                        spool.dir().display()
+                    )));
+                }
+                let settled = spawned.is_none_or(|t| t.elapsed().as_millis() > 500);
+                if settled && !spool.pusher_running()? {
+                    spawn()?;
+                    spawned = Some(std::time::Instant::now());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+        }
+        Ahead::Background { .. } => 1,
+        Ahead::Batch(n) => n.max(1),
+    };
+    let others: Vec<WalFile> = ready
         .into_iter()
         .filter(|f| *f != file && spool.pushed(*f).is_none())
-        .take(parallel.saturating_sub(1))
+        .take(parallel - 1)
         .collect();
     let repo = open()?;
-    let push_one = |f: WalFile, data: &[u8]| -> Result<Pushed> {
-        let p = push(&repo, f, data, mode)?;
-        spool.record_pushed(
-            f,
-            spool::PushRecord {
-                hash: wal::file_hash(data),
-                stored: p.stored(),
-            },
-        )?;
-        Ok(p)
-    };
     let results: std::sync::Mutex<Vec<(WalFile, Result<Pushed>)>> = Default::default();
+    let read = std::sync::Mutex::new(Some(read.map(|(d, h)| (d, h, stamp))));
     let mut jobs = vec![file];
-    jobs.extend(&ahead);
-    crate::host::threads::for_each_concurrent(&jobs, parallel.max(1), |f| {
-        let r = if *f == file {
-            push_one(file, &data)
+    jobs.extend(&others);
+    crate::host::threads::for_each_concurrent(&jobs, parallel, |f| {
+        let given = if *f == file {
+            read.lock().unwrap().take().flatten()
         } else {
-            let p = dir.join(f.name());
-            std::fs::read(&p).at(&p).and_then(|d| push_one(*f, &d))
+            None
         };
+        let r = push_and_record(&repo, spool, *f, &dir.join(f.name()), given, mode);
         results.lock().unwrap().push((*f, r));
         Ok(())
     })?;
@@ -512,6 +619,63 @@ pub fn archive_command(
         pushed: Some(mine?),
         ahead: results,
     })
+}
+
+/// The background pusher of `wal push --async` (run as `wal push
+/// --pusher`, detached): holds the spool's pusher lock (or returns at once
+/// when another pusher holds it), opens the repository once, and archives
+/// every file PostgreSQL marks ready in `wal_dir`, `workers` at a time,
+/// until none has been new for `idle`. A file it cannot archive gets an
+/// error record that the waiting `wal push` reports (and clears, so that
+/// PostgreSQL's retry starts afresh). Returns the files archived.
+pub fn run_pusher(
+    open: impl FnOnce() -> Result<Repository>,
+    spool: &spool::Spool,
+    wal_dir: &std::path::Path,
+    workers: usize,
+    idle: std::time::Duration,
+    mode: CompressionMode,
+) -> Result<usize> {
+    let Some(_lock) = spool.lock_pusher()? else {
+        return Ok(0);
+    };
+    let repo = match open() {
+        Ok(r) => r,
+        Err(e) => {
+            // every waiting push reports why
+            for f in ready_files(wal_dir) {
+                spool.record_push_error(f, &e.to_string());
+            }
+            return Err(e);
+        }
+    };
+    let mut archived = 0;
+    let mut quiet_since = std::time::Instant::now();
+    loop {
+        let todo: Vec<WalFile> = ready_files(wal_dir)
+            .into_iter()
+            .filter(|f| spool.pushed(*f).is_none() && spool.push_error(*f).is_none())
+            .collect();
+        if todo.is_empty() {
+            if quiet_since.elapsed() > idle {
+                return Ok(archived);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        }
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        crate::host::threads::for_each_concurrent(&todo, workers.max(1), |f| {
+            match push_and_record(&repo, spool, *f, &wal_dir.join(f.name()), None, mode) {
+                Ok(_) => {
+                    n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => spool.record_push_error(*f, &e.to_string()),
+            }
+            Ok(())
+        })?;
+        archived += n.into_inner();
+        quiet_since = std::time::Instant::now();
+    }
 }
 
 /// What `wal fetch NAME DEST` did, for PostgreSQL's `restore_command`.

@@ -9,10 +9,12 @@
 //! parallel into `in/NAME`. When PostgreSQL then asks for one of them the
 //! answer is local:
 //!
-//! - a push finds `out/NAME.ok` holding the BLAKE3 of the file and the
-//!   object's size, hashes the file again and asks the store for the
-//!   object's size (one `head`, no key, no repository open): all three
-//!   must agree, otherwise it pushes normally;
+//! - a push finds `out/NAME.ok` holding the BLAKE3 of the file, the
+//!   file's size, modification time and inode when it was read, and the
+//!   object's size; the file must be the same (its stamp unchanged, or
+//!   else its bytes hashing the same) and the store must report the
+//!   object's size (one `head`, no key, no repository open), otherwise it
+//!   pushes normally;
 //! - a fetch finds `in/NAME` (written to a temporary name and renamed, so
 //!   present only when whole; authenticated when it was read) and moves
 //!   it to PostgreSQL's destination.
@@ -41,6 +43,34 @@ pub struct PushRecord {
     pub hash: [u8; 32],
     /// The archived object's size.
     pub stored: u64,
+    /// The file as it was when it was read.
+    pub stamp: FileStamp,
+}
+
+/// A file's size, modification time and inode: unchanged, it is the file
+/// that was read (PostgreSQL never rewrites a file it marked ready; a
+/// file written anew gets a new inode or modification time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    /// Bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+    /// Device and inode.
+    pub dev_ino: (u64, u64),
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (one `stat`).
+    pub fn of(path: &Path) -> Result<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).at(path)?;
+        Ok(Self {
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            dev_ino: (m.dev(), m.ino()),
+        })
+    }
 }
 
 impl Spool {
@@ -70,12 +100,20 @@ impl Spool {
         let text =
             std::fs::read_to_string(self.dir.join("out").join(format!("{}.ok", file.name())))
                 .ok()?;
-        let (h, s) = text.trim().split_once(' ')?;
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let [h, stored, size, mtime, dev, ino] = f[..] else {
+            return None;
+        };
         let mut hash = [0u8; 32];
         hex::decode_to_slice(h, &mut hash).ok()?;
         Some(PushRecord {
             hash,
-            stored: s.parse().ok()?,
+            stored: stored.parse().ok()?,
+            stamp: FileStamp {
+                size: size.parse().ok()?,
+                mtime_ns: mtime.parse().ok()?,
+                dev_ino: (dev.parse().ok()?, ino.parse().ok()?),
+            },
         })
     }
 
@@ -84,7 +122,16 @@ impl Spool {
         let dir = self.sub("out")?;
         write_atomically(
             &dir.join(format!("{}.ok", file.name())),
-            format!("{} {}\n", hex::encode(r.hash), r.stored).as_bytes(),
+            format!(
+                "{} {} {} {} {} {}\n",
+                hex::encode(r.hash),
+                r.stored,
+                r.stamp.size,
+                r.stamp.mtime_ns,
+                r.stamp.dev_ino.0,
+                r.stamp.dev_ino.1
+            )
+            .as_bytes(),
         )
     }
 
@@ -97,6 +144,48 @@ impl Spool {
             }
         }
         Ok(())
+    }
+
+    /// Why the background pusher could not archive `file`, if it failed.
+    pub fn push_error(&self, file: WalFile) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("out").join(format!("{}.error", file.name()))).ok()
+    }
+
+    /// Records why `file` could not be archived (best effort: the waiting
+    /// push times out if even this fails).
+    pub fn record_push_error(&self, file: WalFile, why: &str) {
+        if let Ok(dir) = self.sub("out") {
+            let _ = write_atomically(&dir.join(format!("{}.error", file.name())), why.as_bytes());
+        }
+    }
+
+    /// Forgets a recorded failure (the next attempt starts afresh).
+    pub fn clear_push_error(&self, file: WalFile) {
+        let _ = std::fs::remove_file(self.dir.join("out").join(format!("{}.error", file.name())));
+    }
+
+    /// Takes the pusher lock (an advisory lock on `pusher.lock`, released
+    /// when the process ends however it ends); `None` when another
+    /// process holds it.
+    pub fn lock_pusher(&self) -> Result<Option<std::fs::File>> {
+        let dir = self.sub("")?;
+        let p = dir.join("pusher.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .at(&p)?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io(p, e)),
+        }
+    }
+
+    /// Whether a background pusher holds the lock now.
+    pub fn pusher_running(&self) -> Result<bool> {
+        Ok(self.lock_pusher()?.is_none())
     }
 
     /// Moves a prefetched `file` to `dest`; false when it is not spooled.
@@ -187,6 +276,7 @@ mod tests {
         let r = PushRecord {
             hash: [7; 32],
             stored: 1234,
+            stamp: FileStamp::of(d.path()).unwrap(),
         };
         s.record_pushed(a, r).unwrap();
         s.record_pushed(b, r).unwrap();
