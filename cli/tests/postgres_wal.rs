@@ -140,7 +140,12 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     if !e.is_remote() {
         chown_to_server_user(Path::new(&e.repo));
     }
-    let arca = env!("CARGO_BIN_EXE_arca");
+    // a copy the server's user can run whatever the checkout's permissions
+    // (a CI checkout under /root is not reachable by `nobody`)
+    let arca_copy = e.path("arca");
+    std::fs::copy(env!("CARGO_BIN_EXE_arca"), &arca_copy).unwrap();
+    std::fs::set_permissions(&arca_copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let arca = arca_copy.to_str().unwrap();
     // what the server's environment carries, as a systemd unit or a
     // container spec would set it
     let mut env: Vec<(String, String)> = vec![
@@ -254,15 +259,24 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     // arca writes recovery.signal, restore_command (with the token file),
     // the target, and turns production's archive_command off
-    e.ok(&[
-        "--password-file",
-        token.to_str().unwrap(),
-        "wal",
-        "recover",
-        data.to_str().unwrap(),
-        "--target-time",
-        &target,
-    ]);
+    // (run through the copy: restore_command names the arca that wrote it)
+    let base_cmd = e.cmd();
+    let o = Command::new(arca)
+        .envs(
+            base_cmd
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .arg("--password-file")
+        .arg(&token)
+        .args(["wal", "recover"])
+        .arg(&data)
+        .args(["--target-time", &target])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let auto = std::fs::read_to_string(data.join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("archive_mode = 'off'"), "{auto}");
     assert!(data.join("recovery.signal").exists());
     chown_to_server_user(&data);
     let recovered = Server {
