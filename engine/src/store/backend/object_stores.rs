@@ -386,6 +386,24 @@ impl Backend for ObjectStoreBackend {
             PutMode::Overwrite => StorePutMode::Overwrite,
             PutMode::Create => StorePutMode::Create,
         };
+        // Some S3 stores accept `If-None-Match: *` and overwrite anyway
+        // (Garage 2 does): a create-only put looks first, so that at least
+        // an object that is already there is never replaced. The condition
+        // still closes the race on the stores that honour it.
+        if mode == PutMode::Create && self.local_root.is_none() {
+            match self.head(key) {
+                Ok(_) => {
+                    return Err(Error::Backend {
+                        op: "put",
+                        object: format!("{}/{}", self.location, key.path()),
+                        message: "already exists".into(),
+                        kind: BackendFailure::AlreadyExists,
+                    });
+                }
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut r = self.runtime.block_on(self.store.put_opts(
             &p,
             data.clone().into(),
