@@ -22,6 +22,17 @@ fn spool(g: &Global) -> Result<Spool> {
     Ok(Spool::new(&cache, &context::repo_location(g)?))
 }
 
+/// Opens the repository on `c` with the password (or token), only when
+/// an operation needs it: a push answered from the spool never does.
+fn open_with(
+    g: &Global,
+    c: &arca_engine::store::backend::Connected,
+) -> arca_engine::Result<Repository> {
+    let pw = context::password(g, false)
+        .map_err(|e| arca_engine::Error::Invalid(format!("reading the password: {e:#}")))?;
+    Repository::open(c.backend.clone(), &pw)
+}
+
 pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
     match &a.action {
         WalAction::Push {
@@ -34,12 +45,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
         } => {
             let mode: CompressionMode = compression.parse().map_err(anyhow::Error::msg)?;
             let c = context::connect(g)?;
-            let open = || -> arca_engine::Result<Repository> {
-                let pw = context::password(g, false).map_err(|e| {
-                    arca_engine::Error::Invalid(format!("reading the password: {e:#}"))
-                })?;
-                Repository::open(c.backend.clone(), &pw)
-            };
+            let open = || open_with(g, &c);
             if *pusher {
                 let dir = path.parent().unwrap_or(std::path::Path::new("."));
                 let n = wal::run_pusher(
@@ -113,12 +119,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             prefetch,
         } => {
             let c = context::connect(g)?;
-            let open = || -> arca_engine::Result<Repository> {
-                let pw = context::password(g, false).map_err(|e| {
-                    arca_engine::Error::Invalid(format!("reading the password: {e:#}"))
-                })?;
-                Repository::open(c.backend.clone(), &pw)
-            };
+            let open = || open_with(g, &c);
             match wal::restore_command(open, &spool(g)?, name, dest, *prefetch)? {
                 Fetched::Restored {
                     from_spool,

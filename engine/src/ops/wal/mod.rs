@@ -52,12 +52,10 @@ impl Pushed {
     }
 }
 
-/// Archives `data` as `file`. Costs a `head`, then a create-only put
-/// and its size check; a name already there costs a get instead, to
-/// compare. The `head` first is what refuses a different file on a store
-/// that ignores the create-only condition (Garage 2 overwrites despite
-/// `If-None-Match: *`); the create-only put closes the race between two
-/// pushers on the stores that honour it.
+/// Archives `data` as `file`, whose [`wal::file_hash`] is `hash`. Costs
+/// one create-only put (on an object store a `head` and a conditional put,
+/// `format-spec` §3) and its size check; a name already there costs a get
+/// instead, to compare.
 pub fn push(
     repo: &Repository,
     file: WalFile,
@@ -66,33 +64,26 @@ pub fn push(
     mode: CompressionMode,
 ) -> Result<Pushed> {
     let key = ObjectKey::of(file.id());
-    let there = match repo.backend().head(&key) {
-        Ok(_) => true,
-        Err(e) if e.is_not_found() => false,
-        Err(e) => return Err(e),
-    };
-    if !there {
-        let obj = wal::encode(repo.key(), file, data, hash, mode).map_err(Error::Invalid)?;
-        let len = obj.len() as u64;
-        match repo.backend().put(&key, Bytes::from(obj), PutMode::Create) {
-            Ok(()) => {
-                let stored = repo.backend().head(&key)?;
-                if stored != len {
-                    return Err(Error::damaged(
-                        key,
-                        format!(
-                            "stored {stored} bytes of the {len} uploaded for {}",
-                            file.name()
-                        ),
-                    ));
-                }
-                return Ok(Pushed::Stored { stored });
+    let obj = wal::encode(repo.key(), file, data, hash, mode).map_err(Error::Invalid)?;
+    let len = obj.len() as u64;
+    match repo.backend().put(&key, Bytes::from(obj), PutMode::Create) {
+        Ok(()) => {
+            let stored = repo.backend().head(&key)?;
+            if stored != len {
+                return Err(Error::damaged(
+                    key,
+                    format!(
+                        "stored {stored} bytes of the {len} uploaded for {}",
+                        file.name()
+                    ),
+                ));
             }
-            // created meanwhile (another pusher, or a retry of this very
-            // put whose answer was lost): compare below
-            Err(e) if e.is_already_exists() => {}
-            Err(e) => return Err(e),
+            return Ok(Pushed::Stored { stored });
         }
+        // pushed before, by another pusher, or by a retry of this very put
+        // whose answer was lost: compare below
+        Err(e) if e.is_already_exists() => {}
+        Err(e) => return Err(e),
     }
     // there already: the same bytes succeed, others refuse
     let existing = fetch(repo, file)?

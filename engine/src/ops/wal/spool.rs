@@ -137,8 +137,12 @@ impl Spool {
 
     /// Removes the push records for which `keep` is false.
     pub fn retain_pushed(&self, keep: impl Fn(WalFile) -> bool) -> Result<()> {
-        let dir = self.dir.join("out");
-        for (f, path) in entries(&dir, ".ok")? {
+        self.retain("out", ".ok", keep)
+    }
+
+    /// Removes the entries `which/NAME<suffix>` for which `keep` is false.
+    fn retain(&self, which: &str, suffix: &str, keep: impl Fn(WalFile) -> bool) -> Result<()> {
+        for (f, path) in entries(&self.dir.join(which), suffix)? {
             if !keep(f) {
                 let _ = std::fs::remove_file(path);
             }
@@ -213,13 +217,7 @@ impl Spool {
 
     /// Removes prefetched files for which `keep` is false.
     pub fn retain_fetched(&self, keep: impl Fn(WalFile) -> bool) -> Result<()> {
-        let dir = self.dir.join("in");
-        for (f, path) in entries(&dir, "")? {
-            if !keep(f) {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-        Ok(())
+        self.retain("in", "", keep)
     }
 }
 

@@ -326,6 +326,23 @@ fn etag_md5(etag: &str) -> Option<[u8; 16]> {
     (t.len() == 32 && hex::decode_to_slice(t, &mut out).is_ok()).then_some(out)
 }
 
+impl ObjectStoreBackend {
+    /// The "already exists" failure of a create-only put, if `key` is
+    /// there (one `head`).
+    fn refuse_if_present(&self, key: &ObjectKey) -> Result<()> {
+        match self.head(key) {
+            Ok(_) => Err(Error::Backend {
+                op: "put",
+                object: format!("{}/{}", self.location, key.path()),
+                message: "already exists".into(),
+                kind: BackendFailure::AlreadyExists,
+            }),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Backend for ObjectStoreBackend {
     fn location(&self) -> String {
         self.location.clone()
@@ -391,18 +408,7 @@ impl Backend for ObjectStoreBackend {
         // an object that is already there is never replaced. The condition
         // still closes the race on the stores that honour it.
         if mode == PutMode::Create && self.local_root.is_none() {
-            match self.head(key) {
-                Ok(_) => {
-                    return Err(Error::Backend {
-                        op: "put",
-                        object: format!("{}/{}", self.location, key.path()),
-                        message: "already exists".into(),
-                        kind: BackendFailure::AlreadyExists,
-                    });
-                }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
-            }
+            self.refuse_if_present(key)?;
         }
         let mut r = self.runtime.block_on(self.store.put_opts(
             &p,
@@ -413,18 +419,10 @@ impl Backend for ObjectStoreBackend {
             // The store (or its configuration) has no create-only write:
             // check, then write. Two writers racing here can both succeed;
             // callers that must exclude each other (locks) do not rely on
-            // this alone (see lock.rs).
-            match self.head(key) {
-                Ok(_) => {
-                    return Err(Error::Backend {
-                        op: "put",
-                        object: format!("{}/{}", self.location, key.path()),
-                        message: "already exists".into(),
-                        kind: BackendFailure::AlreadyExists,
-                    });
-                }
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e),
+            // this alone (see lock.rs). An object store was looked at
+            // above already.
+            if self.local_root.is_some() {
+                self.refuse_if_present(key)?;
             }
             r = self.runtime.block_on(self.store.put_opts(
                 &p,
