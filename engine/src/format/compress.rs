@@ -114,13 +114,7 @@ pub fn decompress(
 ) -> Result<Vec<u8>, DecodeError> {
     match how {
         Compression::None => {
-            if stored.len() != raw_len {
-                return Err(format!(
-                    "stored length {} differs from recorded length {raw_len}",
-                    stored.len()
-                )
-                .into());
-            }
+            check_stored_len(stored.len(), raw_len)?;
             Ok(stored)
         }
         Compression::Zstd => {
@@ -129,6 +123,14 @@ pub fn decompress(
             Ok(out)
         }
     }
+}
+
+/// An uncompressed body must be exactly as long as recorded.
+pub fn check_stored_len(len: usize, raw_len: usize) -> Result<(), DecodeError> {
+    if len != raw_len {
+        return Err(format!("stored length {len} differs from recorded length {raw_len}").into());
+    }
+    Ok(())
 }
 
 /// Decompresses one zstd frame into `out` (capacity reused), requiring
@@ -149,7 +151,7 @@ pub fn decompress_zstd_into(
         }
         let d = slot.as_mut().expect("set above");
         out.clear();
-        out.reserve(raw_len);
+        out.reserve_exact(raw_len);
         let n = d
             .decompress_to_buffer(stored, out)
             .map_err(|e| format!("zstd: {e}"))?;

@@ -142,6 +142,18 @@ impl MasterKey {
     pub fn open(&self, label: &[u8; 4], sealed: &[u8]) -> Result<Vec<u8>, AuthError> {
         open_with(&self.cipher, label, sealed)
     }
+
+    /// [`open`](Self::open) into `out` (its contents replaced, its capacity
+    /// reused): the tag is checked over `sealed` first, then the plaintext
+    /// is written straight from it, with no intermediate copy.
+    pub fn open_into(
+        &self,
+        label: &[u8; 4],
+        sealed: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), AuthError> {
+        open_into_with(&self.cipher, label, sealed, out)
+    }
 }
 
 fn seal_with(
@@ -165,17 +177,31 @@ fn open_with(
     label: &[u8; 4],
     sealed: &[u8],
 ) -> Result<Vec<u8>, AuthError> {
+    let mut out = vec![];
+    open_into_with(cipher, label, sealed, &mut out)?;
+    Ok(out)
+}
+
+fn open_into_with(
+    cipher: &XChaCha20Poly1305,
+    label: &[u8; 4],
+    sealed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), AuthError> {
     if sealed.len() < SEAL_OVERHEAD {
         return Err(AuthError);
     }
     let nonce = XNonce::try_from(&sealed[..NONCE_LEN]).map_err(|_| AuthError)?;
     let body_end = sealed.len() - TAG_LEN;
     let tag = chacha20poly1305::Tag::try_from(&sealed[body_end..]).map_err(|_| AuthError)?;
-    let mut out = sealed[NONCE_LEN..body_end].to_vec();
+    let body = &sealed[NONCE_LEN..body_end];
+    // only the part past the old length is zeroed
+    out.resize(body.len(), 0);
+    let buf = chacha20poly1305::aead::inout::InOutBuf::new(body, &mut out[..])
+        .expect("the output was sized to the input");
     cipher
-        .decrypt_inout_detached(&nonce, label, (&mut out[..]).into(), &tag)
-        .map_err(|_| AuthError)?;
-    Ok(out)
+        .decrypt_inout_detached(&nonce, label, buf, &tag)
+        .map_err(|_| AuthError)
 }
 
 /// Argon2id cost parameters, recorded in each key file.

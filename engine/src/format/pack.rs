@@ -263,6 +263,21 @@ pub fn open_blob(
     entry: &PackEntry,
     sealed: &[u8],
 ) -> std::result::Result<Vec<u8>, DecodeError> {
+    let mut plain = vec![];
+    open_blob_into(key, entry, sealed, &mut vec![], &mut plain)?;
+    Ok(plain)
+}
+
+/// [`open_blob`] into caller-held buffers (contents replaced, capacity
+/// reused): `plain` receives the plaintext, `stored` is scratch for a
+/// compressed blob's decrypted bytes.
+pub fn open_blob_into(
+    key: &MasterKey,
+    entry: &PackEntry,
+    sealed: &[u8],
+    stored: &mut Vec<u8>,
+    plain: &mut Vec<u8>,
+) -> std::result::Result<(), DecodeError> {
     if sealed.len() != entry.length as usize {
         return Err(format!(
             "blob is {} bytes, index says {}",
@@ -271,15 +286,53 @@ pub fn open_blob(
         )
         .into());
     }
-    let stored = key
-        .open(entry.kind.label(), sealed)
-        .map_err(|e| e.to_string())?;
-    let plain =
-        crate::format::compress::decompress(stored, entry.compression, entry.raw_length as usize)?;
-    if key.blob_id(&plain) != entry.id {
+    let label = entry.kind.label();
+    let raw_len = entry.raw_length as usize;
+    match entry.compression {
+        Compression::None => {
+            key.open_into(label, sealed, plain)
+                .map_err(|e| e.to_string())?;
+            crate::format::compress::check_stored_len(plain.len(), raw_len)?;
+        }
+        Compression::Zstd => {
+            key.open_into(label, sealed, stored)
+                .map_err(|e| e.to_string())?;
+            crate::format::compress::decompress_zstd_into(stored, raw_len, plain)?;
+        }
+    }
+    if key.blob_id(plain) != entry.id {
         return Err("content does not match the blob id".into());
     }
-    Ok(plain)
+    Ok(())
+}
+
+/// The most scratch capacity [`verify_blob`] keeps per thread and buffer.
+const SCRATCH_KEPT: usize = 1 << 20;
+
+/// Checks one blob as [`open_blob`] does, keeping no plaintext: the
+/// buffers are per thread and reused, so verifying many blobs allocates
+/// nothing after the first (what prune, check and repair use).
+pub fn verify_blob(
+    key: &MasterKey,
+    entry: &PackEntry,
+    sealed: &[u8],
+) -> std::result::Result<(), DecodeError> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<(Vec<u8>, Vec<u8>)> =
+            const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    }
+    SCRATCH.with(|cell| {
+        let (stored, plain) = &mut *cell.borrow_mut();
+        let verified = open_blob_into(key, entry, sealed, stored, plain);
+        // what most blobs need stays allocated; a rare large blob's
+        // buffers are freed again rather than held by every thread
+        for b in [stored, plain] {
+            if b.capacity() > SCRATCH_KEPT {
+                *b = Vec::new();
+            }
+        }
+        verified
+    })
 }
 
 /// Opens every blob that `entries` places in a pack's `bytes` (each is
@@ -299,11 +352,18 @@ pub fn verify_entries(
         .map(|e| {
             let range = e.offset as usize..(e.offset + e.length as u64) as usize;
             match bytes.get(range.clone()) {
-                Some(sealed) => open_blob(key, e, sealed).map(|_| range),
+                Some(sealed) => verify_blob(key, e, sealed).map(|_| range),
                 None => Err("beyond the end of the pack".into()),
             }
         })
         .collect()
+}
+
+/// The buffer a pack is filled in when packs are cut at `pack_size`: a
+/// MiB of slack above it for the header. Only what is written becomes
+/// resident, so a tree pack that stays small costs no more than its bytes.
+pub fn buffer_capacity(pack_size: u32) -> usize {
+    pack_size as usize + (1 << 20)
 }
 
 /// A pack being filled in memory.
@@ -358,6 +418,17 @@ impl PackBuilder {
     /// True when no blob was added.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Whether a sealed blob of `len` bytes, with the header and trailer
+    /// that [`finish`](Self::finish) appends, still fits in the buffer as
+    /// allocated. An empty pack takes any blob. Callers finish the pack
+    /// first when it does not: a buffer that grew would be copied into one
+    /// twice its size, and stay that size when it is reused.
+    pub fn fits(&self, len: usize) -> bool {
+        let finished =
+            4 + (self.entries.len() + 1) * ENTRY_LEN + SEAL_OVERHEAD + 4 + TRAILER_MAGIC.len();
+        self.is_empty() || self.buf.len() + len + finished <= self.buf.capacity()
     }
 
     /// Appends a sealed blob.
@@ -422,5 +493,39 @@ mod tests {
         let mut e = entries[0];
         e.kind = BlobKind::Tree;
         assert!(open_blob(&key, &e, &p.bytes[..e.length as usize]).is_err());
+    }
+
+    #[test]
+    fn a_pack_never_outgrows_its_buffer_and_verify_blob_needs_the_right_bytes() {
+        let key = MasterKey::generate();
+        let mut b = PackBuilder::new(BlobKind::Data, 4096);
+        // an empty pack takes any blob
+        assert!(b.fits(10_000));
+        b.add(key.blob_id(b"a"), Compression::None, 1, &[0u8; 3000]);
+        assert!(b.fits(500));
+        assert!(
+            !b.fits(1100),
+            "3000 + 1100 + header and trailer exceed 4096"
+        );
+
+        let plain = b"some plaintext".repeat(100);
+        let mut p = PackBuilder::new(BlobKind::Data, 1 << 16);
+        let sealed = key.seal(BlobKind::Data.label(), &plain);
+        p.add(
+            key.blob_id(&plain),
+            Compression::None,
+            plain.len() as u32,
+            &sealed,
+        );
+        let f = p.finish(&key);
+        let e = f.entries[0];
+        let bytes = &f.bytes[e.offset as usize..(e.offset + e.length as u64) as usize];
+        verify_blob(&key, &e, bytes).unwrap();
+        let mut bad = bytes.to_vec();
+        bad[30] ^= 1;
+        assert!(verify_blob(&key, &e, &bad).is_err());
+        let mut other = e;
+        other.id = key.blob_id(b"another");
+        assert!(verify_blob(&key, &other, bytes).is_err());
     }
 }

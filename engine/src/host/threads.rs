@@ -122,6 +122,74 @@ pub fn for_each_concurrent<T: Sync>(
     }
 }
 
+/// An ordered parallel map between a producer and a consumer: `produce`
+/// (on the calling thread) hands items to its callback, `f` runs on
+/// `workers` threads of its own, and `consume` (on one more thread) gets
+/// the results in the order the items were produced. At most `in_flight`
+/// items are between the callback and `consume` at once, so memory is
+/// bounded by that many results. The first error stops every stage and
+/// is returned; `consume`'s and `f`'s come before `produce`'s (a producer
+/// told to stop answers "stopped", which is not the cause). On `Ok`,
+/// every item was consumed.
+pub fn ordered_map<I: Send, O: Send>(
+    workers: usize,
+    in_flight: usize,
+    produce: impl FnOnce(&mut dyn FnMut(I) -> crate::error::Result<()>) -> crate::error::Result<()>,
+    f: impl Fn(I) -> crate::error::Result<O> + Sync,
+    consume: impl FnMut(O) -> crate::error::Result<()> + Send,
+) -> crate::error::Result<()> {
+    use crate::error::{Error, Result};
+    let in_flight = in_flight.max(1);
+    let (jobs, jobs_rx) = crossbeam_channel::bounded::<(u64, I)>(0);
+    let (results_tx, results) = crossbeam_channel::unbounded::<(u64, Result<O>)>();
+    // a token per item allowed in flight: the consumer hands one back for
+    // each result it consumes, and closes the channel when it stops
+    let (tokens_back, tokens) = crossbeam_channel::bounded::<()>(in_flight);
+    for _ in 0..in_flight {
+        tokens_back.send(()).expect("room for every token");
+    }
+    let (f, mut consume) = (&f, consume);
+    std::thread::scope(|s| {
+        for _ in 0..workers.max(1) {
+            let (jobs_rx, results_tx) = (jobs_rx.clone(), results_tx.clone());
+            s.spawn(move || {
+                for (seq, item) in jobs_rx {
+                    if results_tx.send((seq, f(item))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop((jobs_rx, results_tx));
+        let consumer = s.spawn(move || -> Result<u64> {
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, r) in results {
+                waiting.insert(seq, r?);
+                while let Some(out) = waiting.remove(&next) {
+                    consume(out)?;
+                    next += 1;
+                    let _ = tokens_back.send(());
+                }
+            }
+            Ok(next)
+        });
+        let stopped = || Error::Invalid("stopped: a later stage failed".into());
+        let mut produced = 0u64;
+        let result = produce(&mut |item| {
+            tokens.recv().map_err(|_| stopped())?;
+            jobs.send((produced, item)).map_err(|_| stopped())?;
+            produced += 1;
+            Ok(())
+        });
+        drop(jobs);
+        let consumed = consumer.join().expect("the consumer does not panic")?;
+        result?;
+        debug_assert_eq!(consumed, produced);
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,5 +220,95 @@ mod tests {
         assert!(matches!(r, Err(crate::error::Error::Invalid(m)) if m == "stop"));
         // the workers stop soon after the failure, not at the end
         assert!(ran.load(Ordering::Relaxed) < 100);
+    }
+
+    #[test]
+    fn ordered_map_keeps_the_order_and_bounds_what_is_in_flight() {
+        use std::sync::atomic::AtomicIsize;
+        let held = AtomicIsize::new(0);
+        let most = AtomicIsize::new(0);
+        let mut got = vec![];
+        ordered_map(
+            3,
+            4,
+            |emit| (0..200u64).try_for_each(&mut *emit),
+            |i| {
+                let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                // later items finish first now and then
+                if i % 7 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Ok(i * 2)
+            },
+            |o| {
+                held.fetch_sub(1, Ordering::SeqCst);
+                got.push(o);
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(got, (0..200u64).map(|i| i * 2).collect::<Vec<_>>());
+        assert!(most.load(Ordering::SeqCst) <= 4, "{:?}", most);
+    }
+
+    #[test]
+    fn ordered_map_stops_at_the_first_error_and_reports_it() {
+        use crate::error::Error;
+        let consumed = AtomicUsize::new(0);
+        // a worker fails: its error, not the producer's "stopped"
+        let e = ordered_map(
+            2,
+            3,
+            |emit| (0..10_000u64).try_for_each(&mut *emit),
+            |i| {
+                if i == 50 {
+                    Err(Error::Invalid("item 50 is bad".into()))
+                } else {
+                    Ok(i)
+                }
+            },
+            |_| {
+                consumed.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("item 50 is bad"), "{e}");
+        assert!(consumed.load(Ordering::SeqCst) <= 50);
+        // the consumer fails
+        let e = ordered_map(
+            2,
+            3,
+            |emit| (0..10_000u64).try_for_each(&mut *emit),
+            Ok,
+            |i| {
+                if i == 5 {
+                    Err(Error::Invalid("cannot take 5".into()))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("cannot take 5"), "{e}");
+        // the producer fails: everything it produced was consumed
+        let consumed = AtomicUsize::new(0);
+        let e = ordered_map(
+            2,
+            3,
+            |emit| {
+                (0..20u64).try_for_each(&mut *emit)?;
+                Err(Error::Invalid("listing broke".into()))
+            },
+            Ok,
+            |_| {
+                consumed.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("listing broke"), "{e}");
+        assert_eq!(consumed.load(Ordering::SeqCst), 20);
     }
 }

@@ -29,7 +29,7 @@ use crate::error::{BackendFailure, Error, Result};
 use crate::format::compress::{CompressionMode, compress};
 use crate::format::id::{BlobId, IndexId};
 use crate::format::index::{IndexSegment, IndexedPack};
-use crate::format::pack::{BlobKind, FinishedPack, MAX_BLOB_LEN, PackBuilder};
+use crate::format::pack::{BlobKind, FinishedPack, MAX_BLOB_LEN, PackBuilder, buffer_capacity};
 use crate::format::prune::Base;
 use crate::store::backend::ObjectKey;
 use crate::store::catalog::Catalog;
@@ -158,8 +158,14 @@ impl BlobWriter {
             compression,
             seen: Mutex::new(HashSet::new()),
             open: [
-                Mutex::new(PackBuilder::new(BlobKind::Data, pack_size + (1 << 20))),
-                Mutex::new(PackBuilder::new(BlobKind::Tree, 1 << 20)),
+                Mutex::new(PackBuilder::new(
+                    BlobKind::Data,
+                    buffer_capacity(pack_size as u32),
+                )),
+                Mutex::new(PackBuilder::new(
+                    BlobKind::Tree,
+                    buffer_capacity(pack_size as u32),
+                )),
             ],
             queue: Mutex::new(Some(tx)),
             uploaders: Mutex::new(handles),
@@ -237,33 +243,39 @@ impl BlobWriter {
         let (stored, how) = compress(plain, mode);
         let sealed = self.shared.repo.key().seal(kind.label(), &stored);
         drop(stored);
-        let full = {
+        let pack_size = self.shared.repo.config().pack_size as usize;
+        // a pack is finished before a blob that would outgrow its buffer,
+        // and once it reaches the pack size
+        let (before, after) = {
             let mut open = self.open[kind as usize].lock().unwrap();
+            let before = (!open.fits(sealed.len()))
+                .then(|| std::mem::replace(&mut *open, self.next_pack(kind)));
             open.add(id, how, plain.len() as u32, &sealed);
-            if open.len() >= self.shared.repo.config().pack_size as usize {
-                let cap = self.shared.repo.config().pack_size as usize + (1 << 20);
-                // only data packs return their buffers (see `upload`)
-                let spare = match kind {
-                    BlobKind::Data => self.shared.spare.lock().unwrap().pop(),
-                    BlobKind::Tree => None,
-                };
-                let next = match spare {
-                    Some(buf) => PackBuilder::with_buffer(kind, buf),
-                    None => PackBuilder::new(kind, cap),
-                };
-                Some(std::mem::replace(&mut *open, next))
-            } else {
-                None
-            }
+            let after = (open.len() >= pack_size)
+                .then(|| std::mem::replace(&mut *open, self.next_pack(kind)));
+            (before, after)
         };
         let s = &self.shared.stats;
         s.blobs_added.fetch_add(1, Ordering::Relaxed);
         s.bytes_added
             .fetch_add(plain.len() as u64, Ordering::Relaxed);
-        if let Some(p) = full {
+        for p in [before, after].into_iter().flatten() {
             self.send(p)?;
         }
         Ok(())
+    }
+
+    /// An empty pack to fill next, on a returned buffer when there is one
+    /// (only data packs return theirs: see `upload`).
+    fn next_pack(&self, kind: BlobKind) -> PackBuilder {
+        let spare = match kind {
+            BlobKind::Data => self.shared.spare.lock().unwrap().pop(),
+            BlobKind::Tree => None,
+        };
+        match spare {
+            Some(buf) => PackBuilder::with_buffer(kind, buf),
+            None => PackBuilder::new(kind, buffer_capacity(self.shared.repo.config().pack_size)),
+        }
     }
 
     fn send(&self, p: PackBuilder) -> Result<()> {

@@ -14,14 +14,13 @@
 //!
 //! Memory does not grow with the number of blobs: the working set (every
 //! copy of every blob, the used set, the fates) is a scratch SQLite file
-//! (`db`), the walk keeps one tree per level, and packs are copied one at
-//! a time.
+//! (`db`), the walk keeps one tree per level, and copying holds two packs
+//! and a fixed number of runs of blobs.
 
 mod db;
 
 use std::collections::HashSet;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 pub use db::{Fate, PackUse};
@@ -775,15 +774,18 @@ fn resolve_fork(session: &Session<Maintenance>, report: &mut PruneReport) -> Res
 /// in a single ranged read.
 const COALESCE_GAP: u64 = 256 << 10;
 
-/// The longest ranged read (unless one blob is longer): what a run of
-/// blobs read at once holds in memory, beside the two pack buffers.
-const RUN_MAX: u64 = 4 << 20;
+/// The longest ranged read (unless one blob is longer). Runs are the unit
+/// the copy's workers share out, so they are kept short enough that both
+/// cores have one while a third waits to be packed (4 MiB runs left one
+/// core idle half the time on the retention benchmark).
+const RUN_MAX: u64 = 1 << 20;
 
 /// P7: copies every used blob that no kept pack holds into new packs
 /// (each blob verified before it is copied: prune never spreads damage),
-/// reading neighbours in one ranged read and verifying them in parallel;
-/// a thread of its own uploads each pack and reads its header back while
-/// the next one is filled (memory stays at two packs).
+/// reading neighbours in one ranged read, reading and verifying runs on
+/// every core (see [`fill_packs`]); a thread of its own uploads each pack
+/// and reads its header back while the next one is filled (memory stays
+/// at two packs and a few runs).
 /// Returns the new packs with their sizes.
 fn copy_used(
     session: &Session<Maintenance>,
@@ -835,8 +837,26 @@ fn copy_used(
     })
 }
 
-/// The copying half of [`copy_used`]: reads and verifies the blobs to
-/// copy and hands each full pack to `tx`.
+/// One ranged read of blobs to copy: their locations and the bytes from
+/// the first's offset (`start`) to the last's end, every blob verified.
+struct VerifiedRun {
+    run: Vec<BlobLocation>,
+    start: u64,
+    bytes: bytes::Bytes,
+}
+
+fn sealed_in<'b>(bytes: &'b [u8], start: u64, loc: &BlobLocation) -> Result<&'b [u8]> {
+    let at = (loc.entry.offset - start) as usize;
+    bytes
+        .get(at..at + loc.entry.length as usize)
+        .ok_or_else(|| Error::damaged(ObjectKey::of(loc.pack), "shorter than its index says"))
+}
+
+/// The copying half of [`copy_used`], a pipeline: this thread groups the
+/// blobs to copy into runs (neighbours in one pack, one ranged read
+/// each), a worker per core reads and verifies runs, and a packer adds
+/// them to the new packs in order and hands each full pack to `tx`. At
+/// most [`RUNS_IN_FLIGHT`] runs are held at once.
 fn fill_packs(
     repo: &crate::store::repo::Repository,
     db: &PlanDb,
@@ -845,65 +865,63 @@ fn fill_packs(
     spare: &std::sync::Mutex<Option<Vec<u8>>>,
 ) -> Result<()> {
     let mut builders = [
-        PackBuilder::new(BlobKind::Data, target + (1 << 20)),
-        PackBuilder::new(BlobKind::Tree, 1 << 20),
+        PackBuilder::new(BlobKind::Data, pack::buffer_capacity(target as u32)),
+        PackBuilder::new(BlobKind::Tree, pack::buffer_capacity(target as u32)),
     ];
     let flush = |b: &mut PackBuilder| -> Result<()> {
         if b.is_empty() {
             return Ok(());
         }
         let kind = b.kind();
+        let done = std::mem::replace(b, PackBuilder::new(kind, 0)).finish(repo.key());
+        tx.send(done).map_err(|_| {
+            Error::Invalid("the upload of a repacked pack stopped; nothing was deleted".into())
+        })?;
+        // the send returns once the uploader took this pack, after it put
+        // the previous one's buffer back: two buffers, never a third
         let recycled = match kind {
             BlobKind::Data => spare.lock().unwrap().take(),
             BlobKind::Tree => None,
         };
-        let next = match recycled {
+        *b = match recycled {
             Some(buf) => PackBuilder::with_buffer(kind, buf),
-            None => PackBuilder::new(kind, target + (1 << 20)),
+            None => PackBuilder::new(kind, pack::buffer_capacity(target as u32)),
         };
-        let done = std::mem::replace(b, next).finish(repo.key());
-        tx.send(done).map_err(|_| {
-            Error::Invalid("the upload of a repacked pack stopped; nothing was deleted".into())
-        })
+        Ok(())
     };
-    let mut run: Vec<BlobLocation> = vec![];
-    let mut copy_run = |run: &mut Vec<BlobLocation>| -> Result<()> {
-        let (Some(first), Some(last)) = (run.first(), run.last()) else {
-            return Ok(());
-        };
-        let start = first.entry.offset;
-        let end = last.entry.offset + last.entry.length as u64;
-        let bytes = repo
-            .backend()
-            .get_range(&ObjectKey::of(first.pack), start..end)?;
-        let sealed = |loc: &BlobLocation| -> Result<&[u8]> {
-            let at = (loc.entry.offset - start) as usize;
-            bytes
-                .get(at..at + loc.entry.length as usize)
-                .ok_or_else(|| {
-                    Error::damaged(ObjectKey::of(loc.pack), "shorter than its index says")
-                })
-        };
-        // verify all of the run (in parallel), then copy it in order
-        run.par_iter().try_for_each(|loc| -> Result<()> {
-            pack::open_blob(repo.key(), &loc.entry, sealed(loc)?).map_err(|e| {
-                Error::damaged(
-                    ObjectKey::of(loc.pack),
-                    format!(
-                        "blob {} does not verify ({e}); nothing was deleted: run `arca check --read-data` and `arca repair`",
-                        loc.entry.id
-                    ),
-                )
-            })?;
+    let produce = |emit: &mut dyn FnMut(Vec<BlobLocation>) -> Result<()>| -> Result<()> {
+        let mut run: Vec<BlobLocation> = vec![];
+        db.each_to_copy(&mut |loc| {
+            if let Some(last) = run.last()
+                && (last.pack != loc.pack
+                    || loc.entry.offset
+                        > last.entry.offset + last.entry.length as u64 + COALESCE_GAP
+                    || loc.entry.offset + loc.entry.length as u64 - run[0].entry.offset > RUN_MAX)
+            {
+                emit(std::mem::take(&mut run))?;
+            }
+            run.push(loc);
             Ok(())
         })?;
-        for loc in run.drain(..) {
+        if run.is_empty() {
+            return Ok(());
+        }
+        emit(run)
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+    let packer = |verified: VerifiedRun| -> Result<()> {
+        // the run's bytes are freed once they are packed
+        for loc in &verified.run {
             let k = loc.entry.kind as usize;
+            let sealed = sealed_in(&verified.bytes, verified.start, loc)?;
+            if !builders[k].fits(sealed.len()) {
+                flush(&mut builders[k])?;
+            }
             builders[k].add(
                 loc.entry.id,
                 loc.entry.compression,
                 loc.entry.raw_length,
-                sealed(&loc)?,
+                sealed,
             );
             if builders[k].len() >= target {
                 flush(&mut builders[k])?;
@@ -911,22 +929,43 @@ fn fill_packs(
         }
         Ok(())
     };
-    db.each_to_copy(&mut |loc| {
-        if let Some(last) = run.last()
-            && (last.pack != loc.pack
-                || loc.entry.offset > last.entry.offset + last.entry.length as u64 + COALESCE_GAP
-                || loc.entry.offset + loc.entry.length as u64 - run[0].entry.offset > RUN_MAX)
-        {
-            copy_run(&mut run)?;
-        }
-        run.push(loc);
-        Ok(())
-    })?;
-    copy_run(&mut run)?;
+    crate::host::threads::ordered_map(
+        workers,
+        RUNS_IN_FLIGHT,
+        produce,
+        |run| read_run(repo, run),
+        packer,
+    )?;
     let [data, tree] = &mut builders;
     flush(data)?;
-    flush(tree)?;
-    Ok(())
+    flush(tree)
+}
+
+/// Runs read, verified or waiting to be packed at once (each at most
+/// [`RUN_MAX`]): with the two pack buffers, what copying holds.
+const RUNS_IN_FLIGHT: usize = 6;
+
+/// Reads one run in a single ranged read and verifies each of its blobs:
+/// prune never spreads damage.
+fn read_run(repo: &crate::store::repo::Repository, run: Vec<BlobLocation>) -> Result<VerifiedRun> {
+    let (first, last) = (&run[0], &run[run.len() - 1]);
+    let start = first.entry.offset;
+    let end = last.entry.offset + last.entry.length as u64;
+    let bytes = repo
+        .backend()
+        .get_range(&ObjectKey::of(first.pack), start..end)?;
+    for loc in &run {
+        pack::verify_blob(repo.key(), &loc.entry, sealed_in(&bytes, start, loc)?).map_err(|e| {
+            Error::damaged(
+                ObjectKey::of(loc.pack),
+                format!(
+                    "blob {} does not verify ({e}); nothing was deleted: run `arca check --read-data` and `arca repair`",
+                    loc.entry.id
+                ),
+            )
+        })?;
+    }
+    Ok(VerifiedRun { run, start, bytes })
 }
 
 /// Deletes what a committed record lists (packs, void snapshots, the
