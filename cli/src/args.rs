@@ -193,12 +193,14 @@ pub enum WalAction {
         #[arg(long, default_value = "promote", value_parser = ["promote", "pause", "shutdown"])]
         target_action: String,
     },
-    /// Delete archived WAL before a segment (what base backups from that
-    /// segment on do not need). History files are kept.
+    /// Delete archived WAL that no snapshot's base backup needs (older than
+    /// the oldest one's start), or that comes before a given segment.
+    /// History files are kept.
     Forget {
-        /// The oldest segment to keep (a 24-digit segment name).
+        /// The oldest segment to keep (a 24-digit segment name); default:
+        /// the start of the oldest base backup a snapshot records.
         #[arg(long, value_name = "SEGMENT")]
-        before: String,
+        before: Option<String>,
         /// Only list what would be deleted.
         #[arg(short = 'n', long)]
         dry_run: bool,

@@ -42,7 +42,7 @@ pub fn snapshot_json(
     id: &arca_engine::format::id::SnapshotId,
     s: &arca_engine::format::snapshot::Snapshot,
 ) -> serde_json::Value {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "id": id,
         "short_id": id.short(),
         "time": s.time,
@@ -56,7 +56,12 @@ pub fn snapshot_json(
         "partial": s.partial,
         "program_version": s.program_version,
         "summary": s.summary,
-    })
+    });
+    // only where there is one (restic's shape otherwise)
+    if !s.postgres.is_empty() {
+        v["postgres"] = serde_json::json!(s.postgres);
+    }
+    v
 }
 
 /// Parses a size: `1234`, `500K`, `10M`, `2G`, `1T` (powers of 1024;

@@ -220,6 +220,9 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     let target = primary.sql("SELECT now()");
     std::thread::sleep(Duration::from_millis(1100));
     primary.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(2001, 3000) g");
+    // one more segment, so that a gap can be made between two kept ones
+    primary.sql("SELECT pg_switch_wal()");
+    primary.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(3001, 3100) g");
     let last = primary.sql("SELECT pg_walfile_name(pg_switch_wal())");
     primary.wait_for(
         &format!("SELECT last_archived_wal >= '{last}' FROM pg_stat_archiver"),
@@ -249,6 +252,41 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     let b = &v["report"]["backups"][0];
     assert_eq!(b["consistent"], true, "{v}");
     assert_eq!(b["recoverable_to"], last.as_str(), "{v}");
+
+    // the snapshot recorded the base backup and the WAL it needs, and
+    // verify checks that WAL for the snapshot
+    let pg = &snaps[0]["postgres"][0];
+    assert_eq!(pg["start_wal"], b["start_segment"], "{snaps}");
+    assert_eq!(pg["start_lsn"], b["start_lsn"], "{snaps}");
+    assert_eq!(pg["timeline"], 1, "{snaps}");
+    assert!(
+        pg["stop_lsn"].is_string(),
+        "pg_basebackup writes a manifest: {snaps}"
+    );
+    let c = &v["report"]["snapshots"][0];
+    assert_eq!(c["snapshot"], snaps[0]["id"], "{v}");
+    assert_eq!(c["consistent"], true, "{v}");
+    assert_eq!(c["stop_wal"], b["stop_segment"], "{v}");
+    assert_eq!(c["recoverable_to"], last.as_str(), "{v}");
+    // wal forget keeps what the snapshot needs: only older files go, and
+    // recovery below still works
+    let start = pg["start_wal"].as_str().unwrap();
+    let dry = e.json(&["wal", "forget", "--dry-run"]);
+    let removed: Vec<&str> = dry["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        !removed.is_empty(),
+        "the segment before the backup's start: {dry}"
+    );
+    assert!(removed.iter().all(|n| &n[..24] < start), "{dry}");
+    let o = e.run(&["wal", "forget"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(e.run(&["wal", "verify"]).status.code(), Some(0));
+    let names: Vec<&str> = names.into_iter().filter(|n| !removed.contains(n)).collect();
 
     // recover to `target`: the base backup restored by arca, the WAL
     // fetched by arca, nothing in between
@@ -324,6 +362,19 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(
         text.contains(&format!("GAP: 1 segment(s) missing, {victim} .. {victim}")),
+        "{text}"
+    );
+    // without the segment it starts in, the snapshot's base backup cannot
+    // be restored, and verify says so for the snapshot
+    e.delete_object(&wal_object_name(&e, start));
+    let o = e.run(&["--json", "wal", "verify"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let c = &v["report"]["snapshots"][0];
+    assert_eq!(c["consistent"], false, "{v}");
+    let text = String::from_utf8_lossy(&e.run(&["wal", "verify"]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("snapshot {} (", &snap[..8])) && text.contains("NOT RESTORABLE"),
         "{text}"
     );
 }

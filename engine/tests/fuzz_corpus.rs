@@ -108,7 +108,7 @@ mod seeds {
     use arca_engine::format::keyfile::{KdfRecord, KeyFile};
     use arca_engine::format::pack::{self, BlobKind, PackBuilder, PackEntry, TRAILER_MAGIC};
     use arca_engine::format::prune::{Base, PruneRecord, RecordInfo, Seal, Swept, ToDelete};
-    use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
+    use arca_engine::format::snapshot::{PgBaseBackup, Snapshot, SourceError, Summary};
     use arca_engine::format::tree::{
         Content, Extent, FLAG_INCOMPLETE, Node, NodeKind, Timestamp, Tree,
     };
@@ -487,6 +487,14 @@ mod seeds {
                 data_added: 3_000_000,
                 data_added_packed: 1_500_000,
             },
+            postgres: vec![PgBaseBackup {
+                path: "/etc".into(),
+                timeline: 2,
+                start_lsn: "1/A0000028".into(),
+                start_wal: "0000000200000001000000A0".into(),
+                stop_lsn: Some("1/A1000100".into()),
+                label: "nightly".into(),
+            }],
             base: Base {
                 generation: 7,
                 mark: Some(PruneId([0x77; 32])),

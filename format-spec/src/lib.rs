@@ -25,7 +25,7 @@ use arca_engine::format::index::{IndexSegment, IndexedPack};
 use arca_engine::format::keyfile::{KdfRecord, KeyFile};
 use arca_engine::format::pack::{self, BlobKind, PackEntry};
 use arca_engine::format::prune::{Base, PruneRecord, RecordInfo, Seal, Swept, ToDelete, seal_name};
-use arca_engine::format::snapshot::{Snapshot, SourceError, Summary};
+use arca_engine::format::snapshot::{PgBaseBackup, Snapshot, SourceError, Summary};
 use arca_engine::format::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -761,6 +761,14 @@ pub fn snapshot(frames: &Frames, index_object_len: u64) -> Snapshot {
             data_added: blobs.iter().sum::<usize>() as u64,
             data_added_packed: d.bytes.len() as u64 + t.bytes.len() as u64 + index_object_len,
         },
+        postgres: vec![PgBaseBackup {
+            path: "/sub".into(),
+            timeline: 1,
+            start_lsn: "0/2000028".into(),
+            start_wal: "000000010000000000000002".into(),
+            stop_lsn: Some("0/2000138".into()),
+            label: "pg_basebackup base backup".into(),
+        }],
         base: backup_base(frames),
     }
 }

@@ -67,7 +67,7 @@ const DATA_PACK_ID: &str = "133ea72606ef90c0ce1c31cebfa9efc8dbda7a8c9719772b917f
 const TREE_PACK_ID: &str = "5dbb1b4386667682cb30f73bdf2c89d186084982d69485dd59ce5433d307ae7e";
 const INDEX_ID: &str = "b8a977a8b73fc14fee4eadd0866e00f27c3df864eaebb791e82aaf521f1e94b6";
 const INDEX_V1_ID: &str = "2a3ab72c1689c42ea3c97d9ec8dbc6d12b4fdba0b37af4d0bdf896baef9b58c4";
-const SNAPSHOT_ID: &str = "75a267a74f3658e194de26826ac48893f9ef68b2a90d736273fadc34635d235d";
+const SNAPSHOT_ID: &str = "c6cdd84cbd72cba0f6f9de4cf08b0536bf0989c2842af0fa776e824259d46b52";
 const PRUNE_RECORD_ID: &str = "1449dad30bfe2940593085f5fecac613bc369337ee7708a8f126b18799fc283c";
 const SEAL_NAME: &str = "7ba3a28b987ca1664eee23f094a01a42c7bdac73d15e53711205f9fb45de397e";
 const BLOB_DATA_1: &str = "aa9421573cd169d17767ca0a00db2786cd8e0833806da3196128a47b53660bfc";
@@ -318,6 +318,10 @@ fn prune_rules_on_the_vectors() {
     // whatever its base; the void one is not
     let snap = Snapshot::from_object(&k, &load("snapshot.hex")).unwrap();
     assert!(st.snapshot_valid(&id(SNAPSHOT_ID), &snap.base));
+    // the base backup it records, and the WAL that needs
+    assert_eq!(snap.postgres.len(), 1);
+    assert_eq!(snap.postgres[0].start_wal, "000000010000000000000002");
+    assert_eq!(snap.postgres[0].stop_lsn.as_deref(), Some("0/2000138"));
     assert!(st.snapshot_valid(&SnapshotId([0xd4; 32]), &Base::default()));
     assert!(!st.snapshot_valid(&SnapshotId([0xd3; 32]), &Base::default()));
     // a base on generation 1's record itself honours the sweep; one on
@@ -874,6 +878,8 @@ fn independent_reader_agrees() {
     let s: serde_json::Value =
         serde_json::from_slice(&ind::open_magic(&k, b"ASN\x01", &snap)).unwrap();
     assert_eq!(s["time"], "2026-11-02T03:04:05.123456789Z");
+    assert_eq!(s["postgres"][0]["start_wal"], "000000010000000000000002");
+    assert_eq!(s["postgres"][0]["timeline"], 1);
     assert_eq!(s["tree"], BLOB_ROOT_TREE);
     assert_eq!(s["parent"], serde_json::Value::Null);
     assert_eq!(s["partial"], true);

@@ -168,8 +168,8 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             Ok(0)
         }
         WalAction::Verify => {
-            let (repo, _) = context::open_repo(g)?;
-            let r = wal::verify(&repo)?;
+            let o = context::open(g)?;
+            let r = wal::verify(o.repo(), &o.catalog().snapshots()?)?;
             if out.json {
                 output::json(&serde_json::json!({
                     "continuous": r.is_continuous(),
@@ -189,17 +189,12 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                     }
                 }
                 for b in &r.backups {
-                    let state = match (&b.recoverable_to, &b.first_gap) {
-                        _ if !b.consistent => {
-                            "NOT RESTORABLE: WAL between its start and stop is missing".to_string()
-                        }
-                        (Some(to), Some(g)) => format!(
-                            "recoverable up to {to}; replay stops at the gap {} .. {}",
-                            g.first, g.last
-                        ),
-                        (Some(to), None) => format!("recoverable up to {to}"),
-                        (None, _) => "not recoverable".to_string(),
-                    };
+                    let state = replay_state(
+                        b.consistent,
+                        &b.recoverable_to,
+                        &b.first_gap,
+                        "WAL between its start and stop",
+                    );
                     out.say(format!(
                         "base backup {} ({}, start {} in {}, stop {}): {state}",
                         b.backup.file,
@@ -207,6 +202,22 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                         b.backup.start_lsn,
                         b.backup.start_segment.name(),
                         b.backup.stop_lsn,
+                    ));
+                }
+                for c in &r.snapshots {
+                    let state = replay_state(
+                        c.consistent,
+                        &c.recoverable_to,
+                        &c.first_gap,
+                        &format!("WAL from {} to {}", c.backup.start_wal, c.stop_wal),
+                    );
+                    out.say(format!(
+                        "snapshot {} ({}, {}: start {} in {}): {state}",
+                        c.snapshot.short(),
+                        output::time(&c.time),
+                        c.backup.path,
+                        c.backup.start_lsn,
+                        c.backup.start_wal,
                     ));
                 }
                 for u in &r.unreadable {
@@ -286,11 +297,21 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             Ok(0)
         }
         WalAction::Forget { before, dry_run } => {
-            let Some(WalFile::Segment(oldest)) = WalFile::parse(before) else {
-                bail!("--before {before}: not a 24-digit WAL segment name");
+            let o = context::open(g)?;
+            let oldest = match before {
+                Some(b) => match WalFile::parse(b) {
+                    Some(WalFile::Segment(s)) => s,
+                    _ => bail!("--before {b}: not a 24-digit WAL segment name"),
+                },
+                None => match wal::oldest_needed(&o.catalog().snapshots()?) {
+                    Some(s) => s,
+                    None => bail!(
+                        "no snapshot records a PostgreSQL base backup, so nothing says which WAL is needed: back up a base backup (a directory with its backup_label) first, or give --before SEGMENT"
+                    ),
+                },
             };
-            let (repo, _) = context::open_repo(g)?;
-            let gone = wal::forget_before(&repo, oldest, *dry_run)?;
+            let before = oldest.name();
+            let gone = wal::forget_before(o.repo(), oldest, *dry_run)?;
             if out.json {
                 output::json(&serde_json::json!({
                     "dry_run": dry_run,
@@ -305,5 +326,23 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             }
             Ok(0)
         }
+    }
+}
+
+/// How far a base backup recovers, in words.
+fn replay_state(
+    consistent: bool,
+    recoverable_to: &Option<String>,
+    first_gap: &Option<wal::Gap>,
+    needed: &str,
+) -> String {
+    match (recoverable_to, first_gap) {
+        _ if !consistent => format!("NOT RESTORABLE: {needed} is missing"),
+        (Some(to), Some(g)) => format!(
+            "recoverable up to {to}; replay stops at the gap {} .. {}",
+            g.first, g.last
+        ),
+        (Some(to), None) => format!("recoverable up to {to}"),
+        (None, _) => "not recoverable".to_string(),
     }
 }

@@ -44,6 +44,27 @@ pub struct Summary {
     pub data_added_packed: u64,
 }
 
+/// A PostgreSQL base backup in a snapshot: one source directory with a
+/// `backup_label` at its root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgBaseBackup {
+    /// The source directory (as in `paths`).
+    pub path: String,
+    /// `START TIMELINE`.
+    pub timeline: u32,
+    /// `START WAL LOCATION`, an LSN as PostgreSQL prints it (`X/Y`).
+    pub start_lsn: String,
+    /// The WAL segment recovery starts from (24 hexadecimal digits).
+    pub start_wal: String,
+    /// Where the backup stopped (the `End-LSN` of `backup_manifest`'s
+    /// `WAL-Ranges`), when there is a manifest: replay must reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_lsn: Option<String>,
+    /// `LABEL`.
+    #[serde(default)]
+    pub label: String,
+}
+
 /// A source that could not be read; the snapshot is then partial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceError {
@@ -91,6 +112,10 @@ pub struct Snapshot {
     /// Figures about the run.
     #[serde(default)]
     pub summary: Summary,
+    /// PostgreSQL base backups among the sources, with the WAL their
+    /// recovery needs (see `ops::wal::base`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub postgres: Vec<PgBaseBackup>,
     /// The prune generation the backup's catalog was based on (absent:
     /// generation 0, before any prune). See `format::prune`.
     #[serde(default, skip_serializing_if = "base_is_zero")]

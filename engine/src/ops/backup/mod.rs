@@ -290,6 +290,14 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
     summary.data_added = st.bytes_added.load(Ordering::Relaxed);
     summary.data_added_packed = st.bytes_uploaded.load(Ordering::Relaxed);
     summary.backup_end = Some(Utc::now());
+    // PostgreSQL base backups among the sources, and the WAL they need
+    let (postgres, pg_warnings) = if is_paths {
+        crate::ops::wal::base::detect(&paths)
+    } else {
+        (vec![], vec![])
+    };
+    let mut warnings = built.warnings;
+    warnings.extend(pg_warnings);
     let snapshot = Snapshot {
         time,
         host: opts.host.clone(),
@@ -302,8 +310,9 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
         program_version: format!("arca {}", env!("CARGO_PKG_VERSION")),
         partial: !built.errors.is_empty(),
         errors: built.errors,
-        warnings: built.warnings,
+        warnings,
         summary,
+        postgres,
         base: writer.base(),
     };
     // The commit point: only under a lock that is still held.

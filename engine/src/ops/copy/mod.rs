@@ -587,6 +587,7 @@ mod tests {
             errors: vec![],
             warnings: vec![],
             summary: Default::default(),
+            postgres: vec![],
             base: Default::default(),
         }
     }

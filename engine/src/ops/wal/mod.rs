@@ -16,6 +16,7 @@
 //! [`spool`] is the local side: what was pushed ahead of PostgreSQL's
 //! asking, and what was fetched ahead of it.
 
+pub mod base;
 pub mod recovery;
 pub mod spool;
 
@@ -23,7 +24,8 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::format::compress::CompressionMode;
-use crate::format::id::WalId;
+use crate::format::id::{SnapshotId, WalId};
+use crate::format::snapshot::{PgBaseBackup, Snapshot};
 use crate::format::wal::{self, SegmentNo, WalFile, WalObject};
 use crate::store::backend::{ObjectKey, PutMode};
 use crate::store::repo::Repository;
@@ -163,30 +165,18 @@ fn ser_segment<S: serde::Serializer>(
 /// Parses a backup history file, as `pg_backup_stop` writes it
 /// (`START WAL LOCATION: 0/2000028 (file 000000010000000000000002)`, ...).
 pub fn parse_backup_file(name: &str, text: &str) -> std::result::Result<BaseBackup, String> {
-    let field = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix(": ")))
-            .map(str::trim)
-    };
     let location = |k: &str| -> std::result::Result<(String, SegmentNo), String> {
-        let v = field(k).ok_or_else(|| format!("no {k}"))?;
-        let (lsn, rest) = v.split_once(" (file ").ok_or_else(|| format!("{k}: {v}"))?;
-        let seg = rest
-            .strip_suffix(')')
-            .and_then(WalFile::parse)
-            .and_then(|f| match f {
-                WalFile::Segment(s) => Some(s),
-                _ => None,
-            })
-            .ok_or_else(|| format!("{k}: {v}"))?;
-        Ok((lsn.to_string(), seg))
+        let v = base::field(text, k).ok_or_else(|| format!("no {k}"))?;
+        base::parse_location(v).ok_or_else(|| format!("{k}: {v}"))
     };
     let (start_lsn, start_segment) = location("START WAL LOCATION")?;
     let (stop_lsn, stop_segment) = location("STOP WAL LOCATION")?;
     Ok(BaseBackup {
         file: name.to_string(),
-        label: field("LABEL").unwrap_or_default().to_string(),
-        start_time: field("START TIME").unwrap_or_default().to_string(),
+        label: base::field(text, "LABEL").unwrap_or_default().to_string(),
+        start_time: base::field(text, "START TIME")
+            .unwrap_or_default()
+            .to_string(),
         start_lsn,
         stop_lsn,
         start_segment,
@@ -237,6 +227,28 @@ pub struct BackupCheck {
     pub first_gap: Option<Gap>,
 }
 
+/// A snapshot that holds a base backup, checked against the archive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotCheck {
+    /// The snapshot.
+    pub snapshot: SnapshotId,
+    /// Its time.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The base backup it recorded.
+    #[serde(flatten)]
+    pub backup: PgBaseBackup,
+    /// The segment replay must reach for the backup to be consistent:
+    /// from the recorded stop LSN, else from the archived history file of
+    /// the same start, else the start segment itself.
+    pub stop_wal: String,
+    /// Whether every segment from its start to `stop_wal` is archived.
+    pub consistent: bool,
+    /// The newest segment replay reaches without a gap.
+    pub recoverable_to: Option<String>,
+    /// The gap replay stops at, if before the timeline's newest segment.
+    pub first_gap: Option<Gap>,
+}
+
 /// What `wal verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
@@ -246,6 +258,8 @@ pub struct VerifyReport {
     pub timelines: Vec<Timeline>,
     /// Per base backup (from the `.backup` files), oldest first.
     pub backups: Vec<BackupCheck>,
+    /// Per snapshot that recorded a base backup, oldest first.
+    pub snapshots: Vec<SnapshotCheck>,
     /// Backup history files that could not be read or parsed.
     pub unreadable: Vec<String>,
 }
@@ -256,6 +270,7 @@ impl VerifyReport {
     pub fn is_continuous(&self) -> bool {
         self.timelines.iter().all(|t| t.gaps.is_empty())
             && self.backups.iter().all(|b| b.consistent)
+            && self.snapshots.iter().all(|b| b.consistent)
             && self.unreadable.is_empty()
     }
 }
@@ -267,7 +282,7 @@ impl VerifyReport {
 /// numbering) and one get per backup history file. Whether a timeline's
 /// WAL continues on a later timeline after a promotion is not followed:
 /// each backup is checked on its own timeline.
-pub fn verify(repo: &Repository) -> Result<VerifyReport> {
+pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result<VerifyReport> {
     let files = list(repo)?;
     let segments: Vec<SegmentNo> = files
         .iter()
@@ -348,33 +363,13 @@ pub fn verify(repo: &Repository) -> Result<VerifyReport> {
                 continue;
             }
         };
-        let mut s = b.start_segment;
-        let mut consistent = true;
-        while s.index(segment_size) <= b.stop_segment.index(segment_size) {
-            if !have.contains(&s) {
-                consistent = false;
-                break;
-            }
-            s = s.next(segment_size);
-        }
-        let (mut recoverable_to, mut first_gap) = (None, None);
-        if consistent {
-            // walk on from the stop segment while the segments are there
-            let mut last = b.stop_segment;
-            while have.contains(&last.next(segment_size)) {
-                last = last.next(segment_size);
-            }
-            recoverable_to = Some(last.name());
-            let tl = timelines.iter().find(|t| t.timeline == last.timeline);
-            if tl.is_some_and(|t| t.last != last.name()) {
-                first_gap = tl.and_then(|t| {
-                    t.gaps
-                        .iter()
-                        .find(|g| g.first == last.next(segment_size).name())
-                        .cloned()
-                });
-            }
-        }
+        let (consistent, recoverable_to, first_gap) = replay_from(
+            b.start_segment,
+            b.stop_segment,
+            &have,
+            &timelines,
+            segment_size,
+        );
         backups.push(BackupCheck {
             backup: b,
             consistent,
@@ -382,12 +377,78 @@ pub fn verify(repo: &Repository) -> Result<VerifyReport> {
             first_gap,
         });
     }
+    let mut checked = vec![];
+    for (id, snap) in snapshots {
+        for b in &snap.postgres {
+            let Some(WalFile::Segment(start)) = WalFile::parse(&b.start_wal) else {
+                unreadable.push(format!(
+                    "snapshot {}: start WAL {} is not a segment name",
+                    id.short(),
+                    b.start_wal
+                ));
+                continue;
+            };
+            let stop = match b.stop_lsn.as_deref().and_then(base::parse_lsn) {
+                Some(lsn) => base::stop_segment(b.timeline, lsn, segment_size),
+                None => backups
+                    .iter()
+                    .find(|h| h.backup.start_lsn == b.start_lsn && h.backup.start_segment == start)
+                    .map_or(start, |h| h.backup.stop_segment),
+            };
+            let (consistent, recoverable_to, first_gap) =
+                replay_from(start, stop, &have, &timelines, segment_size);
+            checked.push(SnapshotCheck {
+                snapshot: *id,
+                time: snap.time,
+                backup: b.clone(),
+                stop_wal: stop.name(),
+                consistent,
+                recoverable_to,
+                first_gap,
+            });
+        }
+    }
+    checked.sort_by_key(|c| c.time);
     Ok(VerifyReport {
         segment_size,
         timelines,
         backups,
+        snapshots: checked,
         unreadable,
     })
+}
+
+/// Whether every segment from `start` to `stop` is archived, and if so the
+/// newest segment replay reaches from there without a gap on `stop`'s
+/// timeline, with the gap that stops it (when it stops before the
+/// timeline's newest segment).
+fn replay_from(
+    start: SegmentNo,
+    stop: SegmentNo,
+    have: &std::collections::HashSet<SegmentNo>,
+    timelines: &[Timeline],
+    segment_size: u64,
+) -> (bool, Option<String>, Option<Gap>) {
+    let mut s = start;
+    while s.index(segment_size) <= stop.index(segment_size) {
+        if !have.contains(&s) {
+            return (false, None, None);
+        }
+        s = s.next(segment_size);
+    }
+    // walk on from the stop segment while the segments are there
+    let mut last = stop;
+    while have.contains(&last.next(segment_size)) {
+        last = last.next(segment_size);
+    }
+    let tl = timelines.iter().find(|t| t.timeline == last.timeline);
+    let first_gap = tl.filter(|t| t.last != last.name()).and_then(|t| {
+        t.gaps
+            .iter()
+            .find(|g| g.first == last.next(segment_size).name())
+            .cloned()
+    });
+    (true, Some(last.name()), first_gap)
 }
 
 /// What `wal push PATH` did, for PostgreSQL's `archive_command`.
@@ -776,6 +837,22 @@ fn nth(s: SegmentNo, n: u64, segment_size: u64) -> SegmentNo {
         log: (i / per_log) as u32,
         seg: (i % per_log) as u32,
     }
+}
+
+/// The oldest segment that a snapshot's base backup needs (its start),
+/// over every timeline: what [`forget_before`] may cut at so that each of
+/// these snapshots can still be recovered. `None` when no snapshot
+/// records a base backup. A base backup being taken now starts later than
+/// any of them, so its WAL is kept too.
+pub fn oldest_needed(snapshots: &[(SnapshotId, Snapshot)]) -> Option<SegmentNo> {
+    snapshots
+        .iter()
+        .flat_map(|(_, s)| &s.postgres)
+        .filter_map(|b| match WalFile::parse(&b.start_wal) {
+            Some(WalFile::Segment(s)) => Some(s),
+            _ => None,
+        })
+        .min_by_key(|s| (s.log, s.seg))
 }
 
 /// Deletes archived segments (and partial segments and backup files) that
