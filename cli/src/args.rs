@@ -330,6 +330,10 @@ pub struct ForgetArgs {
     /// Allow the policy to remove every snapshot of the repository.
     #[arg(long)]
     pub keep_none: bool,
+    /// Also delete the archived PostgreSQL WAL that no remaining
+    /// snapshot's base backup needs (as `arca wal forget` does).
+    #[arg(long)]
+    pub wal: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Only show what would be removed.

@@ -283,8 +283,18 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
         "the segment before the backup's start: {dry}"
     );
     assert!(removed.iter().all(|n| &n[..24] < start), "{dry}");
-    let o = e.run(&["wal", "forget"]);
+    // (through `forget --wal`, which keeps the one snapshot)
+    let o = e.run(&["forget", "--keep-last", "1", "--wal"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let said =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains(&format!(
+            "removed {} archived WAL file(s) before {start}",
+            removed.len()
+        )),
+        "{said}"
+    );
     assert_eq!(e.run(&["wal", "verify"]).status.code(), Some(0));
     let names: Vec<&str> = names.into_iter().filter(|n| !removed.contains(n)).collect();
 

@@ -106,6 +106,14 @@ fn forget_in<A: Writes>(
             "would remove {} snapshot(s) (dry run: nothing was changed)",
             plan.removed().len()
         ));
+        if a.wal {
+            let removed: Vec<SnapshotId> = plan.removed();
+            let kept: Vec<(SnapshotId, Snapshot)> = all
+                .into_iter()
+                .filter(|(id, _)| !removed.contains(id))
+                .collect();
+            forget_wal(session, out, &kept, true)?;
+        }
         return Ok(0);
     }
     let removed = forget::execute(session, &plan)?;
@@ -113,7 +121,33 @@ fn forget_in<A: Writes>(
     if !removed.is_empty() && !a.prune {
         out.say("their data is freed by `arca prune`");
     }
+    if a.wal {
+        forget_wal(session, out, &session.catalog().snapshots()?, false)?;
+    }
     Ok(0)
+}
+
+/// `--wal`: the archived WAL older than what the `kept` snapshots' base
+/// backups need. Nothing when none of them records a base backup.
+fn forget_wal<A: Writes>(
+    session: &Session<A>,
+    out: &Out,
+    kept: &[(SnapshotId, Snapshot)],
+    dry_run: bool,
+) -> Result<()> {
+    use arca_engine::ops::wal;
+    let Some(oldest) = wal::oldest_needed(kept) else {
+        out.say("no remaining snapshot records a PostgreSQL base backup: the archived WAL is kept");
+        return Ok(());
+    };
+    let gone = wal::forget_before(session.repo(), oldest, dry_run)?;
+    out.say(format!(
+        "{} {} archived WAL file(s) before {}, which no remaining base backup needs",
+        if dry_run { "would remove" } else { "removed" },
+        gone.len(),
+        oldest.name()
+    ));
+    Ok(())
 }
 
 fn show_json(plan: &ForgetPlan, by_id: &HashMap<SnapshotId, &Snapshot>) {
