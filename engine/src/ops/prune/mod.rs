@@ -837,16 +837,17 @@ fn copy_used(
     })
 }
 
-/// One ranged read of blobs to copy: their locations and the bytes from
-/// the first's offset (`start`) to the last's end, every blob verified.
+/// One ranged read of blobs to copy: their locations (never empty) and
+/// the bytes from the first's offset to the last's end, every blob
+/// verified.
 struct VerifiedRun {
     run: Vec<BlobLocation>,
-    start: u64,
     bytes: bytes::Bytes,
 }
 
-fn sealed_in<'b>(bytes: &'b [u8], start: u64, loc: &BlobLocation) -> Result<&'b [u8]> {
-    let at = (loc.entry.offset - start) as usize;
+/// `loc`'s sealed bytes in `bytes`, a read that starts at `run[0]`.
+fn sealed_in<'b>(bytes: &'b [u8], run: &[BlobLocation], loc: &BlobLocation) -> Result<&'b [u8]> {
+    let at = (loc.entry.offset - run[0].entry.offset) as usize;
     bytes
         .get(at..at + loc.entry.length as usize)
         .ok_or_else(|| Error::damaged(ObjectKey::of(loc.pack), "shorter than its index says"))
@@ -913,7 +914,7 @@ fn fill_packs(
         // the run's bytes are freed once they are packed
         for loc in &verified.run {
             let k = loc.entry.kind as usize;
-            let sealed = sealed_in(&verified.bytes, verified.start, loc)?;
+            let sealed = sealed_in(&verified.bytes, &verified.run, loc)?;
             if !builders[k].fits(sealed.len()) {
                 flush(&mut builders[k])?;
             }
@@ -955,7 +956,7 @@ fn read_run(repo: &crate::store::repo::Repository, run: Vec<BlobLocation>) -> Re
         .backend()
         .get_range(&ObjectKey::of(first.pack), start..end)?;
     for loc in &run {
-        pack::verify_blob(repo.key(), &loc.entry, sealed_in(&bytes, start, loc)?).map_err(|e| {
+        pack::verify_blob(repo.key(), &loc.entry, sealed_in(&bytes, &run, loc)?).map_err(|e| {
             Error::damaged(
                 ObjectKey::of(loc.pack),
                 format!(
@@ -965,7 +966,7 @@ fn read_run(repo: &crate::store::repo::Repository, run: Vec<BlobLocation>) -> Re
             )
         })?;
     }
-    Ok(VerifiedRun { run, start, bytes })
+    Ok(VerifiedRun { run, bytes })
 }
 
 /// Deletes what a committed record lists (packs, void snapshots, the

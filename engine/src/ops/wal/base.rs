@@ -125,10 +125,12 @@ pub fn detect(paths: &[String]) -> (Vec<PgBaseBackup>, Vec<SourceError>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const LABEL: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
+    /// A `backup_label` as pg_basebackup writes it (a history file holds
+    /// the same lines and a `STOP WAL LOCATION`).
+    pub(in crate::ops::wal) const LABEL: &str = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
                          CHECKPOINT LOCATION: 0/2000060\n\
                          BACKUP METHOD: streamed\n\
                          BACKUP FROM: primary\n\

@@ -884,15 +884,11 @@ mod tests {
 
     #[test]
     fn backup_history_files_parse() {
-        let text = "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)\n\
-                    STOP WAL LOCATION: 0/3000100 (file 000000010000000000000003)\n\
-                    CHECKPOINT LOCATION: 0/2000060\n\
-                    BACKUP METHOD: streamed\n\
-                    BACKUP FROM: primary\n\
-                    START TIME: 2026-12-03 08:00:00 UTC\n\
-                    LABEL: pg_basebackup base backup\n\
-                    START TIMELINE: 1\n";
-        let b = parse_backup_file("000000010000000000000002.00000028.backup", text).unwrap();
+        let text = format!(
+            "{}STOP WAL LOCATION: 0/3000100 (file 000000010000000000000003)\n",
+            base::tests::LABEL
+        );
+        let b = parse_backup_file("000000010000000000000002.00000028.backup", &text).unwrap();
         assert_eq!(b.start_lsn, "0/2000028");
         assert_eq!(b.stop_segment.name(), "000000010000000000000003");
         assert_eq!(b.label, "pg_basebackup base backup");
