@@ -497,14 +497,27 @@ pub fn coverage(data: &[u8]) {
 /// Lock objects: the object decoder on the input, and on the input sealed
 /// as a lock's JSON; an accepted lock re-encodes to one that decodes equal.
 pub fn lock(data: &[u8]) {
-    use crate::format::lock::LockInfo;
+    use crate::format::lock::{LockInfo, LockRemoval};
     let key = fuzz_key();
     let _ = LockInfo::from_object(key, data);
+    let _ = LockRemoval::from_object(key, data);
     let mut obj = label::LOCK.to_vec();
     obj.extend_from_slice(&key.seal_with_nonce(label::LOCK, data, FUZZ_NONCE));
     if let Ok(l) = LockInfo::from_object(key, &obj) {
         let again = LockInfo::from_object(key, &l.to_object(key)).expect("re-encoded lock decodes");
         assert_eq!(again.describe(), l.describe());
+    }
+    assert!(
+        LockRemoval::from_object(key, &obj).is_err(),
+        "a lock is no notice"
+    );
+    // the same bytes as a lock-removal notice's JSON
+    let mut obj = label::LOCK_REMOVAL.to_vec();
+    obj.extend_from_slice(&key.seal_with_nonce(label::LOCK_REMOVAL, data, FUZZ_NONCE));
+    if let Ok(n) = LockRemoval::from_object(key, &obj) {
+        let again =
+            LockRemoval::from_object(key, &n.to_object(key)).expect("re-encoded notice decodes");
+        assert_eq!(again, n);
     }
 }
 

@@ -7,12 +7,13 @@
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use arca_engine::Error;
 use arca_engine::format::crypto::KdfParams;
 use arca_engine::format::id::{IndexId, LockId, SnapshotId};
-use arca_engine::format::layout::ObjectId;
 use arca_engine::format::lock::{LockInfo, LockKind};
 use arca_engine::ops::backup::{self, BackupOptions, BackupOutcome, Source};
 use arca_engine::ops::restore::{self, RestoreOptions};
@@ -486,17 +487,15 @@ fn a_lock_is_refreshed_and_lost_when_removed_or_not_refreshed() {
     );
     assert_eq!(later.created, first.created);
     l.check().unwrap();
-    // removed by someone else: lost at the next refresh
-    w.repo.backend().delete(&key).unwrap();
-    let start = Instant::now();
-    while l.check().is_ok() && start.elapsed() < Duration::from_secs(5) {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let e = l.check().unwrap_err();
+    // removed by someone else: lost at the next refresh, whenever the
+    // removal lands in the refresher's round
+    lock::remove_lock(&w.repo, l.id(), "unlock --remove-all").unwrap();
+    let e = wait_lost(&l);
     assert!(
-        matches!(e, Error::LockLost(_)) && e.to_string().contains("removed"),
+        matches!(e, Error::LockLost(_)) && e.to_string().contains("unlock --remove-all"),
         "{e}"
     );
+    assert!(w.repo.backend().head(&key).unwrap_err().is_not_found());
 
     // the store refuses refreshes for longer than the expiry: lost
     let l = Lock::acquire(&w.repo, LockKind::Shared, "backup", t).unwrap();
@@ -513,6 +512,105 @@ fn a_lock_is_refreshed_and_lost_when_removed_or_not_refreshed() {
     let e = l.check().unwrap_err();
     assert!(e.to_string().contains("could not be refreshed"), "{e}");
     assert!(start.elapsed() >= Duration::from_millis(300));
+}
+
+/// Waits (at most 5 s) until `l` reports its lock lost; returns why.
+fn wait_lost(l: &Lock) -> Error {
+    let start = Instant::now();
+    while l.check().is_ok() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    l.check().expect_err("the lock is lost")
+}
+
+/// The race that a head before the put cannot see: another process removes
+/// the lock after the refresher's head and before its put, which writes
+/// the lock again. The removal notice makes the holder stop anyway, and
+/// the lock it wrote again does not stay.
+#[test]
+fn a_lock_removed_between_the_refreshers_head_and_put_stays_removed() {
+    let w = world();
+    let t = timing(50, 1_000);
+    let l = Lock::acquire(&w.repo, LockKind::Shared, "backup", t).unwrap();
+    let id = l.id();
+    let repo = w.repo.clone();
+    let fired = Arc::new(AtomicBool::new(false));
+    let f = fired.clone();
+    w.faulty.before(Arc::new(move |op, k: &ObjectKey| {
+        if op == Op::Put && k.id::<LockId>() == Some(id) && !f.swap(true, SeqCst) {
+            lock::remove_lock(&repo, id, "unlock --remove-all").unwrap();
+        }
+    }));
+    let e = wait_lost(&l);
+    assert!(fired.load(SeqCst), "the race was staged");
+    assert!(
+        matches!(e, Error::LockLost(_)) && e.to_string().contains("unlock --remove-all"),
+        "{e}"
+    );
+    // the refresh that wrote it again took it back, and its notice
+    let key = ObjectKey::of(id);
+    assert!(w.repo.backend().head(&key).unwrap_err().is_not_found());
+    assert!(lock::list_locks(&w.repo, &t).unwrap().is_empty());
+    let notices = w.faulty.inner().list(ObjectKind::LockRemoval).unwrap();
+    assert!(notices.is_empty(), "{notices:?}");
+    // and another process can take an exclusive lock
+    drop(l);
+    Lock::acquire(&w.repo, LockKind::Exclusive, "repair index", t).unwrap();
+}
+
+/// A remover that stops after its notice and before its delete (a crash,
+/// or a store that refuses the delete) still stops the holder, which takes
+/// the lock with it on the way out.
+#[test]
+fn a_removal_cut_short_after_its_notice_still_stops_the_holder() {
+    let w = world();
+    let t = timing(50, 1_000);
+    let l = Lock::acquire(&w.repo, LockKind::Shared, "backup", t).unwrap();
+    w.faulty.inject(Fault::Transient {
+        kind: ObjectKind::Lock,
+        op: Op::Delete,
+        tries: u32::MAX,
+    });
+    assert!(lock::remove_lock(&w.repo, l.id(), "unlock").is_err());
+    let e = wait_lost(&l);
+    assert!(e.to_string().contains("`unlock` by"), "{e}");
+    w.faulty.heal();
+    drop(l);
+    let r = lock::unlock(&w.repo, true, &t).unwrap();
+    assert!(r.removed.is_empty(), "its holder removed it on the way out");
+    assert!(lock::list_locks(&w.repo, &t).unwrap().is_empty());
+}
+
+/// A removal notice outlives its lock while a holder could still be
+/// refreshing; `unlock` deletes it once it is older than twice the
+/// staleness.
+#[test]
+fn unlock_sweeps_only_old_removal_notices() {
+    let w = world();
+    let t = timing(50, 300);
+    let stale = plant_lock(
+        &w,
+        LockKind::Shared,
+        "gone-host",
+        chrono::Duration::hours(3),
+    );
+    let r = lock::unlock(&w.repo, false, &t).unwrap();
+    assert_eq!(r.removed.len(), 1);
+    assert_eq!(r.notices_swept, 0, "a fresh notice stays");
+    let notices = w.faulty.inner().list(ObjectKind::LockRemoval).unwrap();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].key.raw(), stale);
+    std::thread::sleep(Duration::from_millis(650));
+    let r = lock::unlock(&w.repo, false, &t).unwrap();
+    assert!(r.removed.is_empty());
+    assert_eq!(r.notices_swept, 1);
+    assert!(
+        w.faulty
+            .inner()
+            .list(ObjectKind::LockRemoval)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A stream that pauses half-way until the lock is lost.
@@ -550,12 +648,12 @@ fn a_backup_whose_lock_is_lost_stops_without_a_snapshot() {
         .for_writing("backup")
         .unwrap();
     let watch = session.watch().unwrap();
-    let key = lock::list_locks(&w.repo, &t).unwrap()[0].id.key();
+    let id = lock::list_locks(&w.repo, &t).unwrap()[0].id;
     let repo = w.repo.clone();
     // another host's `unlock --remove-all` while the backup runs
     let remover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(200));
-        repo.backend().delete(&key).unwrap();
+        lock::remove_lock(&repo, id, "unlock --remove-all").unwrap();
     });
     let o = BackupOptions::new(Source::reader(
         "db.dump",

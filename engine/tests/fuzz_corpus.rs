@@ -835,6 +835,10 @@ mod seeds {
             ("seed-unknown-kind".to_string(), j("sideways")),
             ("seed-empty-object".to_string(), b"{}".to_vec()),
             ("seed-not-json".to_string(), b"ALK\x01garbage".to_vec()),
+            (
+                "seed-removal-notice".to_string(),
+                br#"{"removed":"2026-11-22T02:30:00Z","host":"ops-1","pid":9001,"username":"oncall","operation":"unlock --remove-all"}"#.to_vec(),
+            ),
         ]
     }
 

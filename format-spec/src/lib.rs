@@ -114,6 +114,8 @@ pub mod nonce {
     pub const TOKEN_KEY: [u8; 24] = [0x11; 24];
     /// The archived WAL file.
     pub const WAL: [u8; 24] = [0x12; 24];
+    /// The lock-removal notice.
+    pub const LOCK_REMOVAL: [u8; 24] = [0x13; 24];
 }
 
 /// The access token of `key-token.hex`: `arca-token-1:` and the hex of
@@ -380,6 +382,18 @@ pub fn lock_maintenance() -> arca_engine::format::lock::LockInfo {
         created: seal_time(),
         refreshed: record_time(),
         process_space: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/4026531836".into(),
+    }
+}
+
+/// The lock-removal notice: an `arca unlock --remove-all` took the
+/// maintenance lock away.
+pub fn lock_removal() -> arca_engine::format::lock::LockRemoval {
+    arca_engine::format::lock::LockRemoval {
+        removed: record_time(),
+        host: "ops.example".into(),
+        pid: 9001,
+        username: "oncall".into(),
+        operation: "unlock --remove-all".into(),
     }
 }
 
@@ -830,6 +844,8 @@ pub struct Vectors {
     pub lock: Vec<u8>,
     /// `locks/<random id>`: a maintenance lock.
     pub lock_maintenance: Vec<u8>,
+    /// `removed-locks/<lock id>`: a lock-removal notice.
+    pub lock_removal: Vec<u8>,
     /// The index segment in version 1 (`index/<index_v1_id>`).
     pub index_v1: Vec<u8>,
     /// Its id.
@@ -897,6 +913,12 @@ pub fn build(frames: &Frames) -> Vectors {
             label::LOCK,
             &serde_json::to_vec(&lock_maintenance()).expect("lock serializes"),
             nonce::LOCK_MAINTENANCE,
+        ),
+        lock_removal: magic_object(
+            &key,
+            label::LOCK_REMOVAL,
+            &serde_json::to_vec(&lock_removal()).expect("lock removal serializes"),
+            nonce::LOCK_REMOVAL,
         ),
         index_v1_id: IndexId(content_hash(&index_v1)),
         index_v1,
@@ -973,6 +995,7 @@ impl Vectors {
             ("check-record.hex", &self.check_record[..]),
             ("lock.hex", &self.lock[..]),
             ("lock-maintenance.hex", &self.lock_maintenance[..]),
+            ("lock-removal.hex", &self.lock_removal[..]),
             ("index-v1.hex", &self.index_v1[..]),
             ("prune-record.hex", &self.prune_record[..]),
             ("seal.hex", &self.seal[..]),
@@ -1196,6 +1219,12 @@ pub fn readme(v: &Vectors) -> String {
             v.lock_maintenance.len(),
         ),
         (
+            "lock-removal.hex",
+            "a lock-removal notice: `unlock --remove-all` by `oncall@ops.example`, pid 9001".into(),
+            "`removed-locks/<the lock's id>`".into(),
+            v.lock_removal.len(),
+        ),
+        (
             "prune-record.hex",
             "prune record of generation 2 (the head)".into(),
             format!("`prune/{}`", v.prune_record_id),
@@ -1274,11 +1303,15 @@ pub fn readme(v: &Vectors) -> String {
          \n```json\n{}\n```\n\
          \n\
          Maintenance lock JSON (inside `lock-maintenance.hex`):\n\
+         \n```json\n{}\n```\n\
+         \n\
+         Lock-removal notice JSON (inside `lock-removal.hex`, label `ALR\\x01`):\n\
          \n```json\n{}\n```\n",
         opened(label::CONFIG, &v.config),
         opened(label::SNAPSHOT, &v.snapshot),
         String::from_utf8_lossy(&v.key),
         opened(label::LOCK, &v.lock_maintenance),
+        opened(label::LOCK_REMOVAL, &v.lock_removal),
     ));
     o.push_str(&prune_state(v));
     o.push_str(&format!(

@@ -1170,6 +1170,25 @@ fn lock_decodes() {
 }
 
 #[test]
+fn lock_removal_notice_decodes() {
+    let n = arca_engine::format::lock::LockRemoval::from_object(&key(), &load("lock-removal.hex"))
+        .unwrap();
+    assert_eq!(n, spec::lock_removal());
+    assert_eq!(&load("lock-removal.hex")[..4], b"ALR\x01");
+    let json = key()
+        .open(label::LOCK_REMOVAL, &load("lock-removal.hex")[4..])
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["operation"], "unlock --remove-all");
+    assert_eq!(v["removed"], "2026-11-02T01:30:00.250Z");
+    // a notice is not a lock: the labels keep them apart
+    assert!(
+        arca_engine::format::lock::LockInfo::from_object(&key(), &load("lock-removal.hex"))
+            .is_err()
+    );
+}
+
+#[test]
 fn vectors_are_reproduced_exactly() {
     let frames = frames_from_vectors();
     let v = spec::build(&frames);

@@ -22,6 +22,7 @@ pub fn run(g: &Global, out: &Out, a: &UnlockArgs) -> Result<i32> {
         output::json(&serde_json::json!({
             "removed": r.removed.iter().map(entry).collect::<Vec<_>>(),
             "kept": r.kept.iter().map(entry).collect::<Vec<_>>(),
+            "notices_swept": r.notices_swept,
         }));
         return Ok(0);
     }
@@ -36,6 +37,12 @@ pub fn run(g: &Global, out: &Out, a: &UnlockArgs) -> Result<i32> {
         out.say(format!(
             "kept {} (not stale: its holder refreshed it recently; --remove-all removes it anyway)",
             e.describe()
+        ));
+    }
+    if r.notices_swept > 0 {
+        out.say(format!(
+            "deleted {} old lock-removal notice(s) (their locks were removed over an hour ago)",
+            r.notices_swept
         ));
     }
     if r.removed.is_empty() && r.kept.is_empty() {

@@ -47,6 +47,8 @@ pub mod label {
     pub const KEY: &[u8; 4] = b"AKY\x01";
     /// A lock object (also its file magic).
     pub const LOCK: &[u8; 4] = b"ALK\x01";
+    /// A lock-removal notice (also its file magic).
+    pub const LOCK_REMOVAL: &[u8; 4] = b"ALR\x01";
     /// The check-coverage record (also its file magic).
     pub const COVERAGE: &[u8; 4] = b"ACV\x01";
     /// An index segment of version 2, which records its writer's base

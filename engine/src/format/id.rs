@@ -99,8 +99,14 @@ define_id!(
     KeyId
 );
 define_id!(
-    /// A lock object: plain BLAKE3 of the lock's bytes.
+    /// A lock object: 32 random bytes chosen by its holder (a lock is
+    /// rewritten in place, so it cannot be named by its bytes).
     LockId
+);
+define_id!(
+    /// A lock-removal notice: the id of the lock it says was removed
+    /// (`format-spec` §14.1).
+    LockRemovalId
 );
 define_id!(
     /// A check record: plain BLAKE3 of the record's bytes.

@@ -6,7 +6,7 @@
 //! right type, and a listing of packs can never yield an index id.
 
 use crate::format::id::{
-    CheckId, IndexId, KeyId, LockId, PackId, PruneId, SealId, SnapshotId, WalId,
+    CheckId, IndexId, KeyId, LockId, LockRemovalId, PackId, PruneId, SealId, SnapshotId, WalId,
 };
 
 /// The kinds of object in a repository, each with its own prefix.
@@ -24,6 +24,9 @@ pub enum ObjectKind {
     Snapshot,
     /// `locks/<id>`
     Lock,
+    /// `removed-locks/<lock id>`: notices that a lock was removed by
+    /// someone other than its holder
+    LockRemoval,
     /// `checks/<id>`: records of which packs `check` verified, and when
     Check,
     /// `prune/<id>`: prune records, one per prune generation
@@ -44,6 +47,7 @@ impl ObjectKind {
             Self::Index => "index",
             Self::Snapshot => "snapshots",
             Self::Lock => "locks",
+            Self::LockRemoval => "removed-locks",
             Self::Check => "checks",
             Self::Prune => "prune",
             Self::Seal => "seals",
@@ -88,6 +92,7 @@ object_id!(
     SnapshotId => Snapshot,
     KeyId => Key,
     LockId => Lock,
+    LockRemovalId => LockRemoval,
     CheckId => Check,
     PruneId => Prune,
     SealId => Seal,
@@ -187,6 +192,7 @@ mod tests {
             ObjectKey::of(IndexId([0xa5; 32])),
             ObjectKey::of(SnapshotId([0xa5; 32])),
             ObjectKey::of(LockId([0xa5; 32])),
+            ObjectKey::of(LockRemovalId([0xa5; 32])),
             ObjectKey::of(CheckId([0xa5; 32])),
             ObjectKey::of(PruneId([0xa5; 32])),
             ObjectKey::of(SealId([0xa5; 32])),

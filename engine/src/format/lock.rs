@@ -3,9 +3,14 @@
 //! ```text
 //! object = "ALK\x01" seal(label "ALK\x01", json)
 //! ```
-//! The JSON fields are those of [`LockInfo`]. The protocol that takes,
-//! refreshes and judges locks is `store::lock`'s; this module only says
-//! what a lock says.
+//! The JSON fields are those of [`LockInfo`]. A lock removed by anyone but
+//! its holder leaves a notice at `removed-locks/<lock id>`:
+//! ```text
+//! object = "ALR\x01" seal(label "ALR\x01", json)
+//! ```
+//! with the JSON of [`LockRemoval`]. The protocol that takes, refreshes,
+//! judges and removes locks is `store::lock`'s; this module only says what
+//! a lock and a notice say.
 
 use crate::format::DecodeError;
 use chrono::{DateTime, Utc};
@@ -98,6 +103,52 @@ impl LockInfo {
             self.pid,
             self.created.format("%Y-%m-%d %H:%M:%S UTC"),
             self.refreshed.format("%Y-%m-%d %H:%M:%S UTC"),
+        )
+    }
+}
+
+/// What a lock-removal notice says: who removed the lock, when and why.
+/// Its holder, finding it, knows its lock is lost even if its own refresh
+/// wrote the lock again after the removal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRemoval {
+    /// When the lock was removed (by the remover's clock): the notice may
+    /// itself be removed once it is older than the lock's staleness.
+    pub removed: DateTime<Utc>,
+    /// The host of the process that removed it.
+    pub host: String,
+    /// That process's id.
+    pub pid: u32,
+    /// The user running it.
+    pub username: String,
+    /// Why: `unlock` (the lock was stale) or `unlock --remove-all`.
+    pub operation: String,
+}
+
+impl LockRemoval {
+    /// Encodes the stored object.
+    pub fn to_object(&self, key: &MasterKey) -> Vec<u8> {
+        let json = serde_json::to_vec(self).expect("lock removal serializes");
+        let mut out = label::LOCK_REMOVAL.to_vec();
+        out.extend_from_slice(&key.seal(label::LOCK_REMOVAL, &json));
+        out
+    }
+
+    /// Decodes a stored object.
+    pub fn from_object(key: &MasterKey, bytes: &[u8]) -> std::result::Result<Self, DecodeError> {
+        let json = crate::format::open_object(key, bytes, label::LOCK_REMOVAL, "lock removal")?;
+        serde_json::from_slice(&json).map_err(|e| format!("lock removal JSON: {e}").into())
+    }
+
+    /// "`unlock --remove-all` by alice@db-1 (pid 42) at ...".
+    pub fn describe(&self) -> String {
+        format!(
+            "`{}` by {}@{} (pid {}) at {}",
+            self.operation,
+            self.username,
+            self.host,
+            self.pid,
+            self.removed.format("%Y-%m-%d %H:%M:%S UTC"),
         )
     }
 }

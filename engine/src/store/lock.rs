@@ -25,23 +25,37 @@
 //! object, once written, is never silently replaced by another writer.
 //!
 //! Holding a lock: a background thread rewrites it every `refresh` (5 min)
-//! with a new `refreshed` time, after checking with `head` that it is still
-//! there. Others treat a lock as **stale** when its `refreshed` time is
-//! older than `stale` (30 min), or when it names this host and a process
-//! that no longer runs; stale locks neither block nor are kept by
-//! `arca unlock`. The holder treats its lock as **lost** when it was removed
-//! (the head finds nothing) or when no refresh has succeeded for
+//! with a new `refreshed` time: `head` (is it still there?), an
+//! overwriting `put`, then a `get` of `removed-locks/<id>`. Others treat a
+//! lock as **stale** when its `refreshed` time is older than `stale`
+//! (30 min), or when it names this host and a process that no longer runs;
+//! stale locks neither block nor are kept by `arca unlock`. The holder
+//! treats its lock as **lost** when it was removed (the head finds nothing,
+//! or the removal notice is there) or when no refresh has succeeded for
 //! `stale - refresh` (25 min, one refresh interval before anyone else may
 //! call it stale, leaving that much room for clock skew between hosts).
 //! Operations call [`LockWatch::check`] at their commit points and stop
 //! with [`Error::LockLost`] rather than continue unprotected.
+//!
+//! Removing someone else's lock ([`remove_lock`], used by `unlock`) writes
+//! the notice `removed-locks/<id>` first and deletes the lock second. The
+//! head alone cannot see a removal that lands between it and the put: the
+//! put would write the lock again and its holder would go on, believing it
+//! held while the remover and whoever locks next believe it gone. The
+//! notice closes that gap: a put that lands after the delete is followed
+//! by the get of a notice written before the delete, which finds it; the
+//! holder then deletes the lock it wrote again and the notice, and stops.
+//! A notice whose lock's holder never came back is removed by `unlock` once
+//! it is older than twice the staleness, when no refresh that started
+//! before the removal can still be in flight (format-spec §14.1).
 //!
 //! Tests shorten the times with the hidden environment variable
 //! `ARCA_LOCK_TIMING=REFRESH_SECS,STALE_SECS` (fractions allowed), read by
 //! [`LockTiming::default`].
 //!
 //! Costs: taking a lock is one put, one list and one get per other lock;
-//! a refresh is one head and one put; releasing is one delete.
+//! a refresh is a head, a put and a get; releasing is one delete; removing
+//! another's lock is a put and a delete.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -52,9 +66,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use crate::format::crypto::random_bytes;
-use crate::format::id::LockId;
+use crate::format::id::{LockId, LockRemovalId};
 use crate::format::layout::ObjectId;
-use crate::format::lock::{LockInfo, LockKind};
+use crate::format::lock::{LockInfo, LockKind, LockRemoval};
 use crate::store::backend::{ObjectKey, PutMode};
 use crate::store::repo::Repository;
 
@@ -221,21 +235,90 @@ pub struct UnlockReport {
     pub removed: Vec<LockEntry>,
     /// Locks kept (not stale).
     pub kept: Vec<LockEntry>,
+    /// Old removal notices deleted (see the module comment).
+    pub notices_swept: usize,
 }
 
 /// Removes stale locks, or every lock with `all` (only safe when no arca
-/// process uses the repository).
+/// process uses the repository), each with [`remove_lock`]; then deletes
+/// removal notices older than twice `timing.stale`.
 pub fn unlock(repo: &Repository, all: bool, timing: &LockTiming) -> Result<UnlockReport> {
     let mut r = UnlockReport::default();
     for e in list_locks(repo, timing)? {
         if e.stale || all {
-            repo.backend().delete(&ObjectKey::of(e.id))?;
+            let why = if e.stale {
+                "unlock"
+            } else {
+                "unlock --remove-all"
+            };
+            remove_lock(repo, e.id, why)?;
             r.removed.push(e);
         } else {
             r.kept.push(e);
         }
     }
+    r.notices_swept = sweep_notices(repo, timing)?;
     Ok(r)
+}
+
+/// Removes another process's lock so that its holder, if it still runs,
+/// learns that it lost it: puts the notice `removed-locks/<id>` (saying who
+/// removes it, when, and `why`), then deletes the lock. A crash between
+/// the two leaves the lock with its notice: its holder stops at its next
+/// refresh, and the next `unlock` removes it again.
+pub fn remove_lock(repo: &Repository, id: LockId, why: &str) -> Result<()> {
+    let notice = LockRemoval {
+        removed: Utc::now(),
+        host: crate::host::facts::hostname(),
+        pid: std::process::id(),
+        username: crate::host::facts::username(),
+        operation: why.to_string(),
+    };
+    repo.backend().put(
+        &ObjectKey::of(LockRemovalId(id.0)),
+        Bytes::from(notice.to_object(repo.key())),
+        PutMode::Overwrite,
+    )?;
+    repo.backend().delete(&ObjectKey::of(id))
+}
+
+/// Deletes the removal notices older than twice `timing.stale` (and those
+/// that cannot be read); returns how many.
+fn sweep_notices(repo: &Repository, timing: &LockTiming) -> Result<usize> {
+    let keep_for =
+        chrono::Duration::from_std(timing.stale.saturating_mul(2)).unwrap_or(chrono::Duration::MAX);
+    let now = Utc::now();
+    let mut swept = 0;
+    for id in repo.list::<LockRemovalId>()? {
+        let key = ObjectKey::of(id);
+        let bytes = match repo.backend().get(&key) {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        let old = LockRemoval::from_object(repo.key(), &bytes)
+            .map_or(true, |n| now - n.removed > keep_for);
+        if old {
+            repo.backend().delete(&key)?;
+            swept += 1;
+        }
+    }
+    Ok(swept)
+}
+
+/// The removal notice of lock `id`, if there is one: `Ok(None)` when there
+/// is none, `Err` when the store could not say.
+fn removal_notice(repo: &Repository, id: LockId) -> Result<Option<String>> {
+    match repo.backend().get(&ObjectKey::of(LockRemovalId(id.0))) {
+        Ok(b) => Ok(Some(match LockRemoval::from_object(repo.key(), &b) {
+            Ok(n) => format!("it was removed by {}", n.describe()),
+            Err(_) => {
+                "it was removed by another process (its removal notice cannot be read)".to_string()
+            }
+        })),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A point in time to measure a lock's age from, on a clock that keeps
@@ -385,7 +468,7 @@ impl Lock {
                     let (repo, state, info) = (repo.clone(), state.clone(), info.clone());
                     std::thread::Builder::new()
                         .name("arca-lock".into())
-                        .spawn(move || refresh_loop(&repo, key, info, &state))
+                        .spawn(move || refresh_loop(&repo, id, info, &state))
                         .map_err(|e| Error::io("lock refresh thread", e))?
                 };
                 return Ok(Lock {
@@ -469,7 +552,11 @@ impl Drop for Lock {
     }
 }
 
-fn refresh_loop(repo: &Repository, key: ObjectKey, mut info: LockInfo, state: &State) {
+fn refresh_loop(repo: &Repository, id: LockId, mut info: LockInfo, state: &State) {
+    let key = ObjectKey::of(id);
+    let lost = |why: String| {
+        state.lost.lock().unwrap().get_or_insert(why);
+    };
     loop {
         {
             let stop = state.stop.lock().unwrap();
@@ -484,11 +571,18 @@ fn refresh_loop(repo: &Repository, key: ObjectKey, mut info: LockInfo, state: &S
         if state.check().is_err() {
             return; // lost: nothing to refresh; the operation stops
         }
+        let started = Since::now();
         match repo.backend().head(&key) {
             Err(e) if e.is_not_found() => {
-                state.lost.lock().unwrap().get_or_insert(
-                    "it was removed by another process (`arca unlock --remove-all`, or `arca unlock` after it went stale)".into(),
-                );
+                let why = match removal_notice(repo, id) {
+                    Ok(Some(why)) => {
+                        // read by the one it was for; this holder writes no more
+                        let _ = repo.backend().delete(&ObjectKey::of(LockRemovalId(id.0)));
+                        why
+                    }
+                    _ => "it was removed by another process (`arca unlock --remove-all`, or `arca unlock` after it went stale)".into(),
+                };
+                lost(why);
                 return;
             }
             Err(_) => continue, // retried next round; expiry decides
@@ -496,9 +590,28 @@ fn refresh_loop(repo: &Repository, key: ObjectKey, mut info: LockInfo, state: &S
         }
         info.refreshed = Utc::now();
         let bytes = Bytes::from(info.to_object(repo.key()));
-        if repo.backend().put(&key, bytes, PutMode::Overwrite).is_ok() {
-            *state.last_ok.lock().unwrap() = Since::now();
+        if repo.backend().put(&key, bytes, PutMode::Overwrite).is_err() {
+            continue;
         }
+        // A removal between the head and the put was undone by the put;
+        // its notice, written before the removal, says so.
+        match removal_notice(repo, id) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                lost(why);
+                let _ = repo.backend().delete(&key);
+                let _ = repo.backend().delete(&ObjectKey::of(LockRemovalId(id.0)));
+                return;
+            }
+            Err(_) => continue, // not a refresh we can count
+        }
+        // Counted only if the notice was looked for within the expiry of
+        // the last refresh: a notice is kept for twice the staleness, so
+        // one written after that refresh cannot have been swept yet.
+        if state.check().is_err() {
+            return;
+        }
+        *state.last_ok.lock().unwrap() = started;
     }
 }
 

@@ -7,6 +7,11 @@
 //! tries of each object, so that a retry passes whatever the threads do:
 //! "every pack's first upload times out after storing it".
 //!
+//! A test can also run code of its own just before a call reaches the
+//! store ([`FaultyBackend::before`]), to make a race happen at one exact
+//! point: "another process removes the lock between the refresher's head
+//! and its put".
+//!
 //! Injected transient failures are [`Error::Transient`], as the real store
 //! reports them; permanent ones are [`Error::Backend`].
 
@@ -60,7 +65,13 @@ pub struct FaultyBackend<B> {
     /// Calls so far per (op, object) for the per-object faults.
     tries: Mutex<HashMap<(u8, ObjectKey), u32>>,
     injected: AtomicU64,
+    hook: Mutex<Option<Hook>>,
 }
+
+/// Code run before a call: the operation and the object (the listing key
+/// for `list`). It may call the backend itself; it runs again for those
+/// calls, so it must decide for itself when to act.
+pub type Hook = std::sync::Arc<dyn Fn(Op, &ObjectKey) + Send + Sync>;
 
 /// How many object kinds there are (one get counter each).
 const KINDS: usize = ObjectKind::Wal as usize + 1;
@@ -79,6 +90,19 @@ impl<B: Backend> FaultyBackend<B> {
             gets: Default::default(),
             tries: Mutex::new(HashMap::new()),
             injected: AtomicU64::new(0),
+            hook: Mutex::new(None),
+        }
+    }
+
+    /// Runs `hook` before every later call (replacing an earlier hook).
+    pub fn before(&self, hook: Hook) {
+        *self.hook.lock().unwrap() = Some(hook);
+    }
+
+    fn run_hook(&self, op: Op, key: &ObjectKey) {
+        let hook = self.hook.lock().unwrap().clone();
+        if let Some(h) = hook {
+            h(op, key);
         }
     }
 
@@ -141,6 +165,7 @@ impl<B: Backend> FaultyBackend<B> {
     }
 
     fn check_flaky(&self, op: Op, key: &ObjectKey) -> Result<()> {
+        self.run_hook(op, key);
         if let Some(tries) = self.flaky(op, key)
             && self.tried(op, key) < tries
         {

@@ -29,7 +29,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-pub use fault::{CRASH_ENV, CRASH_EXIT, CrashAfter, Fault, FaultyBackend, STOP_ENV};
+pub use fault::{CRASH_ENV, CRASH_EXIT, CrashAfter, Fault, FaultyBackend, Hook, STOP_ENV};
 pub use metrics::{Metrics, MetricsBackend, Op, OpTotals};
 pub use object_stores::ObjectStoreBackend;
 pub use options::{
