@@ -477,12 +477,25 @@ pub struct BackupArgs {
     #[arg(long, default_value = "stdin", value_name = "NAME")]
     pub stdin_filename: String,
     /// Back up the standard output of a command (given after `--`). A
-    /// non-zero exit status saves no snapshot.
+    /// non-zero exit status saves no snapshot. An argument containing
+    /// `{file}` makes the command write that file instead (a private
+    /// temporary one, removed afterwards): for tools that cannot write to a
+    /// pipe, such as `etcdctl snapshot save {file}`.
     #[arg(long, requires = "command", conflicts_with_all = ["paths", "stdin"])]
     pub stdin_from_command: bool,
     /// The command for --stdin-from-command.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+    /// Check the stream as a dump of this kind while it is stored, and
+    /// save no snapshot if it fails: postgres (pg_dump output, read by
+    /// pg_restore), redis (an RDB, read by redis-check-rdb) or etcd (a
+    /// snapshot: its SHA-256 trailer, then `etcdctl snapshot status`).
+    #[arg(long, value_name = "KIND", value_parser = ["postgres", "redis", "etcd"])]
+    pub check: Option<String>,
+    /// Check the stream with this shell command, given a private copy's
+    /// path in $ARCA_CHECK_FILE; a non-zero exit saves no snapshot.
+    #[arg(long, value_name = "COMMAND", conflicts_with = "check")]
+    pub check_command: Option<String>,
     /// Save a stream (--stdin, --stdin-from-command) of 0 bytes; without
     /// it an empty stream is refused and no snapshot is saved.
     #[arg(long)]

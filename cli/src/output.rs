@@ -61,6 +61,9 @@ pub fn snapshot_json(
     if !s.postgres.is_empty() {
         v["postgres"] = serde_json::json!(s.postgres);
     }
+    if !s.checks.is_empty() {
+        v["checks"] = serde_json::json!(s.checks);
+    }
     v
 }
 

@@ -13,118 +13,12 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Env, is_root};
-
-/// PostgreSQL's programs: Debian's versioned directory, or PATH.
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.path().join("bin"))
-                .collect()
-        })
-        .unwrap_or_default();
-    dirs.sort();
-    if let Some(d) = dirs.iter().rev().find(|d| d.join(tool).exists()) {
-        return d.join(tool);
-    }
-    let o = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .unwrap();
-    let p = String::from_utf8_lossy(&o.stdout).trim().to_string();
-    assert!(
-        !p.is_empty(),
-        "PostgreSQL's {tool} is not installed: apt-get install postgresql (.ci/run does)"
-    );
-    PathBuf::from(p)
-}
-
-/// A command as the server's user: `nobody` when we are root.
-fn as_server_user(program: &Path) -> Command {
-    if is_root() {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-fn chown_to_server_user(p: &Path) {
-    if is_root() {
-        common::sh(&format!("chown -R 65534:65534 '{}'", p.display()));
-    }
-}
-
-struct Server {
-    data: PathBuf,
-    sock: PathBuf,
-    port: u16,
-    log: PathBuf,
-    env: Vec<(String, String)>,
-}
-
-impl Server {
-    fn pg_ctl(&self, args: &[&str]) {
-        let o = as_server_user(&pg_bin("pg_ctl"))
-            .arg("-D")
-            .arg(&self.data)
-            .arg("-l")
-            .arg(&self.log)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "pg_ctl {args:?}: {}\n{}\nserver log:\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr),
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
-    fn sql(&self, q: &str) -> String {
-        let o = Command::new(pg_bin("psql"))
-            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-U", "postgres"])
-            .arg("-h")
-            .arg(&self.sock)
-            .args(["-p", &self.port.to_string(), "-d", "postgres", "-c", q])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "psql {q}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
-    }
-
-    /// Waits until `q` returns `want` (the server is shared and slow).
-    fn wait_for(&self, q: &str, want: &str, what: &str) {
-        let start = Instant::now();
-        loop {
-            let got = self.sql(q);
-            if got == want {
-                return;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "{what}: {q} gives {got}, not {want}; server log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
+use common::Env;
+use common::postgres::{Server, append, chown_to_server_user, pg_bin};
 
 #[test]
 fn point_in_time_recovery_through_wal_push_and_fetch() {
@@ -160,29 +54,10 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     std::fs::create_dir(&pgdir).unwrap();
     chown_to_server_user(&pgdir);
     let port = 20000 + (std::process::id() % 20000) as u16;
-    let primary = Server {
-        data: pgdir.join("data"),
-        sock: pgdir.clone(),
-        port,
-        log: pgdir.join("primary.log"),
-        env: env.clone(),
-    };
-    let o = as_server_user(&pg_bin("initdb"))
-        .arg("-D")
-        .arg(&primary.data)
-        .args(["-U", "postgres", "--auth=trust", "--no-sync"])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "initdb: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let primary = Server::init(&pgdir, "primary", port, env.clone());
     let conf = format!(
-        "port = {port}\nlisten_addresses = ''\nunix_socket_directories = '{}'\n\
-         wal_level = replica\narchive_mode = on\n\
-         archive_command = '{arca} wal push --async %p'\nfsync = off\n",
-        pgdir.display()
+        "wal_level = replica\narchive_mode = on\n\
+         archive_command = '{arca} wal push --async %p'\n"
     );
     append(&primary.data.join("postgresql.conf"), &conf);
     primary.pg_ctl(&["-w", "start"]);
@@ -403,12 +278,6 @@ fn wal_object_name(e: &Env, name: &str) -> String {
         .unwrap();
     // `wal list` is in id order, and ids are the object names
     sorted[i].clone()
-}
-
-fn append(p: &Path, s: &str) {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
-    f.write_all(s.as_bytes()).unwrap();
 }
 
 #[test]

@@ -146,8 +146,16 @@ pub enum Error {
     },
 
     /// A command that produced the backup's input failed.
-    #[error("command {command} failed: {status}; the snapshot was not saved")]
+    #[error("command {command} failed: {status}")]
     CommandFailed { command: String, status: String },
+
+    /// A dump's bytes did not pass their check (`ops::backup::dumps`).
+    #[error("the dump {name} did not pass its {kind} check: {why}")]
+    DumpRejected {
+        name: String,
+        kind: &'static str,
+        why: String,
+    },
 
     /// The operation was interrupted (Ctrl-C); nothing half-done was committed.
     #[error("interrupted: {0}")]

@@ -495,6 +495,14 @@ mod seeds {
                 stop_lsn: Some("1/A1000100".into()),
                 label: "nightly".into(),
             }],
+            checks: vec![arca_engine::format::snapshot::DumpCheck {
+                path: "app.dump".into(),
+                kind: "postgres".into(),
+                format: "pg_dump custom archive".into(),
+                validator: "pg_restore --verbose --file=/dev/null".into(),
+                result: "read every byte".into(),
+                warnings: vec!["\u{fffd}".into()],
+            }],
             base: Base {
                 generation: 7,
                 mark: Some(PruneId([0x77; 32])),

@@ -25,7 +25,7 @@ use arca_engine::format::index::{IndexSegment, IndexedPack};
 use arca_engine::format::keyfile::{KdfRecord, KeyFile};
 use arca_engine::format::pack::{self, BlobKind, PackEntry};
 use arca_engine::format::prune::{Base, PruneRecord, RecordInfo, Seal, Swept, ToDelete, seal_name};
-use arca_engine::format::snapshot::{PgBaseBackup, Snapshot, SourceError, Summary};
+use arca_engine::format::snapshot::{DumpCheck, PgBaseBackup, Snapshot, SourceError, Summary};
 use arca_engine::format::tree::{Content, Extent, Node, NodeKind, Timestamp, Tree};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -782,6 +782,14 @@ pub fn snapshot(frames: &Frames, index_object_len: u64) -> Snapshot {
             start_wal: "000000010000000000000002".into(),
             stop_lsn: Some("0/2000138".into()),
             label: "pg_basebackup base backup".into(),
+        }],
+        checks: vec![DumpCheck {
+            path: "/data.bin".into(),
+            kind: "command".into(),
+            format: String::new(),
+            validator: "test -s \"$ARCA_CHECK_FILE\" && echo not empty".into(),
+            result: "not empty".into(),
+            warnings: vec!["changed while it was read".into()],
         }],
         base: backup_base(frames),
     }

@@ -67,7 +67,7 @@ const DATA_PACK_ID: &str = "133ea72606ef90c0ce1c31cebfa9efc8dbda7a8c9719772b917f
 const TREE_PACK_ID: &str = "5dbb1b4386667682cb30f73bdf2c89d186084982d69485dd59ce5433d307ae7e";
 const INDEX_ID: &str = "b8a977a8b73fc14fee4eadd0866e00f27c3df864eaebb791e82aaf521f1e94b6";
 const INDEX_V1_ID: &str = "2a3ab72c1689c42ea3c97d9ec8dbc6d12b4fdba0b37af4d0bdf896baef9b58c4";
-const SNAPSHOT_ID: &str = "c6cdd84cbd72cba0f6f9de4cf08b0536bf0989c2842af0fa776e824259d46b52";
+const SNAPSHOT_ID: &str = "52d0fabcc307abdcfee11d15f27c40cdefea3f83c2be9c6f7994de2f31b9b4ec";
 const PRUNE_RECORD_ID: &str = "1449dad30bfe2940593085f5fecac613bc369337ee7708a8f126b18799fc283c";
 const SEAL_NAME: &str = "7ba3a28b987ca1664eee23f094a01a42c7bdac73d15e53711205f9fb45de397e";
 const BLOB_DATA_1: &str = "aa9421573cd169d17767ca0a00db2786cd8e0833806da3196128a47b53660bfc";
@@ -880,6 +880,9 @@ fn independent_reader_agrees() {
     assert_eq!(s["time"], "2026-11-02T03:04:05.123456789Z");
     assert_eq!(s["postgres"][0]["start_wal"], "000000010000000000000002");
     assert_eq!(s["postgres"][0]["timeline"], 1);
+    assert_eq!(s["checks"][0]["path"], "/data.bin");
+    assert_eq!(s["checks"][0]["kind"], "command");
+    assert_eq!(s["checks"][0]["result"], "not empty");
     assert_eq!(s["tree"], BLOB_ROOT_TREE);
     assert_eq!(s["parent"], serde_json::Value::Null);
     assert_eq!(s["partial"], true);

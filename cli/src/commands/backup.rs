@@ -2,6 +2,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Result, bail};
 use arca_engine::format::compress::CompressionMode;
+use arca_engine::ops::backup::dumps::DumpKind;
 use arca_engine::ops::backup::{self, BackupOptions, Source};
 use arca_engine::ops::select;
 
@@ -30,6 +31,16 @@ pub fn run(
             bail!("a command after `--` needs --stdin-from-command");
         }
         Source::Paths(a.paths.clone())
+    };
+    let source = match (&a.check, &a.check_command) {
+        (None, None) => source,
+        _ if !(a.stdin || a.stdin_from_command) => {
+            bail!(
+                "--check and --check-command check a stream: use them with --stdin or --stdin-from-command"
+            )
+        }
+        (Some(k), _) => source.checked(DumpKind::parse(k)?),
+        (None, Some(c)) => source.checked(DumpKind::Command(c.clone())),
     };
     let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
     // A shared lock: backups run side by side, never beside repair.
@@ -93,6 +104,7 @@ pub fn run(
             "partial": s.partial,
             "errors": s.errors,
             "warnings": s.warnings,
+            "checks": s.checks,
             "summary": sm,
         }));
     } else {
@@ -101,6 +113,22 @@ pub fn run(
         }
         for w in &s.warnings {
             eprintln!("warning: {}: {}", w.path, w.error);
+        }
+        for c in &s.checks {
+            let what: Vec<&str> = [c.format.as_str(), c.validator.as_str()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            out.say(format!(
+                "checked {} as {}: {}: {}",
+                c.path,
+                c.kind,
+                what.join("; "),
+                c.result
+            ));
+            for w in &c.warnings {
+                eprintln!("warning: {}: {w}", c.path);
+            }
         }
         let secs = match (sm.backup_start, sm.backup_end) {
             (Some(a), Some(b)) => (b - a).num_milliseconds() as f64 / 1000.0,

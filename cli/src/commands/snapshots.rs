@@ -35,21 +35,36 @@ pub fn run(g: &Global, out: &Out, a: &SnapshotsArgs) -> Result<i32> {
         output::json(&v);
         return Ok(0);
     }
+    // a column for dump checks only where a listed snapshot has one
+    let checked = list.iter().any(|(_, s)| !s.checks.is_empty());
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|(id, s)| {
-            vec![
+            let mut row = vec![
                 id.short(),
                 output::time(&s.time),
                 s.host.clone(),
                 s.tags.join(","),
                 s.paths.join(" "),
                 output::size(s.summary.total_bytes),
-            ]
+            ];
+            if checked {
+                let kinds: Vec<&str> = s.checks.iter().map(|c| c.kind.as_str()).collect();
+                row.push(if kinds.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{} ok", kinds.join(","))
+                });
+            }
+            row
         })
         .collect();
     if !out.quiet {
-        output::table(&["ID", "Time", "Host", "Tags", "Paths", "Size"], &rows);
+        let mut head = vec!["ID", "Time", "Host", "Tags", "Paths", "Size"];
+        if checked {
+            head.push("Checked");
+        }
+        output::table(&head, &rows);
         println!("{} snapshots", rows.len());
     }
     Ok(0)

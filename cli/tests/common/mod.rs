@@ -8,6 +8,8 @@
 //! [`Env::read_object`] and [`Env::write_object`], which work on both.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -65,6 +65,30 @@ pub struct PgBaseBackup {
     pub label: String,
 }
 
+/// A dump whose bytes were checked while they were stored (see
+/// `ops::backup::dumps`): what they were found to be and what proved it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpCheck {
+    /// The file in the snapshot.
+    pub path: String,
+    /// What it was checked as: `postgres`, `redis`, `etcd` or `command`.
+    pub kind: String,
+    /// What its bytes are (`pg_dump custom archive`, `Redis RDB version 10`);
+    /// empty where arca does not know the format (`command`).
+    #[serde(default)]
+    pub format: String,
+    /// The validator that read it (`pg_restore --verbose --file=/dev/null`);
+    /// empty where arca's own checks are all there is.
+    #[serde(default)]
+    pub validator: String,
+    /// What the validator found, in one line.
+    #[serde(default)]
+    pub result: String,
+    /// What passed but deserves a look.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
 /// A source that could not be read; the snapshot is then partial.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceError {
@@ -116,6 +140,9 @@ pub struct Snapshot {
     /// recovery needs (see `ops::wal::base`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub postgres: Vec<PgBaseBackup>,
+    /// Dumps whose bytes were checked at backup time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<DumpCheck>,
     /// The prune generation the backup's catalog was based on (absent:
     /// generation 0, before any prune). See `format::prune`.
     #[serde(default, skip_serializing_if = "base_is_zero")]

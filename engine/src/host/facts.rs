@@ -33,3 +33,14 @@ pub fn default_cache_dir() -> PathBuf {
     }
     std::env::temp_dir().join("arca-cache")
 }
+
+/// Whether an executable named `prog` is in a directory of `PATH`.
+pub fn on_path(prog: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            std::fs::metadata(d.join(prog))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}

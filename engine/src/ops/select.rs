@@ -168,6 +168,7 @@ mod tests {
             warnings: vec![],
             summary: Default::default(),
             postgres: vec![],
+            checks: vec![],
             base: Default::default(),
         }
     }

@@ -25,6 +25,7 @@
 //! (so that a prune may have deleted what it deduplicated against) never
 //! commits a snapshot.
 
+pub mod dumps;
 mod read;
 mod scan;
 mod source;
@@ -45,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::format::compress::CompressionMode;
 use crate::format::id::{BlobId, SnapshotId};
 use crate::format::pack::BlobKind;
-use crate::format::snapshot::{Snapshot, SourceError, Summary};
+use crate::format::snapshot::{DumpCheck, Snapshot, SourceError, Summary};
 use crate::format::tree::{Content, Node, NodeKind, Timestamp, Tree};
 use crate::host::threads::{Budget, Pending};
 use crate::store::blob_reader::BlobReader;
@@ -313,6 +314,7 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
         warnings,
         summary,
         postgres,
+        checks: built.checks,
         base: writer.base(),
     };
     // The commit point: only under a lock that is still held.
@@ -429,6 +431,8 @@ struct Built {
     summary: Summary,
     errors: Vec<SourceError>,
     warnings: Vec<SourceError>,
+    /// What checked a streamed dump.
+    checks: Vec<DumpCheck>,
 }
 
 fn backup_paths(
@@ -602,6 +606,7 @@ fn build_trees(
         summary,
         errors,
         warnings,
+        checks: vec![],
     })
 }
 
@@ -662,6 +667,7 @@ fn finish_stream(
         summary,
         errors: vec![],
         warnings: vec![],
+        checks: vec![],
     })
 }
 
@@ -687,5 +693,7 @@ fn backup_stream(
             src.name()
         )));
     }
-    finish_stream(writer, src.name(), time, outcome)
+    let mut built = finish_stream(writer, src.name(), time, outcome)?;
+    built.checks.extend(src.check());
+    Ok(built)
 }

@@ -588,6 +588,7 @@ mod tests {
             warnings: vec![],
             summary: Default::default(),
             postgres: vec![],
+            checks: vec![],
             base: Default::default(),
         }
     }
