@@ -261,3 +261,9 @@ pub fn data_regions(file: &std::fs::File, len: u64) -> io::Result<Vec<std::ops::
     unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
     Ok(out)
 }
+
+/// The size of the block device at `path`, in bytes (where its end is).
+pub fn device_size(path: &Path) -> std::io::Result<u64> {
+    use std::io::Seek;
+    std::fs::File::open(path)?.seek(std::io::SeekFrom::End(0))
+}

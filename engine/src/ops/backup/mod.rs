@@ -460,7 +460,11 @@ fn backup_paths(
                 .spawn(move || {
                     for batch in rx {
                         for job in batch {
-                            reader.read_file(&job.path, job.pending, job.parent.as_deref());
+                            if job.device {
+                                reader.read_device(&job.path, job.pending, job.parent.as_deref());
+                            } else {
+                                reader.read_file(&job.path, job.pending, job.parent.as_deref());
+                            }
                         }
                     }
                 })

@@ -175,6 +175,43 @@ impl ContentReader {
         state.done_one();
     }
 
+    /// Reads the block device at `path` whole, its zero runs of at least
+    /// [`HOLE_MIN`] as holes (see [`Device`]); sets `pending` when it is
+    /// stored. `parent`: its chunks in the parent snapshot.
+    pub fn read_device(
+        &self,
+        path: &Path,
+        pending: Arc<Pending<FileOutcome>>,
+        parent: Option<&[Extent]>,
+    ) {
+        let state = self.new_state(pending);
+        let r = (|| {
+            let mut dev = Device::open(path)?;
+            let size = dev.size;
+            let mut hasher = blake3::Hasher::new();
+            let mut logical = 0u64;
+            while let Some(start) = dev.next_data()? {
+                hash_zeros(&mut hasher, start - logical);
+                let n = self.chunk_region(
+                    &mut dev,
+                    Span {
+                        start,
+                        limit: None,
+                        expect: size - start,
+                    },
+                    &state,
+                    &mut hasher,
+                    parent,
+                )?;
+                logical = start + n;
+            }
+            hash_zeros(&mut hasher, size.saturating_sub(logical));
+            Ok((*hasher.finalize().as_bytes(), size.max(logical), false))
+        })();
+        *state.end.lock().unwrap() = Some(r.map_err(|e: io::Error| e.to_string()));
+        state.done_one();
+    }
+
     /// Reads a stream (stdin, a command's output) to its end.
     pub fn read_stream(&self, src: &mut dyn Read, pending: Arc<Pending<FileOutcome>>) {
         let state = self.new_state(pending);
@@ -273,6 +310,9 @@ impl ContentReader {
             limit,
             expect,
         } = region;
+        let dispatch = |offset: u64, chunk: Bytes, id: Option<BlobId>| {
+            self.dispatch(state, offset, chunk, id);
+        };
         let mut carry = Bytes::new();
         let mut total = 0u64;
         // an id computed ahead for the parent chunk at this offset
@@ -308,7 +348,7 @@ impl ContentReader {
             match parent {
                 None => {
                     for e in self.chunker.boundaries_parallel(&data, eof) {
-                        self.dispatch(state, base + s as u64, data.slice(s..e), None);
+                        dispatch(base + s as u64, data.slice(s..e), None);
                         s = e;
                     }
                 }
@@ -320,7 +360,7 @@ impl ContentReader {
                             Some((n, id)) => (n, Some(id)),
                             None => (self.chunker.cut(&data[s..]), None),
                         };
-                        self.dispatch(state, at, data.slice(s..s + n), id);
+                        dispatch(at, data.slice(s..s + n), id);
                         s += n;
                     }
                 }
@@ -424,9 +464,195 @@ fn open_noatime(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Block size of the zero scan of a device.
+const ZBLOCK: usize = 64 << 10;
+/// The shortest zero run of a device that is stored as a hole.
+pub const HOLE_MIN: usize = 1 << 20;
+
+/// A block device read as data runs separated by holes. A device cannot
+/// say where its holes are (SEEK_DATA sees data everywhere), so it is read
+/// in [`ZBLOCK`] blocks, and a run of at least [`HOLE_MIN`] zero bytes
+/// (whole blocks) ends a data run: it is skipped, not chunked, and
+/// restores as a hole. Shorter zero runs stay data. Each byte is read
+/// once; at most `HOLE_MIN` bytes are held while a run is judged.
+///
+/// Used as: `next_data` gives the offset of the next data run, then reading
+/// yields that run to its end (0 at its end), then `next_data` again.
+struct Device {
+    f: File,
+    size: u64,
+    /// Read from the device, not yet served; starts at device offset `at`.
+    held: Vec<u8>,
+    used: usize,
+    at: u64,
+    /// The current run ended (a long zero run is held, or the device ended).
+    ended: bool,
+}
+
+impl Device {
+    fn open(path: &Path) -> io::Result<Self> {
+        let mut f = open_noatime(path)?;
+        let size = f.seek(SeekFrom::End(0))?;
+        f.seek(SeekFrom::Start(0))?;
+        Ok(Self {
+            f,
+            size,
+            held: vec![],
+            used: 0,
+            at: 0,
+            ended: true,
+        })
+    }
+
+    /// The next block from the device (empty at its end).
+    fn block(&mut self) -> io::Result<Vec<u8>> {
+        let mut b = Vec::with_capacity(ZBLOCK);
+        read_full(&mut self.f, &mut b, ZBLOCK)?;
+        Ok(b)
+    }
+
+    /// Skips zeros; the offset where the next data run starts, or `None`
+    /// at the end of the device.
+    fn next_data(&mut self) -> io::Result<Option<u64>> {
+        // what is held from the last run's end is zeros
+        self.at += (self.held.len() - self.used) as u64;
+        self.held.clear();
+        self.used = 0;
+        loop {
+            let b = self.block()?;
+            if b.is_empty() {
+                return Ok(None);
+            }
+            if !is_zero(&b) {
+                self.held = b;
+                self.ended = false;
+                return Ok(Some(self.at));
+            }
+            self.at += b.len() as u64;
+        }
+    }
+}
+
+impl Read for Device {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.used == self.held.len() && !self.ended {
+            self.held.clear();
+            self.used = 0;
+            let b = self.block()?;
+            if b.is_empty() {
+                self.ended = true;
+            } else if !is_zero(&b) {
+                self.held = b;
+            } else {
+                // a zero block: is it the start of a hole?
+                let mut zeros = b;
+                let end = loop {
+                    if zeros.len() >= HOLE_MIN {
+                        break true;
+                    }
+                    let next = self.block()?;
+                    if next.is_empty() {
+                        break true; // zeros to the end: a trailing hole
+                    }
+                    let data = !is_zero(&next);
+                    zeros.extend_from_slice(&next);
+                    if data {
+                        break false;
+                    }
+                };
+                if end {
+                    // held for `next_data` to skip
+                    self.used = 0;
+                    self.held = zeros;
+                    self.ended = true;
+                    return Ok(0);
+                }
+                self.held = zeros;
+            }
+        }
+        if self.ended && (self.used == self.held.len() || self.used == 0) {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.held.len() - self.used);
+        buf[..n].copy_from_slice(&self.held[self.used..self.used + n]);
+        self.used += n;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// Whether every byte of `b` is zero (a page at a time: the OR of a page
+/// vectorises, and the first non-zero page ends the scan).
+fn is_zero(b: &[u8]) -> bool {
+    b.chunks(4096)
+        .all(|c| c.iter().fold(0u8, |a, &x| a | x) == 0)
+}
+
 /// Appends up to `want` bytes to `buf`, stopping early only at EOF. (No
 /// zero-filling: the buffer grows as data arrives.)
 fn read_full(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<usize> {
     // read_to_end on a Take stops at the limit or at EOF, retrying EINTR
     src.take(want as u64).read_to_end(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The data runs a [`Device`] yields: (offset, bytes).
+    fn runs(content: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), content).unwrap();
+        let mut d = Device::open(f.path()).unwrap();
+        let mut out = vec![];
+        while let Some(at) = d.next_data().unwrap() {
+            let mut b = vec![];
+            // small reads: runs must not depend on the reader's sizes
+            let mut buf = [0u8; 3000];
+            loop {
+                let n = d.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                b.extend_from_slice(&buf[..n]);
+            }
+            out.push((at, b));
+        }
+        out
+    }
+
+    #[test]
+    fn a_device_is_data_runs_between_long_zero_runs() {
+        let z = ZBLOCK;
+        let mut c = vec![0u8; 40 * z];
+        c[z..z + 100].fill(1); // a run in block 1
+        c[2 * z + 5] = 2; // a short zero gap (block 2 is data, block 3.. data)
+        c[4 * z] = 3; // one zero block between: still one run
+        c[40 * z - 1] = 4; // the last byte, after a hole of 35 blocks
+        let r = runs(&c);
+        assert_eq!(
+            r.len(),
+            2,
+            "{:?}",
+            r.iter().map(|(a, b)| (a, b.len())).collect::<Vec<_>>()
+        );
+        assert_eq!(r[0].0, z as u64);
+        assert_eq!(r[0].1, c[z..5 * z]);
+        assert_eq!(r[1].0, 39 * z as u64);
+        assert_eq!(r[1].1, c[39 * z..]);
+        // zeros only: no run; a trailing short zero run ends the last run
+        assert!(runs(&vec![0u8; 3 * z + 17]).is_empty());
+        let mut t = vec![0u8; 3 * z];
+        t[0] = 9;
+        let r = runs(&t);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].1, t[..z]);
+        // exactly HOLE_MIN of zeros between data is a hole; one block less is not
+        for (gap, want) in [(HOLE_MIN / z, 2), (HOLE_MIN / z - 1, 1)] {
+            let mut g = vec![0u8; (gap + 2) * z];
+            g[0] = 1;
+            g[(gap + 1) * z] = 1;
+            assert_eq!(runs(&g).len(), want, "a gap of {gap} blocks");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,9 @@ pub struct FileJob {
     /// The parent snapshot's chunks of this file, if it had one (a changed
     /// file): where content did not move, its boundaries are reused.
     pub parent: Option<Arc<[Extent]>>,
+    /// A block device named as a source: its content is read, and all-zero
+    /// chunks are stored as holes.
+    pub device: bool,
 }
 
 /// Files per batch handed to a reader.
@@ -315,7 +319,9 @@ impl<'a> Walker<'a> {
             let pnode = parent
                 .as_ref()
                 .and_then(|t| t.get(name.as_bytes()).cloned());
-            if child.source {
+            if child.source && md.file_type().is_block_device() {
+                self.device(&path, name, &md, pnode.as_ref())?;
+            } else if child.source {
                 self.entry(&path, name, &md, pnode.as_ref())?;
             } else if md.is_dir() {
                 let node = match self.node(name, &path, &md) {
@@ -396,6 +402,7 @@ impl<'a> Walker<'a> {
                         path: path.to_path_buf(),
                         pending: pending.clone(),
                         parent: hints,
+                        device: false,
                     },
                     size,
                 )?;
@@ -406,6 +413,48 @@ impl<'a> Walker<'a> {
             }
             _ => self.emit(Event::Leaf(node, Leaf::Ready)),
         }
+    }
+
+    /// A block device named as a source (`arca backup /dev/vg0/data`): its
+    /// content, as a file of the device's size, read every time (a device's
+    /// times say nothing about its content) with the parent's chunks as
+    /// hints. A device found inside a directory stays a device node.
+    fn device(
+        &mut self,
+        path: &Path,
+        name: &OsStr,
+        md: &std::fs::Metadata,
+        parent: Option<&Node>,
+    ) -> Result<()> {
+        let mut node = match self.node(name, path, md) {
+            Ok(n) => n,
+            Err(e) => return self.error(path, e),
+        };
+        let size = match fsmeta::device_size(path) {
+            Ok(s) => s,
+            Err(e) => return self.error(path, e),
+        };
+        node.kind = NodeKind::File;
+        node.rdev = 0;
+        node.size = size;
+        let is_new = parent.is_none_or(|p| p.kind != NodeKind::File);
+        let hints = parent
+            .filter(|p| p.kind == NodeKind::File && p.flags == 0 && !p.extents().is_empty())
+            .map(|p| Arc::from(p.extents()));
+        let pending = Arc::new(Pending::new());
+        self.queue(
+            FileJob {
+                path: path.to_path_buf(),
+                pending: pending.clone(),
+                parent: hints,
+                device: true,
+            },
+            size,
+        )?;
+        self.emit(Event::Leaf(
+            node,
+            Leaf::Reading(pending, is_new, path.to_path_buf()),
+        ))
     }
 
     /// The entries of directory `path`, sorted by name, minus exclusions.
