@@ -74,6 +74,9 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Write one file of a snapshot to standard output.
     Dump(DumpArgs),
+    /// Restore drill: restore a snapshot into scratch space, check it, time
+    /// it against an RTO, record the result in the repository, clean up.
+    Drill(DrillArgs),
     /// List the files in a snapshot.
     Ls(LsArgs),
     /// Print a repository object (config, snapshot, index, pack header, key, tree).
@@ -542,6 +545,35 @@ pub struct RestoreArgs {
     pub at: Option<String>,
     #[command(flatten)]
     pub filter: FilterArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// Snapshot: an id prefix or `latest` (the default).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshot: Option<String>,
+    /// The latest snapshot at or before this time.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Where to restore (a scratch directory is made inside; default TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    /// Shell command that proves the restored copy works, run with
+    /// ARCA_DRILL_DIR (the restored tree) and ARCA_DRILL_SNAPSHOT.
+    #[arg(long, value_name = "COMMAND")]
+    pub validate: Option<String>,
+    /// Recovery time objective: the drill fails (exit 4) when restoring
+    /// and validating take longer (30s, 15m, 2h).
+    #[arg(long, value_name = "DURATION")]
+    pub rto: Option<String>,
+    /// Keep the restored copy and print where it is.
+    #[arg(long)]
+    pub keep: bool,
+    /// List the recorded drills instead of running one.
+    #[arg(long, conflicts_with_all = ["snapshot", "validate", "rto", "keep", "scratch"])]
+    pub list: bool,
 }
 
 #[derive(Args, Debug)]

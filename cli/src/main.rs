@@ -60,6 +60,7 @@ fn main() {
         Command::Snapshots(a) => commands::snapshots::run(g, &out, a),
         Command::Restore(a) => commands::restore::run(g, &out, a, cancel.clone()),
         Command::Dump(a) => commands::dump::run(g, &out, a),
+        Command::Drill(a) => commands::drill::run(g, &out, a, cancel.clone()),
         Command::Ls(a) => commands::ls::run(g, &out, a),
         Command::Cat(a) => commands::cat::run(g, a),
         Command::Key(a) => commands::key::run(g, &out, a),

@@ -521,6 +521,26 @@ pub fn lock(data: &[u8]) {
     }
 }
 
+/// Drill records: the object decoder, the input also sealed as a record's
+/// JSON. An accepted record has finite, non-negative durations and
+/// re-encodes to a record that decodes the same.
+pub fn drill_record(data: &[u8]) {
+    use crate::format::drill::DrillRecord;
+    let key = fuzz_key();
+    let _ = DrillRecord::from_object(key, data);
+    let mut obj = label::DRILL.to_vec();
+    obj.extend_from_slice(&key.seal_with_nonce(label::DRILL, data, FUZZ_NONCE));
+    if let Ok(r) = DrillRecord::from_object(key, &obj) {
+        for s in [r.restore_seconds, r.check_seconds, r.total_seconds] {
+            assert!(s.is_finite() && s >= 0.0, "accepted a bad duration");
+        }
+        let again =
+            DrillRecord::from_object(key, &r.to_object(key)).expect("re-encoded record decodes");
+        assert_eq!(again, r);
+        let _ = r.met();
+    }
+}
+
 /// Prune records: the plaintext decoder (the record's JSON),
 /// the input as a stored object, the input as the (zstd) payload of an
 /// authentic record, and the input compressed and sealed as a record's

@@ -30,6 +30,7 @@ const TARGETS: &[Target] = &[
     ("prune_record", fuzzing::prune_record),
     ("seal", fuzzing::seal),
     ("wal_object", fuzzing::wal_object),
+    ("drill_record", fuzzing::drill_record),
 ];
 
 fn corpus_root() -> PathBuf {
@@ -636,6 +637,36 @@ mod seeds {
             ("prune_record", prune_record_seeds(key, &seg)),
             ("seal", seal_seeds(key)),
             ("wal_object", wal_seeds(key)),
+            ("drill_record", drill_seeds()),
+        ]
+    }
+
+    /// Drill record JSON (the target seals it): a passed drill with an RTO,
+    /// a failed one, and edge cases.
+    fn drill_seeds() -> Files {
+        let j = |ok: bool, total: &str, extra: &str| {
+            format!(
+                r#"{{"snapshot":"{}","paths":["/var/lib/postgresql"],"source_host":"db-1","host":"drill-1","username":"oncall","started":"2026-11-22T03:00:00Z","restore_seconds":12.5,"check_seconds":3.0,"total_seconds":{total},"files":1200,"bytes":4096000,"checks":["validator `pg_isready`: accepting connections"],"ok":{ok}{extra}}}"#,
+                "d7".repeat(32)
+            )
+            .into_bytes()
+        };
+        vec![
+            (
+                "seed-passed".to_string(),
+                j(true, "15.5", r#","rto_seconds":900"#),
+            ),
+            (
+                "seed-failed".to_string(),
+                j(
+                    false,
+                    "15.5",
+                    r#","error":"the validator failed (exit status: 2)""#,
+                ),
+            ),
+            ("seed-negative".to_string(), j(true, "-1", "")),
+            ("seed-huge".to_string(), j(true, "1e309", "")),
+            ("seed-empty-object".to_string(), b"{}".to_vec()),
         ]
     }
 

@@ -116,6 +116,8 @@ pub mod nonce {
     pub const WAL: [u8; 24] = [0x12; 24];
     /// The lock-removal notice.
     pub const LOCK_REMOVAL: [u8; 24] = [0x13; 24];
+    /// The drill record.
+    pub const DRILL: [u8; 24] = [0x14; 24];
 }
 
 /// The access token of `key-token.hex`: `arca-token-1:` and the hex of
@@ -394,6 +396,28 @@ pub fn lock_removal() -> arca_engine::format::lock::LockRemoval {
         pid: 9001,
         username: "oncall".into(),
         operation: "unlock --remove-all".into(),
+    }
+}
+
+/// The drill record: a drill of the vectors' snapshot that passed, held
+/// against a 15-minute RTO.
+pub fn drill_record() -> arca_engine::format::drill::DrillRecord {
+    arca_engine::format::drill::DrillRecord {
+        snapshot: arca_engine::format::id::SnapshotId([0xd7; 32]),
+        paths: vec!["/data.bin".into(), "/link".into(), "/sub".into()],
+        source_host: "vectors.example".into(),
+        host: "drill.example".into(),
+        username: "oncall".into(),
+        started: record_time(),
+        restore_seconds: 12.5,
+        check_seconds: 3.25,
+        total_seconds: 15.75,
+        files: 2,
+        bytes: 1096,
+        checks: vec!["validator `pg_isready`: accepting connections".into()],
+        ok: true,
+        error: String::new(),
+        rto_seconds: Some(900),
     }
 }
 
@@ -854,6 +878,8 @@ pub struct Vectors {
     pub lock_maintenance: Vec<u8>,
     /// `removed-locks/<lock id>`: a lock-removal notice.
     pub lock_removal: Vec<u8>,
+    /// `drills/<hash>`: a drill record.
+    pub drill_record: Vec<u8>,
     /// The index segment in version 1 (`index/<index_v1_id>`).
     pub index_v1: Vec<u8>,
     /// Its id.
@@ -927,6 +953,12 @@ pub fn build(frames: &Frames) -> Vectors {
             label::LOCK_REMOVAL,
             &serde_json::to_vec(&lock_removal()).expect("lock removal serializes"),
             nonce::LOCK_REMOVAL,
+        ),
+        drill_record: magic_object(
+            &key,
+            label::DRILL,
+            &serde_json::to_vec(&drill_record()).expect("drill record serializes"),
+            nonce::DRILL,
         ),
         index_v1_id: IndexId(content_hash(&index_v1)),
         index_v1,
@@ -1004,6 +1036,7 @@ impl Vectors {
             ("lock.hex", &self.lock[..]),
             ("lock-maintenance.hex", &self.lock_maintenance[..]),
             ("lock-removal.hex", &self.lock_removal[..]),
+            ("drill-record.hex", &self.drill_record[..]),
             ("index-v1.hex", &self.index_v1[..]),
             ("prune-record.hex", &self.prune_record[..]),
             ("seal.hex", &self.seal[..]),
@@ -1233,6 +1266,12 @@ pub fn readme(v: &Vectors) -> String {
             v.lock_removal.len(),
         ),
         (
+            "drill-record.hex",
+            "a drill record: a drill that passed within its 15-minute RTO".into(),
+            format!("`drills/{}`", blake3::hash(&v.drill_record).to_hex()),
+            v.drill_record.len(),
+        ),
+        (
             "prune-record.hex",
             "prune record of generation 2 (the head)".into(),
             format!("`prune/{}`", v.prune_record_id),
@@ -1314,12 +1353,16 @@ pub fn readme(v: &Vectors) -> String {
          \n```json\n{}\n```\n\
          \n\
          Lock-removal notice JSON (inside `lock-removal.hex`, label `ALR\\x01`):\n\
+         \n```json\n{}\n```\n\
+         \n\
+         Drill record JSON (inside `drill-record.hex`, label `ADR\\x01`):\n\
          \n```json\n{}\n```\n",
         opened(label::CONFIG, &v.config),
         opened(label::SNAPSHOT, &v.snapshot),
         String::from_utf8_lossy(&v.key),
         opened(label::LOCK, &v.lock_maintenance),
         opened(label::LOCK_REMOVAL, &v.lock_removal),
+        opened(label::DRILL, &v.drill_record),
     ));
     o.push_str(&prune_state(v));
     o.push_str(&format!(

@@ -1192,6 +1192,28 @@ fn lock_removal_notice_decodes() {
 }
 
 #[test]
+fn drill_record_decodes() {
+    let bytes = load("drill-record.hex");
+    let r = arca_engine::format::drill::DrillRecord::from_object(&key(), &bytes).unwrap();
+    assert_eq!(r, spec::drill_record());
+    assert!(r.met(), "15.75 s within 900 s");
+    let json = key().open(label::DRILL, &bytes[4..]).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    assert_eq!(v["rto_seconds"], 900);
+    assert_eq!(v["total_seconds"], 15.75);
+    assert!(v.get("error").is_none(), "omitted when empty");
+    // a negative duration is refused
+    let mut bad = v.clone();
+    bad["check_seconds"] = serde_json::json!(-1.0);
+    let sealed = [
+        &b"ADR\x01"[..],
+        &key().seal(label::DRILL, &serde_json::to_vec(&bad).unwrap()),
+    ]
+    .concat();
+    assert!(arca_engine::format::drill::DrillRecord::from_object(&key(), &sealed).is_err());
+}
+
+#[test]
 fn vectors_are_reproduced_exactly() {
     let frames = frames_from_vectors();
     let v = spec::build(&frames);

@@ -60,6 +60,8 @@ pub mod label {
     pub const SEAL: &[u8; 4] = b"ASL\x01";
     /// An archived WAL file (also its file magic).
     pub const WAL: &[u8; 4] = b"AWL\x01";
+    /// A drill record (also its file magic).
+    pub const DRILL: &[u8; 4] = b"ADR\x01";
 }
 
 /// Failure to authenticate a sealed message: wrong key or altered bytes.

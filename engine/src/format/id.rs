@@ -127,6 +127,10 @@ define_id!(
     WalId
 );
 define_id!(
+    /// A drill record: plain BLAKE3 of the record's bytes.
+    DrillId
+);
+define_id!(
     /// A repository, chosen at random by `init`.
     RepoId
 );

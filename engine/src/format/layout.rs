@@ -6,7 +6,8 @@
 //! right type, and a listing of packs can never yield an index id.
 
 use crate::format::id::{
-    CheckId, IndexId, KeyId, LockId, LockRemovalId, PackId, PruneId, SealId, SnapshotId, WalId,
+    CheckId, DrillId, IndexId, KeyId, LockId, LockRemovalId, PackId, PruneId, SealId, SnapshotId,
+    WalId,
 };
 
 /// The kinds of object in a repository, each with its own prefix.
@@ -35,6 +36,8 @@ pub enum ObjectKind {
     Seal,
     /// `wal/<name>`: archived PostgreSQL WAL files, named by their file name
     Wal,
+    /// `drills/<id>`: records of restore drills
+    Drill,
 }
 
 impl ObjectKind {
@@ -52,6 +55,7 @@ impl ObjectKind {
             Self::Prune => "prune",
             Self::Seal => "seals",
             Self::Wal => "wal",
+            Self::Drill => "drills",
         }
     }
 }
@@ -96,7 +100,8 @@ object_id!(
     CheckId => Check,
     PruneId => Prune,
     SealId => Seal,
-    WalId => Wal
+    WalId => Wal,
+    DrillId => Drill
 );
 
 /// The address of one object: its kind and name.
@@ -197,6 +202,7 @@ mod tests {
             ObjectKey::of(PruneId([0xa5; 32])),
             ObjectKey::of(SealId([0xa5; 32])),
             ObjectKey::of(WalId([0xa5; 32])),
+            ObjectKey::of(DrillId([0xa5; 32])),
         ];
         for k in keys {
             assert_eq!(ObjectKey::parse(k.kind(), &k.path()), Some(k));

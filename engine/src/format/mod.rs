@@ -104,6 +104,7 @@ pub mod compress;
 pub mod config;
 pub mod coverage;
 pub mod crypto;
+pub mod drill;
 pub mod id;
 pub mod index;
 pub mod keyfile;

@@ -74,7 +74,7 @@ pub struct FaultyBackend<B> {
 pub type Hook = std::sync::Arc<dyn Fn(Op, &ObjectKey) + Send + Sync>;
 
 /// How many object kinds there are (one get counter each).
-const KINDS: usize = ObjectKind::Wal as usize + 1;
+const KINDS: usize = ObjectKind::Drill as usize + 1;
 
 fn slot(kind: ObjectKind) -> usize {
     kind as usize
