@@ -571,6 +571,10 @@ pub struct DrillArgs {
     /// Keep the restored copy and print where it is.
     #[arg(long)]
     pub keep: bool,
+    /// Run the snapshot's --check-command checks again (shell commands
+    /// read from the repository: off unless you trust who writes it).
+    #[arg(long)]
+    pub recorded_commands: bool,
     /// List the recorded drills instead of running one.
     #[arg(long, conflicts_with_all = ["snapshot", "validate", "rto", "keep", "scratch"])]
     pub list: bool,

@@ -99,9 +99,14 @@ fn a_drill_restores_checks_times_and_records() {
     );
 
     // the dump's own check, on the restored file
-    let (code, v, err) = drill(&e, &[gz_id, "--scratch", sc]);
+    let (code, v, err) = drill(&e, &[gz_id, "--scratch", sc, "--recorded-commands"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["record"]["checks"][0], "logs.gz (command): gzip ok");
+    // without the flag a command read from the repository is not run
+    let (code, v, _) = drill(&e, &[gz_id, "--scratch", sc]);
+    assert_eq!(code, 0);
+    let line = v["record"]["checks"][0].as_str().unwrap();
+    assert!(line.contains("not run again"), "{line}");
 
     // --keep: the copy stays, and is the snapshot's
     let (code, v, _) = drill(
@@ -169,7 +174,7 @@ fn a_drill_restores_checks_times_and_records() {
         .iter()
         .map(|d| d["met"].as_bool().unwrap())
         .collect();
-    assert_eq!(met, [true, true, true, false, false], "{all}");
+    assert_eq!(met, [true, true, true, true, false, false], "{all}");
     let human = e.ok(&["drill", "--list"]);
     assert!(
         human.contains("RTO missed") && human.contains("FAILED"),

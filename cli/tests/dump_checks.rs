@@ -152,7 +152,10 @@ fn postgres_dumps_are_read_by_pg_restore_before_they_count() {
     let drill = e.json(&["drill", &id, "--rto", "10m"]);
     assert_eq!(drill["met"], true, "{drill}");
     let line = drill["record"]["checks"][0].as_str().unwrap();
-    assert!(line.starts_with("app.dump (postgres): read every byte"), "{line}");
+    assert!(
+        line.starts_with("app.dump (postgres): read every byte"),
+        "{line}"
+    );
     // and it restores into a working database
     let restored = e.path("app.dump");
     dump_file(&e, &id, "/app.dump", &restored);

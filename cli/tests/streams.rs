@@ -101,7 +101,7 @@ fn command_output_is_backed_up_and_a_failing_command_saves_nothing() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("exit status: 7") && err.contains("not saved"),
+        err.contains("exit status: 7") && err.contains("no snapshot was saved"),
         "{err}"
     );
     let snaps = e.json(&["snapshots"]);

@@ -41,6 +41,7 @@ pub fn run(g: &Global, out: &Out, a: &DrillArgs, cancel: Arc<AtomicBool>) -> Res
         validate: a.validate.clone(),
         rto,
         keep: a.keep,
+        recorded_commands: a.recorded_commands,
         fetchers: h.downloads.unwrap_or(0),
         cancel,
     };

@@ -4,4 +4,5 @@
 
 pub mod facts;
 pub mod fsmeta;
+pub mod process;
 pub mod threads;

@@ -15,7 +15,7 @@
 //! while it runs; one small object written.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -44,6 +44,10 @@ pub struct DrillOptions {
     pub rto: Option<Duration>,
     /// Keep the restored copy (its path is returned) instead of removing it.
     pub keep: bool,
+    /// Run the snapshot's `command` checks again. Off by default: such a
+    /// check is a shell command read from the repository, and whoever can
+    /// write snapshots should not choose what a drill host runs.
+    pub recorded_commands: bool,
     /// Concurrent pack reads for the restore (0: restore's default).
     pub fetchers: usize,
     /// Set to stop (Ctrl-C).
@@ -93,7 +97,7 @@ pub fn drill<A: Writes>(
         Ok(sum) => {
             files = sum.files;
             bytes = sum.bytes;
-            match run_checks(dir.path(), id, snapshot, opts.validate.as_deref()) {
+            match run_checks(dir.path(), id, snapshot, opts) {
                 Ok(c) => checks = c,
                 Err((c, why)) => {
                     checks = c;
@@ -103,6 +107,10 @@ pub fn drill<A: Writes>(
         }
     }
     let check_seconds = t1.elapsed().as_secs_f64();
+    if opts.cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        // stopped, not failed: nothing is recorded
+        return Err(Error::Interrupted("the drill was stopped".into()));
+    }
     let record = DrillRecord {
         snapshot: *id,
         paths: snapshot.paths.clone(),
@@ -143,11 +151,18 @@ fn run_checks(
     root: &Path,
     id: &SnapshotId,
     snapshot: &Snapshot,
-    validate: Option<&str>,
+    opts: &DrillOptions,
 ) -> std::result::Result<Vec<String>, (Vec<String>, String)> {
     let mut lines = vec![];
     for c in &snapshot.checks {
         let kind = match c.kind.as_str() {
+            "command" if !opts.recorded_commands => {
+                lines.push(format!(
+                    "{} (command): not run again: `{}` comes from the snapshot (--recorded-commands runs it)",
+                    c.path, c.validator
+                ));
+                continue;
+            }
             "command" => DumpKind::Command(c.validator.clone()),
             k => match DumpKind::parse(k) {
                 Ok(k) => k,
@@ -166,25 +181,20 @@ fn run_checks(
             Err(e) => return Err((lines, e.to_string())),
         }
     }
-    if let Some(cmd) = validate {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .env("ARCA_DRILL_DIR", root)
-            .env("ARCA_DRILL_SNAPSHOT", id.to_hex())
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                (
-                    lines.clone(),
-                    format!("could not run the validator {cmd}: {e}"),
-                )
-            })?;
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if let Some(cmd) = opts.validate.as_deref() {
+        let (status, text) = crate::host::process::run_to_end(
+            Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .env("ARCA_DRILL_DIR", root)
+                .env("ARCA_DRILL_SNAPSHOT", id.to_hex()),
+        )
+        .map_err(|e| {
+            (
+                lines.clone(),
+                format!("could not run the validator {cmd}: {e}"),
+            )
+        })?;
         let last = text
             .lines()
             .rev()
@@ -194,11 +204,8 @@ fn run_checks(
             .chars()
             .take(200)
             .collect::<String>();
-        if !out.status.success() {
-            return Err((
-                lines,
-                format!("the validator failed ({}): {last}", out.status),
-            ));
+        if !status.success() {
+            return Err((lines, format!("the validator failed ({status}): {last}")));
         }
         lines.push(format!("validator `{cmd}`: {last}"));
     }

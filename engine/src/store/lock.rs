@@ -282,8 +282,9 @@ pub fn remove_lock(repo: &Repository, id: LockId, why: &str) -> Result<()> {
     repo.backend().delete(&ObjectKey::of(id))
 }
 
-/// Deletes the removal notices older than twice `timing.stale` (and those
-/// that cannot be read); returns how many.
+/// Deletes the removal notices older than twice `timing.stale`; returns
+/// how many. A notice that cannot be read is kept: its age is unknown, and
+/// deleting it early would reopen the race it closes.
 fn sweep_notices(repo: &Repository, timing: &LockTiming) -> Result<usize> {
     let keep_for =
         chrono::Duration::from_std(timing.stale.saturating_mul(2)).unwrap_or(chrono::Duration::MAX);
@@ -296,8 +297,8 @@ fn sweep_notices(repo: &Repository, timing: &LockTiming) -> Result<usize> {
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e),
         };
-        let old = LockRemoval::from_object(repo.key(), &bytes)
-            .map_or(true, |n| now - n.removed > keep_for);
+        let old =
+            LockRemoval::from_object(repo.key(), &bytes).is_ok_and(|n| now - n.removed > keep_for);
         if old {
             repo.backend().delete(&key)?;
             swept += 1;
@@ -429,6 +430,8 @@ impl Lock {
         let key = ObjectKey::of(id);
         let mut attempt = 0;
         loop {
+            // the lock's age counts from before it is written
+            let written = Since::now();
             let info = LockInfo::new(kind, operation);
             repo.backend().put(
                 &key,
@@ -459,7 +462,7 @@ impl Lock {
             if conflicts.is_empty() {
                 let state = Arc::new(State {
                     timing,
-                    last_ok: Mutex::new(Since::now()),
+                    last_ok: Mutex::new(written),
                     lost: Mutex::new(None),
                     stop: Mutex::new(false),
                     wake: Condvar::new(),

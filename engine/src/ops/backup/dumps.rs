@@ -409,9 +409,10 @@ fn start_pg_restore() -> Sink {
             // drained as it comes: a dump of many objects writes more than
             // a pipe holds, and pg_restore would stop until it is read
             let stderr = std::thread::spawn(move || {
-                let mut s = String::new();
-                let _ = err.read_to_string(&mut s);
-                s
+                let mut s = vec![];
+                let _ = err.read_to_end(&mut s);
+                // object names in another encoding must not lose the rest
+                String::from_utf8_lossy(&s).into_owned()
             });
             Sink::Pipe {
                 child,
@@ -478,9 +479,12 @@ fn check_postgres(seen: &mut Seen) -> std::result::Result<DumpCheck, String> {
             if !status.success() || err.lines().any(|l| l.contains("error:")) {
                 return Err(format!("{shown} failed ({status}): {}", gist(&err)));
             }
+            let mut warnings = vec![];
             if closed_early {
-                return Err(format!(
-                    "{shown} stopped reading before the end of the stream"
+                // it exited 0 having read all it needs (a tar archive's
+                // last members are not read from a pipe)
+                warnings.push(format!(
+                    "{shown} finished before the end of the stream; it reported no error"
                 ));
             }
             let tables = err
@@ -488,6 +492,11 @@ fn check_postgres(seen: &mut Seen) -> std::result::Result<DumpCheck, String> {
                 .filter(|l| l.contains("processing data for table"))
                 .count();
             let objects = err.lines().filter(|l| l.contains(": creating ")).count();
+            let how = if closed_early {
+                "read all it needed"
+            } else {
+                "read every byte"
+            };
             Ok(DumpCheck {
                 format: if format == PgFormat::Custom {
                     "pg_dump custom archive".into()
@@ -496,8 +505,9 @@ fn check_postgres(seen: &mut Seen) -> std::result::Result<DumpCheck, String> {
                 },
                 validator: shown,
                 result: format!(
-                    "read every byte: the data of {tables} table(s) and {objects} object definition(s)"
+                    "{how}: the data of {tables} table(s) and {objects} object definition(s)"
                 ),
+                warnings,
                 ..DumpCheck::default()
             })
         }
@@ -526,14 +536,10 @@ fn copy_path<'a>(
 
 /// Runs a validator to its end; its standard output and error together.
 fn run(cmd: &mut Command, shown: &str, hint: &str) -> std::result::Result<String, String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
+    let (status, text) = crate::host::process::run_to_end(cmd)
         .map_err(|e| format!("could not run {shown}: {e}{hint}"))?;
-    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.push_str(&String::from_utf8_lossy(&out.stderr));
-    if !out.status.success() {
-        return Err(format!("{shown} failed ({}): {}", out.status, gist(&text)));
+    if !status.success() {
+        return Err(format!("{shown} failed ({status}): {}", gist(&text)));
     }
     Ok(text)
 }

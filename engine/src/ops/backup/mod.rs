@@ -687,7 +687,13 @@ fn backup_stream(
     reader.read_stream(&mut input, pending.clone());
     drop(input);
     let outcome = pending.wait();
-    src.finish(opts.cancel.load(Ordering::Relaxed))?;
+    // a stream that could not be read to its end is not checked: its
+    // read error is the cause to report, not what a check makes of a part
+    let complete = matches!(outcome, FileOutcome::Stored(_));
+    let finished = src.finish(opts.cancel.load(Ordering::Relaxed) || !complete);
+    if complete {
+        finished?;
+    }
     if let FileOutcome::Stored(c) = &outcome
         && c.size == 0
         && !opts.allow_empty

@@ -319,7 +319,15 @@ impl<'a> Walker<'a> {
             let pnode = parent
                 .as_ref()
                 .and_then(|t| t.get(name.as_bytes()).cloned());
-            if child.source && md.file_type().is_block_device() {
+            // a source that is a block device, or a link to one (LVM's
+            // /dev/vg0/data and /dev/mapper/* are udev symlinks)
+            let device = child.source
+                && (md.file_type().is_block_device()
+                    || (md.file_type().is_symlink()
+                        && std::fs::metadata(&path)
+                            .is_ok_and(|m| m.file_type().is_block_device())));
+            if device {
+                let md = std::fs::metadata(&path).unwrap_or(md);
                 self.device(&path, name, &md, pnode.as_ref())?;
             } else if child.source {
                 self.entry(&path, name, &md, pnode.as_ref())?;
