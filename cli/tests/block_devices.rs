@@ -125,4 +125,20 @@ fn a_loop_device_round_trips_with_its_zeros_as_holes() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(b3(&other.dev), b3(&dev.dev));
+
+    // a mounted device can change while it is read: the snapshot says so
+    common::sh(&format!("mkfs.ext4 -q -F {}", other.dev.display()));
+    let mnt = e.path("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    common::sh(&format!("mount {} {}", other.dev.display(), mnt.display()));
+    let v = e.json(&["backup", other.dev.to_str().unwrap()]);
+    common::sh(&format!("umount {}", mnt.display()));
+    let w = v["warnings"][0]["error"].as_str().unwrap_or_default();
+    assert!(w.starts_with("the device is mounted at "), "{v}");
+    let v = e.json(&["backup", other.dev.to_str().unwrap()]);
+    assert!(
+        v.get("warnings")
+            .is_none_or(|w| w.as_array().unwrap().is_empty()),
+        "{v}"
+    );
 }

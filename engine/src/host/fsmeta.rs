@@ -267,3 +267,20 @@ pub fn device_size(path: &Path) -> std::io::Result<u64> {
     use std::io::Seek;
     std::fs::File::open(path)?.seek(std::io::SeekFrom::End(0))
 }
+
+/// Where the block device at `path` is mounted (the first mount point in
+/// /proc/self/mountinfo with its device number), if it is.
+pub fn mounted(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let rdev = std::fs::metadata(path).ok()?.rdev();
+    let want = format!(
+        "{}:{}",
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev)
+    );
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(' ').collect();
+        (f.get(2) == Some(&want.as_str())).then(|| f.get(4).unwrap_or(&"?").to_string())
+    })
+}

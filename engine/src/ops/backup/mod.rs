@@ -556,10 +556,10 @@ fn build_trees(
                         Leaf::Reading(pending, is_new, path) => match pending.wait() {
                             FileOutcome::Stored(c) => {
                                 node.size = c.size;
-                                if c.changed {
+                                if let Some(why) = &c.unsure {
                                     warnings.push(SourceError {
                                         path: path.display().to_string(),
-                                        error: "changed while it was read: the stored content is what was read, which may mix old and new data".into(),
+                                        error: why.clone(),
                                     });
                                 }
                                 node.content = Content::File {

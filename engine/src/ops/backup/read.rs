@@ -56,8 +56,10 @@ pub struct FileContent {
     pub extents: Vec<Extent>,
     /// Logical size (what was read, holes included).
     pub size: u64,
-    /// The file changed size or mtime while it was read.
-    pub changed: bool,
+    /// Why the stored content may not be a consistent copy (the file
+    /// changed size or mtime while it was read; the device is mounted):
+    /// a warning for the snapshot.
+    pub unsure: Option<String>,
 }
 
 /// How reading a file ended.
@@ -72,8 +74,8 @@ pub enum FileOutcome {
 }
 
 /// What the reader learned by the end of a file: content hash, logical
-/// size, and whether the file changed while it was read.
-type ReadEnd = ([u8; 32], u64, bool);
+/// size, and why the copy may not be consistent.
+type ReadEnd = ([u8; 32], u64, Option<String>);
 
 /// Per-file bookkeeping shared by the reader and the chunk tasks.
 struct FileState {
@@ -115,7 +117,7 @@ impl FileState {
             return FileOutcome::Fatal(e);
         }
         match self.end.lock().unwrap().take() {
-            Some(Ok((hash, size, changed))) => {
+            Some(Ok((hash, size, unsure))) => {
                 let chunks = std::mem::take(&mut *self.chunks.lock().unwrap());
                 let extents = chunks
                     .into_iter()
@@ -129,7 +131,7 @@ impl FileState {
                     hash,
                     extents,
                     size,
-                    changed,
+                    unsure,
                 })
             }
             Some(Err(e)) => FileOutcome::Unreadable(e),
@@ -206,7 +208,10 @@ impl ContentReader {
                 logical = start + n;
             }
             hash_zeros(&mut hasher, size.saturating_sub(logical));
-            Ok((*hasher.finalize().as_bytes(), size.max(logical), false))
+            let unsure = crate::host::fsmeta::mounted(path).map(|at| {
+                format!("the device is mounted at {at}: what was read may mix old and new blocks (unmount it, or back up a snapshot of it: an LVM or ZFS snapshot, or the database's own)")
+            });
+            Ok((*hasher.finalize().as_bytes(), size.max(logical), unsure))
         })();
         *state.end.lock().unwrap() = Some(r.map_err(|e: io::Error| e.to_string()));
         state.done_one();
@@ -228,7 +233,7 @@ impl ContentReader {
                 &mut hasher,
                 None,
             )
-            .map(|n| (*hasher.finalize().as_bytes(), n, false));
+            .map(|n| (*hasher.finalize().as_bytes(), n, None));
         *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
         state.done_one();
     }
@@ -248,7 +253,7 @@ impl ContentReader {
         path: &Path,
         state: &Arc<FileState>,
         parent: Option<&[Extent]>,
-    ) -> io::Result<([u8; 32], u64, bool)> {
+    ) -> io::Result<ReadEnd> {
         let mut f = open_noatime(path)?;
         let md = f.metadata()?;
         if !md.is_file() {
@@ -292,7 +297,10 @@ impl ContentReader {
         let changed = after.size() != size
             || after.mtime() != md.mtime()
             || after.mtime_nsec() != md.mtime_nsec();
-        Ok((*hasher.finalize().as_bytes(), logical, changed))
+        let unsure = changed.then(|| {
+            "changed while it was read: the stored content is what was read, which may mix old and new data".to_string()
+        });
+        Ok((*hasher.finalize().as_bytes(), logical, unsure))
     }
 
     /// Reads `region` from `src` (positioned at its start) until its limit
