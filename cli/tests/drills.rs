@@ -65,20 +65,16 @@ fn a_drill_restores_checks_times_and_records() {
     std::fs::create_dir(&scratch).unwrap();
     let sc = scratch.to_str().unwrap();
     let inside = format!("{}/b.txt", src.display());
+    let srcs = src.to_str().unwrap();
+    // a drill of the directory's snapshot, restored under `scratch`
+    let drill_src = |extra: &[&str]| {
+        drill(
+            &e,
+            &[&["--path", srcs, "--scratch", sc][..], extra].concat(),
+        )
+    };
     let validate = format!("grep -q 'hello drill' \"$ARCA_DRILL_DIR{inside}\" && echo found it");
-    let (code, v, err) = drill(
-        &e,
-        &[
-            "--path",
-            src.to_str().unwrap(),
-            "--scratch",
-            sc,
-            "--validate",
-            &validate,
-            "--rto",
-            "10m",
-        ],
-    );
+    let (code, v, err) = drill_src(&["--validate", &validate, "--rto", "10m"]);
     assert_eq!(code, 0, "{err} {v}");
     let r = &v["record"];
     assert_eq!(r["ok"], true);
@@ -109,10 +105,7 @@ fn a_drill_restores_checks_times_and_records() {
     assert!(line.contains("not run again"), "{line}");
 
     // --keep: the copy stays, and is the snapshot's
-    let (code, v, _) = drill(
-        &e,
-        &["--path", src.to_str().unwrap(), "--keep", "--scratch", sc],
-    );
+    let (code, v, _) = drill_src(&["--keep"]);
     assert_eq!(code, 0);
     let kept = std::path::PathBuf::from(v["kept"].as_str().unwrap());
     assert_eq!(
@@ -122,17 +115,7 @@ fn a_drill_restores_checks_times_and_records() {
     std::fs::remove_dir_all(&kept).unwrap();
 
     // a validator that fails: exit 1, recorded as failed
-    let (code, v, _) = drill(
-        &e,
-        &[
-            "--path",
-            src.to_str().unwrap(),
-            "--scratch",
-            sc,
-            "--validate",
-            "echo no such table >&2; exit 3",
-        ],
-    );
+    let (code, v, _) = drill_src(&["--validate", "echo no such table >&2; exit 3"]);
     assert_eq!(code, 1);
     assert_eq!(v["record"]["ok"], false);
     let why = v["record"]["error"].as_str().unwrap();
@@ -141,19 +124,7 @@ fn a_drill_restores_checks_times_and_records() {
         "{why}"
     );
     // passed, but slower than its RTO: exit 4
-    let (code, v, _) = drill(
-        &e,
-        &[
-            "--path",
-            src.to_str().unwrap(),
-            "--scratch",
-            sc,
-            "--validate",
-            "sleep 1.2",
-            "--rto",
-            "1s",
-        ],
-    );
+    let (code, v, _) = drill_src(&["--validate", "sleep 1.2", "--rto", "1s"]);
     assert_eq!(code, 4);
     assert_eq!(
         (v["record"]["ok"].clone(), v["met"].clone()),
@@ -183,7 +154,7 @@ fn a_drill_restores_checks_times_and_records() {
 
     // a damaged repository: the restore fails, and that is the record
     e.delete_objects("packs");
-    let (code, v, _) = drill(&e, &["--path", src.to_str().unwrap(), "--scratch", sc]);
+    let (code, v, _) = drill_src(&[]);
     assert_eq!(code, 1);
     let why = v["record"]["error"].as_str().unwrap();
     assert!(why.starts_with("the restore failed"), "{why}");

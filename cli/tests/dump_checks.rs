@@ -257,16 +257,20 @@ fn redis_up(port: u16, dir: &Path, dbfile: Option<&str>) -> Running {
     r
 }
 
-fn redis(port: u16, args: &[&str]) -> Option<String> {
-    let o = Command::new("redis-cli")
-        .args(["-p", &port.to_string()])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
+/// A client command's trimmed standard output, if it ran and succeeded.
+fn answer(cmd: &mut Command) -> Option<String> {
+    let o = cmd.stderr(Stdio::null()).output().ok()?;
     o.status
         .success()
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+fn redis(port: u16, args: &[&str]) -> Option<String> {
+    answer(
+        Command::new("redis-cli")
+            .args(["-p", &port.to_string()])
+            .args(args),
+    )
 }
 
 #[test]
@@ -383,16 +387,12 @@ fn etcd_up(dir: &Path, client: u16, peer: u16) -> Running {
 }
 
 fn etcdctl(client: u16, args: &[&str]) -> Option<String> {
-    let o = Command::new("etcdctl")
-        .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &format!("127.0.0.1:{client}")])
-        .args(args)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    o.status
-        .success()
-        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    answer(
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &format!("127.0.0.1:{client}")])
+            .args(args),
+    )
 }
 
 #[test]

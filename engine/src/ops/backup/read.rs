@@ -482,25 +482,29 @@ pub const HOLE_MIN: usize = 1 << 20;
 
 /// A block device read as data runs separated by holes. A device cannot
 /// say where its holes are (SEEK_DATA sees data everywhere), so it is read
-/// in [`ZBLOCK`] blocks, and a run of at least [`HOLE_MIN`] zero bytes
-/// (whole blocks) ends a data run: it is skipped, not chunked, and
-/// restores as a hole. Shorter zero runs stay data. Each byte is read
-/// once; at most `HOLE_MIN` bytes are held while a run is judged.
+/// in [`DEVICE_READ`] reads and judged in [`ZBLOCK`] blocks: a run of at
+/// least [`HOLE_MIN`] zero bytes (whole blocks) ends a data run; it is
+/// skipped, not chunked, and restores as a hole. Shorter zero runs stay
+/// data (served as zeros: they are counted, not kept). Data is copied once,
+/// from the read buffer into the caller's.
 ///
 /// Used as: `next_data` gives the offset of the next data run, then reading
 /// yields that run to its end (0 at its end), then `next_data` again.
 struct Device {
     f: File,
     size: u64,
-    /// Read ahead from the device in [`DEVICE_READ`] reads; blocks are
-    /// taken from it.
+    /// The last read from the device; `pos` is the next block in it.
     raw: Vec<u8>,
-    raw_used: usize,
-    /// Read from the device, not yet served; starts at device offset `at`.
-    held: Vec<u8>,
-    used: usize,
+    pos: usize,
+    /// The device offset of the next byte served.
     at: u64,
-    /// The current run ended (a long zero run is held, or the device ended).
+    /// Bytes of the current data block still to serve, from `raw[pos..]`.
+    data_left: usize,
+    /// Zeros of a short zero run still to serve.
+    zeros_left: usize,
+    /// Zeros already scanned past the end of the current run (a hole).
+    hole: u64,
+    /// The current run ended.
     ended: bool,
 }
 
@@ -513,21 +517,23 @@ impl Device {
             f,
             size,
             raw: vec![],
-            raw_used: 0,
-            held: vec![],
-            used: 0,
+            pos: 0,
             at: 0,
+            data_left: 0,
+            zeros_left: 0,
+            hole: 0,
             ended: true,
         })
     }
 
-    /// The next block from the device (empty at its end).
-    fn block(&mut self) -> io::Result<Vec<u8>> {
-        if self.raw_used == self.raw.len() {
+    /// The block at `pos` (not consumed): its length and whether it is all
+    /// zeros; `None` at the end of the device.
+    fn peek_block(&mut self) -> io::Result<Option<(usize, bool)>> {
+        if self.pos == self.raw.len() {
             // whole-buffer reads: `read_to_end` starts small and grows,
             // and a small read costs a loop device as much as a large one
             self.raw.resize(DEVICE_READ, 0);
-            self.raw_used = 0;
+            self.pos = 0;
             let mut n = 0;
             while n < DEVICE_READ {
                 match self.f.read(&mut self.raw[n..]) {
@@ -538,80 +544,85 @@ impl Device {
                 }
             }
             self.raw.truncate(n);
+            if n == 0 {
+                return Ok(None);
+            }
         }
-        let n = ZBLOCK.min(self.raw.len() - self.raw_used);
-        let b = self.raw[self.raw_used..self.raw_used + n].to_vec();
-        self.raw_used += n;
-        Ok(b)
+        let len = ZBLOCK.min(self.raw.len() - self.pos);
+        Ok(Some((len, is_zero(&self.raw[self.pos..self.pos + len]))))
     }
 
     /// Skips zeros; the offset where the next data run starts, or `None`
     /// at the end of the device.
     fn next_data(&mut self) -> io::Result<Option<u64>> {
-        // what is held from the last run's end is zeros
-        self.at += (self.held.len() - self.used) as u64;
-        self.held.clear();
-        self.used = 0;
+        self.at += self.hole;
+        self.hole = 0;
         loop {
-            let b = self.block()?;
-            if b.is_empty() {
-                return Ok(None);
+            match self.peek_block()? {
+                None => return Ok(None),
+                Some((len, true)) => {
+                    self.pos += len;
+                    self.at += len as u64;
+                }
+                Some((len, false)) => {
+                    self.data_left = len;
+                    self.ended = false;
+                    return Ok(Some(self.at));
+                }
             }
-            if !is_zero(&b) {
-                self.held = b;
-                self.ended = false;
-                return Ok(Some(self.at));
-            }
-            self.at += b.len() as u64;
         }
     }
 }
 
 impl Read for Device {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.used == self.held.len() && !self.ended {
-            self.held.clear();
-            self.used = 0;
-            let b = self.block()?;
-            if b.is_empty() {
-                self.ended = true;
-            } else if !is_zero(&b) {
-                self.held = b;
-            } else {
-                // a zero block: is it the start of a hole?
-                let mut zeros = b;
-                let end = loop {
-                    if zeros.len() >= HOLE_MIN {
-                        break true;
+        loop {
+            if self.zeros_left > 0 {
+                let n = buf.len().min(self.zeros_left);
+                buf[..n].fill(0);
+                self.zeros_left -= n;
+                self.at += n as u64;
+                return Ok(n);
+            }
+            if self.data_left > 0 {
+                let n = buf.len().min(self.data_left);
+                buf[..n].copy_from_slice(&self.raw[self.pos..self.pos + n]);
+                self.pos += n;
+                self.data_left -= n;
+                self.at += n as u64;
+                return Ok(n);
+            }
+            if self.ended {
+                return Ok(0);
+            }
+            match self.peek_block()? {
+                None => self.ended = true,
+                Some((len, false)) => self.data_left = len,
+                Some((_, true)) => {
+                    // a zero run: a hole if long enough or to the end
+                    let mut zeros = 0;
+                    let data_follows = loop {
+                        match self.peek_block()? {
+                            Some((len, true)) => {
+                                self.pos += len;
+                                zeros += len;
+                                if zeros >= HOLE_MIN {
+                                    break false;
+                                }
+                            }
+                            Some((_, false)) => break true,
+                            None => break false,
+                        }
+                    };
+                    if data_follows {
+                        self.zeros_left = zeros;
+                    } else {
+                        self.hole = zeros as u64;
+                        self.ended = true;
                     }
-                    let next = self.block()?;
-                    if next.is_empty() {
-                        break true; // zeros to the end: a trailing hole
-                    }
-                    let data = !is_zero(&next);
-                    zeros.extend_from_slice(&next);
-                    if data {
-                        break false;
-                    }
-                };
-                if end {
-                    // held for `next_data` to skip
-                    self.used = 0;
-                    self.held = zeros;
-                    self.ended = true;
-                    return Ok(0);
                 }
-                self.held = zeros;
             }
         }
-        if self.ended && (self.used == self.held.len() || self.used == 0) {
-            return Ok(0);
-        }
-        let n = buf.len().min(self.held.len() - self.used);
-        buf[..n].copy_from_slice(&self.held[self.used..self.used + n]);
-        self.used += n;
-        self.at += n as u64;
-        Ok(n)
     }
 }
 

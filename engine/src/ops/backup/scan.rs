@@ -401,23 +401,7 @@ impl<'a> Walker<'a> {
                 if node.nlink > 1 {
                     self.hardlinks.insert(link_key, pending.clone());
                 }
-                let hints = parent
-                    .filter(|p| p.kind == NodeKind::File && p.flags == 0 && !p.extents().is_empty())
-                    .map(|p| Arc::from(p.extents()));
-                let size = node.size;
-                self.queue(
-                    FileJob {
-                        path: path.to_path_buf(),
-                        pending: pending.clone(),
-                        parent: hints,
-                        device: false,
-                    },
-                    size,
-                )?;
-                self.emit(Event::Leaf(
-                    node,
-                    Leaf::Reading(pending, is_new, path.to_path_buf()),
-                ))
+                self.read(node, path, parent, pending, is_new, false)
             }
             _ => self.emit(Event::Leaf(node, Leaf::Ready)),
         }
@@ -446,16 +430,30 @@ impl<'a> Walker<'a> {
         node.rdev = 0;
         node.size = size;
         let is_new = parent.is_none_or(|p| p.kind != NodeKind::File);
+        self.read(node, path, parent, Arc::new(Pending::new()), is_new, true)
+    }
+
+    /// Queues `node`'s content for the readers (a `device` read by its
+    /// content), with the parent's chunks as hints, and emits it.
+    fn read(
+        &mut self,
+        node: Node,
+        path: &Path,
+        parent: Option<&Node>,
+        pending: Arc<Pending<FileOutcome>>,
+        is_new: bool,
+        device: bool,
+    ) -> Result<()> {
         let hints = parent
             .filter(|p| p.kind == NodeKind::File && p.flags == 0 && !p.extents().is_empty())
             .map(|p| Arc::from(p.extents()));
-        let pending = Arc::new(Pending::new());
+        let size = node.size;
         self.queue(
             FileJob {
                 path: path.to_path_buf(),
                 pending: pending.clone(),
                 parent: hints,
-                device: true,
+                device,
             },
             size,
         )?;
