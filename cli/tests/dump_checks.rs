@@ -27,6 +27,16 @@ impl Drop for Running {
     }
 }
 
+/// A loopback port nothing listens on now (fixed ranges met ephemeral
+/// ports in CI: a restored etcd could not bind its port).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Waits until `probe` succeeds (servers are slow to start on a busy box).
 fn wait_until(what: &str, mut probe: impl FnMut() -> bool) {
     let start = Instant::now();
@@ -276,7 +286,7 @@ fn redis(port: u16, args: &[&str]) -> Option<String> {
 #[test]
 fn redis_rdb_files_are_read_by_redis_check_rdb_before_they_count() {
     let e = Env::init();
-    let port = 31000 + (std::process::id() % 10000) as u16;
+    let port = free_port();
     let dir = e.path("redis");
     std::fs::create_dir(&dir).unwrap();
     let server = redis_up(port, &dir, None);
@@ -323,7 +333,7 @@ fn redis_rdb_files_are_read_by_redis_check_rdb_before_they_count() {
     std::fs::create_dir(&back).unwrap();
     let rdb = back.join("restored.rdb");
     dump_file(&e, &id, "/dump.rdb", &rdb);
-    let port2 = port + 1;
+    let port2 = free_port();
     let restored = redis_up(port2, &back, Some("restored.rdb"));
     assert_eq!(redis(port2, &["DBSIZE"]).unwrap(), "300");
     assert_eq!(redis(port2, &["GET", "key:299"]).unwrap(), "value 299");
@@ -398,8 +408,8 @@ fn etcdctl(client: u16, args: &[&str]) -> Option<String> {
 #[test]
 fn etcd_snapshots_are_proved_by_their_sha256_and_etcdctl_before_they_count() {
     let e = Env::init();
-    let client = 41000 + ((std::process::id() % 5000) * 2) as u16;
-    let server = etcd_up(&e.path("etcd"), client, client + 1);
+    let client = free_port();
+    let server = etcd_up(&e.path("etcd"), client, free_port());
     for i in 0..100 {
         etcdctl(client, &["put", &format!("/app/{i}"), &format!("v{i}")]).unwrap();
     }
@@ -433,6 +443,7 @@ fn etcd_snapshots_are_proved_by_their_sha256_and_etcdctl_before_they_count() {
     drop(server);
 
     // the saved snapshot restores (etcdctl checks the trailer too) and serves
+    let (client2, peer2) = (free_port(), free_port());
     let snap = e.path("etcd.db");
     dump_file(&e, &id, "/etcd.db", &snap);
     let restored_dir = e.path("etcd-restored");
@@ -444,16 +455,16 @@ fn etcd_snapshots_are_proved_by_their_sha256_and_etcdctl_before_they_count() {
         .arg(&restored_dir)
         .args([
             "--initial-cluster",
-            &format!("default=http://127.0.0.1:{}", client + 3),
+            &format!("default=http://127.0.0.1:{}", peer2),
             "--initial-advertise-peer-urls",
-            &format!("http://127.0.0.1:{}", client + 3),
+            &format!("http://127.0.0.1:{}", peer2),
         ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let restored = etcd_up(&restored_dir, client + 2, client + 3);
+    let restored = etcd_up(&restored_dir, client2, peer2);
     assert_eq!(
-        etcdctl(client + 2, &["get", "/app/99", "--print-value-only"]).unwrap(),
+        etcdctl(client2, &["get", "/app/99", "--print-value-only"]).unwrap(),
         "v99"
     );
     drop(restored);
