@@ -294,3 +294,62 @@ fn a_killed_process_leaves_no_lock_behind_for_long() {
     );
     assert!(e.locks().is_empty(), "the dead lock was removed");
 }
+
+/// A live data directory (a database's, a vector store's) creates and
+/// deletes temporary files all the time: one that was listed but is gone
+/// when it is read is left out with a warning, never an error that makes
+/// the snapshot partial and the exit code 3 (found backing up a Qdrant
+/// shard while it was written: `.atomicwrite*/tmpfile.tmp`).
+#[test]
+fn files_deleted_while_the_backup_runs_are_warnings_not_errors() {
+    let e = Env::init();
+    let src = e.path("live");
+    tree(&src.join("data"), 8, 1 << 20, 31);
+    let churn = src.join("tmp");
+    std::fs::create_dir_all(&churn).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churner = {
+        let (stop, churn) = (stop.clone(), churn.clone());
+        // a rolling window of 64 short-lived files, each 4 KiB
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::fs::write(churn.join(format!("t{n}")), [7u8; 4096]).unwrap();
+                if n >= 64 {
+                    let _ = std::fs::remove_file(churn.join(format!("t{}", n - 64)));
+                }
+                n += 1;
+            }
+        })
+    };
+    let mut vanished = 0;
+    for _ in 0..3 {
+        let o = e.run(&["backup", src.to_str().unwrap(), "--json"]);
+        let out: serde_json::Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|_| panic!("no JSON: {}", String::from_utf8_lossy(&o.stderr)));
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert_eq!(out["errors"], serde_json::json!([]), "{out}");
+        assert_eq!(out["partial"], false, "{out}");
+        vanished += out["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["error"].as_str().unwrap().starts_with("vanished before"))
+            .count();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churner.join().unwrap();
+    eprintln!("{vanished} file(s) vanished during 3 backups");
+    assert!(vanished > 0, "no file vanished: the test did not race");
+    let snap = e.json(&["snapshots"])[2]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(restores_identically_below(&e, &snap, &src.join("data")));
+}
+
+/// Restores `snapshot` and compares the directory `dir` under it.
+fn restores_identically_below(e: &Env, snapshot: &str, dir: &Path) -> bool {
+    let back = e.restore(snapshot, dir, "back-live");
+    common::same_files(dir, &back)
+}

@@ -136,6 +136,9 @@ impl BackupOptions {
     }
 }
 
+/// The warning for an entry that was listed but gone when read.
+pub(crate) const VANISHED: &str = "vanished before it was read (deleted or renamed since its directory was listed): not in the snapshot";
+
 /// A finished backup.
 #[derive(Debug, Clone)]
 pub struct BackupOutcome {
@@ -582,6 +585,13 @@ fn build_trees(
                                 });
                                 return Ok(());
                             }
+                            FileOutcome::Vanished => {
+                                warnings.push(SourceError {
+                                    path: path.display().to_string(),
+                                    error: VANISHED.into(),
+                                });
+                                return Ok(());
+                            }
                             FileOutcome::Fatal(e) => {
                                 return Err(Error::Shared(e));
                             }
@@ -590,6 +600,7 @@ fn build_trees(
                     stack.last_mut().map_or(&mut root, |t| &mut t.1).push(node);
                 }
                 Event::Error(e) => errors.push(e),
+                Event::Warning(w) => warnings.push(w),
             }
             Ok(())
         })();
@@ -646,14 +657,15 @@ fn finish_stream(
     outcome: FileOutcome,
 ) -> Result<Built> {
     let mut node = stream_node(name, time);
+    let unreadable = |e: String| Error::Io {
+        path: format!("input stream {name}").into(),
+        source: std::io::Error::other(e),
+    };
     let c = match outcome {
         FileOutcome::Stored(c) => c,
-        FileOutcome::Unreadable(e) => {
-            return Err(Error::Io {
-                path: format!("input stream {name}").into(),
-                source: std::io::Error::other(e),
-            });
-        }
+        FileOutcome::Unreadable(e) => return Err(unreadable(e)),
+        // a stream is read from an open descriptor: never "not found"
+        FileOutcome::Vanished => return Err(unreadable("not found".into())),
         FileOutcome::Fatal(e) => return Err(Error::Shared(e)),
     };
     node.size = c.size;

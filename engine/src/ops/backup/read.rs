@@ -69,6 +69,10 @@ pub enum FileOutcome {
     Stored(FileContent),
     /// The file could not be read; the backup goes on without it.
     Unreadable(String),
+    /// The file was gone when it was opened (deleted or renamed since its
+    /// directory was listed, as a database's temporary files are): it is
+    /// left out, with a warning, since the tree no longer has it.
+    Vanished,
     /// Storing failed; the backup must stop.
     Fatal(Arc<Error>),
 }
@@ -77,12 +81,26 @@ pub enum FileOutcome {
 /// size, and why the copy may not be consistent.
 type ReadEnd = ([u8; 32], u64, Option<String>);
 
+/// Why a source's content was not read to its end.
+enum ReadFailure {
+    /// Not found when opened.
+    Vanished,
+    /// Any other error, as text.
+    Io(String),
+}
+
+impl From<io::Error> for ReadFailure {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e.to_string())
+    }
+}
+
 /// Per-file bookkeeping shared by the reader and the chunk tasks.
 struct FileState {
     chunks: Mutex<Vec<(u64, u32, Option<BlobId>)>>,
     outstanding: AtomicUsize,
     fatal: Mutex<Option<Arc<Error>>>,
-    end: Mutex<Option<Result<ReadEnd, String>>>,
+    end: Mutex<Option<Result<ReadEnd, ReadFailure>>>,
     pending: Arc<Pending<FileOutcome>>,
 }
 
@@ -134,7 +152,8 @@ impl FileState {
                     unsure,
                 })
             }
-            Some(Err(e)) => FileOutcome::Unreadable(e),
+            Some(Err(ReadFailure::Vanished)) => FileOutcome::Vanished,
+            Some(Err(ReadFailure::Io(e))) => FileOutcome::Unreadable(e),
             None => FileOutcome::Unreadable("reading stopped early".into()),
         }
     }
@@ -172,8 +191,13 @@ impl ContentReader {
         parent: Option<&[Extent]>,
     ) {
         let state = self.new_state(pending);
+        // Only the open can fail with "not found": the rest works on the
+        // open file.
         let r = self.read_file_inner(path, &state, parent);
-        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        *state.end.lock().unwrap() = Some(r.map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => ReadFailure::Vanished,
+            _ => e.into(),
+        }));
         state.done_one();
     }
 
@@ -213,7 +237,7 @@ impl ContentReader {
             });
             Ok((*hasher.finalize().as_bytes(), size.max(logical), unsure))
         })();
-        *state.end.lock().unwrap() = Some(r.map_err(|e: io::Error| e.to_string()));
+        *state.end.lock().unwrap() = Some(r.map_err(|e: io::Error| e.into()));
         state.done_one();
     }
 
@@ -234,7 +258,7 @@ impl ContentReader {
                 None,
             )
             .map(|n| (*hasher.finalize().as_bytes(), n, None));
-        *state.end.lock().unwrap() = Some(r.map_err(|e| e.to_string()));
+        *state.end.lock().unwrap() = Some(r.map_err(ReadFailure::from));
         state.done_one();
     }
 

@@ -39,6 +39,9 @@ pub enum Event {
     Leaf(Node, Leaf),
     /// A source that could not be read.
     Error(SourceError),
+    /// Something to report that does not make the snapshot partial (an
+    /// entry listed in its directory that was gone when looked at).
+    Warning(SourceError),
 }
 
 /// How a leaf's content is obtained.
@@ -276,6 +279,19 @@ impl<'a> Walker<'a> {
         Ok(n)
     }
 
+    /// An error about an entry found by listing its directory: one that
+    /// is no longer there is left out with a warning (the tree moved on
+    /// without it), anything else is an error.
+    fn listed_error(&mut self, path: &Path, e: std::io::Error) -> Result<()> {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return self.emit(Event::Warning(SourceError {
+                path: path.display().to_string(),
+                error: super::VANISHED.into(),
+            }));
+        }
+        self.error(path, e)
+    }
+
     fn error(&mut self, path: &Path, e: impl std::fmt::Display) -> Result<()> {
         self.progress.errors.fetch_add(1, Ordering::Relaxed);
         self.emit(Event::Error(SourceError {
@@ -467,6 +483,16 @@ impl<'a> Walker<'a> {
     fn walk_dir_entries(&mut self, path: &Path, parent: Option<Arc<Tree>>) -> Result<()> {
         let rd = match std::fs::read_dir(path) {
             Ok(rd) => rd,
+            // listed in its parent, gone before it was opened: the node is
+            // already out, so it stays, empty
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return self.emit(Event::Warning(SourceError {
+                    path: path.display().to_string(),
+                    error: "vanished before its entries were listed (deleted or renamed since \
+                            its parent was listed): stored as an empty directory"
+                        .into(),
+                }));
+            }
             Err(e) => return self.error(path, e),
         };
         let mut names = vec![];
@@ -485,7 +511,7 @@ impl<'a> Walker<'a> {
             let md = match std::fs::symlink_metadata(&child) {
                 Ok(m) => m,
                 Err(e) => {
-                    self.error(&child, e)?;
+                    self.listed_error(&child, e)?;
                     continue;
                 }
             };
