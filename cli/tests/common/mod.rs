@@ -347,6 +347,35 @@ impl Env {
     }
 }
 
+/// A repository in the S3 store is deleted with its test (the scratch
+/// directory goes with its `TempDir`): pass 2 runs every suite against one
+/// Garage, whose data would otherwise hold every test's repository at once.
+/// Best effort, and never a panic: a test that fails still reports its own
+/// failure.
+impl Drop for Env {
+    fn drop(&mut self) {
+        let Store::S3(s) = &self.store else { return };
+        use futures::{StreamExt, TryStreamExt};
+        let s = s.clone();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            block_on(async move {
+                let names: Vec<_> = match s.list(None).try_collect::<Vec<_>>().await {
+                    Ok(v) => v.into_iter().map(|m| m.location).collect(),
+                    Err(_) => return,
+                };
+                futures::stream::iter(names)
+                    .for_each_concurrent(8, |n| {
+                        let s = s.clone();
+                        async move {
+                            let _ = s.delete(&n).await;
+                        }
+                    })
+                    .await;
+            })
+        }));
+    }
+}
+
 /// Copies a directory tree (`from` may be missing: then `to` is created empty).
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
