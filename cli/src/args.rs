@@ -506,6 +506,13 @@ pub struct BackupArgs {
     /// zstd level, `auto`, `max` or `off`.
     #[arg(long, default_value = "auto", value_name = "LEVEL")]
     pub compression: String,
+    /// Average chunk size for this backup (`8K`, `64K`; minimum a quarter
+    /// of it, maximum eight times) instead of the repository's: smaller
+    /// chunks store less of a dump changed in scattered places each day.
+    /// Give a source the same size every time: only backups chunked alike
+    /// share chunks.
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
     /// Read every file, even those unchanged since the parent snapshot.
     #[arg(long)]
     pub force: bool,

@@ -243,3 +243,80 @@ fn restore_over_existing_data_reuses_what_is_in_place() {
         "reused files were fetched again: {fetched} bytes"
     );
 }
+
+/// A dump changed in a few scattered rows: `--chunk-size 4K` stores a small
+/// part of it again where the repository's 512 KiB chunks store all of it;
+/// both restore byte for byte, and a size FastCDC cannot take is refused
+/// before anything is read.
+#[test]
+fn chunk_size_per_backup_dedups_scattered_changes() {
+    let e = Env::init();
+    // 40,000 rows of about 100 bytes: 4 MiB of text
+    let rows = |changed: &[usize]| {
+        let mut s = String::new();
+        for i in 0..40_000usize {
+            let v = if changed.contains(&i) { 1 } else { 0 };
+            s.push_str(&format!(
+                "{i}\t{}\t{v}\t{:032x}{:032x}\n",
+                i % 100,
+                (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+                (i as u128 + 7).wrapping_mul(0xc2b2_ae3d_27d4_eb4f_1656_67b1_9e37_79f9)
+            ));
+        }
+        s
+    };
+    let changed: Vec<usize> = (0..20).map(|k| 977 + k * 1999).collect();
+    let mut added = vec![];
+    for size in [None, Some("4K")] {
+        let dir = e.path(&format!("db-{}", size.unwrap_or("default")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("dump.sql");
+        let mut args = vec!["backup".to_string(), file.display().to_string()];
+        if let Some(s) = size {
+            args.extend(["--chunk-size".into(), s.into()]);
+        }
+        std::fs::write(&file, rows(&[])).unwrap();
+        e.json(&args);
+        std::fs::write(&file, rows(&changed)).unwrap();
+        let second = e.json(&args);
+        added.push(second["summary"]["data_added"].as_u64().unwrap());
+        let snap = second["snapshot_id"].as_str().unwrap().to_string();
+        let back = e.restore(&snap, &file, &format!("back-{}", size.unwrap_or("default")));
+        assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&file).unwrap());
+    }
+    let total = rows(&changed).len() as u64;
+    eprintln!(
+        "20 scattered rows changed in {total} B: {} B new at the repository's chunk size, {} B at 4K",
+        added[0], added[1]
+    );
+    assert!(
+        added[0] * 10 > total * 9,
+        "512K chunks stored only {} B",
+        added[0]
+    );
+    assert!(
+        added[1] * 4 < total,
+        "4K chunks stored {} B of {total}",
+        added[1]
+    );
+
+    let before = e.json(&["snapshots"]).as_array().unwrap().len();
+    let o = e.run(&[
+        "backup",
+        "--chunk-size",
+        "100",
+        e.path("db-4K").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(e.json(&["snapshots"]).as_array().unwrap().len(), before);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--chunk-size 100: invalid chunker sizes"),
+        "{err}"
+    );
+}

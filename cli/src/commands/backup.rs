@@ -1,6 +1,7 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::{Result, bail};
+use arca_engine::format::chunker::ChunkerParams;
 use arca_engine::format::compress::CompressionMode;
 use arca_engine::ops::backup::dumps::DumpKind;
 use arca_engine::ops::backup::{self, BackupOptions, Source};
@@ -43,12 +44,24 @@ pub fn run(
         (None, Some(c)) => source.checked(DumpKind::Command(c.clone())),
     };
     let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
+    let chunker = match &a.chunk_size {
+        None => None,
+        Some(s) => {
+            let avg = u32::try_from(output::parse_size(s)?)
+                .map_err(|_| anyhow::anyhow!("--chunk-size {s} is too large"))?;
+            let p = ChunkerParams::around(avg);
+            p.validate()
+                .map_err(|e| anyhow::anyhow!("--chunk-size {s}: {e}"))?;
+            Some(p)
+        }
+    };
     // A shared lock: backups run side by side, never beside repair.
     let h = context::open(g)?.writing(g, "backup")?;
     h.note_stale_locks(out);
     let mut opts = BackupOptions::new(source);
     opts.uploaders = h.uploads;
     opts.compression = compression;
+    opts.chunker = chunker;
     opts.force = a.force;
     opts.allow_empty = a.allow_empty;
     opts.with_atime = a.with_atime;

@@ -45,6 +45,19 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
+    /// Sizes around a target average in the default's proportions:
+    /// `min = avg / 4`, `max = avg * 8` (`max` capped at FastCDC's limit),
+    /// each rounded down to an even number. Validate the result.
+    pub fn around(avg_size: u32) -> Self {
+        let even = |n: u64| (n.min(u32::MAX as u64) as u32) & !1;
+        let max_cap = fastcdc::v2020::MAXIMUM_MAX as u64;
+        Self {
+            min_size: even(avg_size as u64 / 4),
+            avg_size: even(avg_size as u64),
+            max_size: even((avg_size as u64 * 8).min(max_cap)),
+        }
+    }
+
     /// Checks the limits that FastCDC 2020 supports.
     pub fn validate(&self) -> Result<(), String> {
         use fastcdc::v2020::{
@@ -248,6 +261,20 @@ impl Chunker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_around_an_average_keep_the_defaults_proportions() {
+        assert_eq!(ChunkerParams::around(512 * 1024), ChunkerParams::default());
+        let small = ChunkerParams::around(4096);
+        assert_eq!((small.min_size, small.max_size), (1024, 32768));
+        assert!(small.validate().is_ok());
+        // max capped at FastCDC's 16 MiB; odd sizes rounded down to even
+        let big = ChunkerParams::around(4 * 1024 * 1024);
+        assert_eq!(big.max_size, 16 * 1024 * 1024);
+        assert!(big.validate().is_ok());
+        assert_eq!(ChunkerParams::around(5001).avg_size, 5000);
+        assert!(ChunkerParams::around(100).validate().is_err());
+    }
 
     fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
         let mut x = seed;

@@ -43,6 +43,7 @@ use scan::{Event, Excludes, FileJob, Leaf, SourceTrie, Walker};
 pub use source::{CommandSource, ReaderSource, Source, StreamSource};
 
 use crate::error::{Error, Result};
+use crate::format::chunker::{Chunker, ChunkerParams};
 use crate::format::compress::CompressionMode;
 use crate::format::id::{BlobId, SnapshotId};
 use crate::format::pack::BlobKind;
@@ -88,6 +89,13 @@ pub struct BackupOptions {
     pub excludes: Vec<String>,
     /// Compression.
     pub compression: CompressionMode,
+    /// Chunk sizes for this backup instead of the repository's (borg's
+    /// per-archive `--chunker-params`). Smaller chunks dedup more of a file
+    /// changed in many scattered places (a database dump) at the cost of
+    /// more index entries and slightly worse compression. Restore never
+    /// needs them (a file is its list of blobs), but only backups chunked
+    /// alike share chunks: give a source the same sizes every time.
+    pub chunker: Option<ChunkerParams>,
     /// Read every file even if unchanged.
     pub force: bool,
     /// Save a stream that ends before its first byte. Off by default: an
@@ -123,6 +131,7 @@ impl BackupOptions {
             tags: vec![],
             excludes: vec![],
             compression: CompressionMode::Auto,
+            chunker: None,
             force: false,
             allow_empty: false,
             with_atime: false,
@@ -239,7 +248,13 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
     ));
     let reader = Arc::new(ContentReader {
         writer: writer.clone(),
-        chunker: repo.chunker().clone(),
+        chunker: match opts.chunker {
+            None => repo.chunker().clone(),
+            Some(p) => {
+                p.validate().map_err(Error::Invalid)?;
+                Chunker::new(p, repo.key().chunker_key())
+            }
+        },
         budget: Arc::new(Budget::new(IN_FLIGHT)),
         progress: opts.progress.clone(),
         cancel: opts.cancel.clone(),
