@@ -60,6 +60,23 @@ pub struct Global {
     /// error that lists them all.
     #[arg(short = 'o', long = "option", global = true, value_name = "KEY=VALUE")]
     pub options: Vec<String>,
+    /// After backup, check, forget or prune: write the repository's
+    /// metrics and the run's outcome to this node_exporter textfile
+    /// (atomically).
+    #[arg(
+        long,
+        env = "ARCA_METRICS_TEXTFILE",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub metrics_textfile: Option<PathBuf>,
+    /// After backup, check, forget or prune: push them to this Pushgateway
+    /// (http://host:9091), replacing the group job/JOB/repository/ID.
+    #[arg(long, env = "ARCA_METRICS_PUSH", global = true, value_name = "URL")]
+    pub metrics_push: Option<String>,
+    /// The job name for --metrics-push.
+    #[arg(long, default_value = "arca", global = true, value_name = "JOB")]
+    pub metrics_job: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +122,9 @@ pub enum Command {
     Copy(CopyArgs),
     /// Archive and restore PostgreSQL WAL (archive_command, restore_command).
     Wal(WalArgs),
+    /// The repository's metrics in the Prometheus text format: snapshots per
+    /// source, size, check coverage, the last restore drill.
+    Metrics(MetricsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -443,6 +463,21 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MetricsArgs {
+    /// Write them to this node_exporter textfile (atomically) instead of
+    /// standard output.
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+    /// Push them to this Pushgateway (http://host:9091), replacing the
+    /// group job/JOB/repository/ID.
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+    /// The job name for --push.
+    #[arg(long, default_value = "arca", value_name = "JOB")]
+    pub job: String,
 }
 
 #[derive(Args, Debug)]

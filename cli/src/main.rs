@@ -54,6 +54,7 @@ fn main() {
         });
     }
     let g = &cli.global;
+    let started = chrono::Utc::now();
     let r = match &cli.command {
         Command::Init(a) => commands::init::run(g, &out, a),
         Command::Backup(a) => commands::backup::run(g, &out, a, cancel.clone()),
@@ -71,6 +72,7 @@ fn main() {
         Command::Prune(a) => commands::prune::run(g, &out, a),
         Command::Copy(a) => commands::copy::run(g, &out, a, cancel.clone()),
         Command::Wal(a) => commands::wal::run(g, &out, a),
+        Command::Metrics(a) => commands::metrics::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,
@@ -95,6 +97,16 @@ fn main() {
             code
         }
     };
+    let emits = match &cli.command {
+        Command::Backup(_) => Some("backup"),
+        Command::Check(_) => Some("check"),
+        Command::Forget(_) => Some("forget"),
+        Command::Prune(_) => Some("prune"),
+        _ => None,
+    };
+    if let Some(command) = emits {
+        commands::metrics::after_command(g, &out, command, started, code);
+    }
     std::process::exit(code);
 }
 

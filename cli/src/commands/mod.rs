@@ -11,6 +11,7 @@ pub mod forget;
 pub mod init;
 pub mod key;
 pub mod ls;
+pub mod metrics;
 pub mod prune;
 pub mod repair;
 pub mod restore;

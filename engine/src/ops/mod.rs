@@ -9,6 +9,7 @@ pub mod drill;
 pub mod dump;
 pub mod forget;
 pub mod ls;
+pub mod metrics;
 pub mod prune;
 pub mod repair;
 pub mod restore;
