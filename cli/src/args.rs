@@ -125,6 +125,10 @@ pub enum Command {
     /// The repository's metrics in the Prometheus text format: snapshots per
     /// source, size, check coverage, the last restore drill.
     Metrics(MetricsArgs),
+    /// Each source's last backup against its RPO, its last drill against
+    /// the RTO, check coverage, and anomalies; exit 5 when an objective is
+    /// breached.
+    Status(StatusArgs),
 }
 
 #[derive(Args, Debug)]
@@ -463,6 +467,26 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Recovery point objective: each source's newest snapshot at most this
+    /// old (`90m`, `26h`, `1d12h`; units s, m, h, d, w).
+    #[arg(long, value_name = "AGE")]
+    pub rpo: Option<String>,
+    /// Recovery time objective: each source's newest restore drill passed
+    /// within it.
+    #[arg(long, value_name = "AGE")]
+    pub rto: Option<String>,
+    /// Each source's newest drill at most this old (`35d`).
+    #[arg(long, value_name = "AGE")]
+    pub drill_age: Option<String>,
+    /// Every pack verified by `check --read-data` at most this long ago.
+    #[arg(long, value_name = "AGE")]
+    pub check_age: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -1,7 +1,9 @@
 //! The `arca` binary: parses the command line, runs one command through the
 //! engine, renders the result, and maps the outcome to an exit code
 //! (0 success, 1 failure, 3 backup saved but some sources unreadable;
-//! `check` exits 1 when it found damage and 2 when it could not run).
+//! `check` exits 1 when it found damage and 2 when it could not run;
+//! `drill` 4 when it passed but missed its RTO; `status` 5 when an
+//! objective is breached).
 
 mod args;
 mod commands;
@@ -73,6 +75,7 @@ fn main() {
         Command::Copy(a) => commands::copy::run(g, &out, a, cancel.clone()),
         Command::Wal(a) => commands::wal::run(g, &out, a),
         Command::Metrics(a) => commands::metrics::run(g, &out, a),
+        Command::Status(a) => commands::status::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,

@@ -16,6 +16,7 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod snapshots;
+pub mod status;
 pub mod unlock;
 pub mod wal;
 

@@ -12,7 +12,6 @@
 //! 8 hex digits, so that one textfile directory or Pushgateway can hold
 //! several repositories.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -91,32 +90,17 @@ pub struct Metrics {
 /// caller), its coverage records and its drill records.
 pub fn collect(repo: &Repository, catalog: &Catalog) -> Result<Metrics> {
     let snapshots = catalog.snapshots()?;
-    let mut groups: BTreeMap<(String, Vec<String>, Vec<String>), SourceMetrics> = BTreeMap::new();
-    for (_, s) in &snapshots {
-        let mut tags = s.tags.clone();
-        tags.sort();
-        let key = (s.host.clone(), s.paths.clone(), tags.clone());
-        let g = groups.entry(key).or_insert_with(|| SourceMetrics {
-            host: s.host.clone(),
-            paths: s.paths.clone(),
+    let sources = super::status::by_source(snapshots.iter().map(|(_, s)| s))
+        .into_iter()
+        .map(|((host, paths, tags), list)| SourceMetrics {
+            host,
+            paths,
             tags,
-            snapshots: 0,
-            last: s.clone(),
-        });
-        g.snapshots += 1;
-        if s.time > g.last.time {
-            g.last = s.clone();
-        }
-    }
-    let packs = catalog.packs()?;
-    let live: std::collections::HashSet<_> = packs.iter().map(|(p, _)| *p).collect();
-    let (coverage, _, _) = crate::store::coverage::load(repo)?;
-    let times: Vec<i64> = coverage
-        .verified
-        .iter()
-        .filter(|(p, _)| live.contains(p))
-        .map(|(_, t)| *t)
+            snapshots: list.len() as u64,
+            last: (*list.last().expect("a source has a snapshot")).clone(),
+        })
         .collect();
+    let (packs, pack_bytes, times) = super::status::coverage(repo, catalog)?;
     let ts = |t: i64| DateTime::from_timestamp(t, 0);
     let drills: Vec<DrillRecord> = super::drill::list(repo)?
         .into_iter()
@@ -124,10 +108,10 @@ pub fn collect(repo: &Repository, catalog: &Catalog) -> Result<Metrics> {
         .collect();
     Ok(Metrics {
         repository: repo.config().id.to_hex()[..8].to_string(),
-        sources: groups.into_values().collect(),
+        sources,
         snapshots: snapshots.len() as u64,
-        packs: packs.len() as u64,
-        pack_bytes: packs.iter().map(|(_, n)| n).sum(),
+        packs,
+        pack_bytes,
         blobs: catalog.blob_count()?,
         packs_verified: times.len() as u64,
         oldest_verification: times.iter().min().and_then(|t| ts(*t)),

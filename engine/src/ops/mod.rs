@@ -14,4 +14,5 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;
+pub mod status;
 pub mod wal;

@@ -1,0 +1,548 @@
+//! Status: each source's last backup held against its objectives (RPO,
+//! RTO through the last restore drill, check age), and anomalies worth a
+//! look (a snapshot far smaller or larger than the recent ones, backups
+//! that stopped coming, a snapshot time in the future, a partial snapshot).
+//!
+//! [`evaluate`] is pure: snapshots, drill records, coverage and `now` in,
+//! a [`Status`] out; [`status`] reads them (catalog, drill and coverage
+//! records: no pack is read) and calls it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::format::drill::DrillRecord;
+use crate::format::snapshot::Snapshot;
+use crate::ops::select::Filter;
+use crate::store::catalog::Catalog;
+use crate::store::repo::Repository;
+
+/// What the sources must meet. `None`: not held against it.
+#[derive(Debug, Clone, Default)]
+pub struct Objectives {
+    /// Recovery point objective: the newest snapshot at most this old.
+    pub rpo: Option<Duration>,
+    /// Recovery time objective: the source's newest drill passed within it.
+    pub rto: Option<Duration>,
+    /// The source's newest drill at most this old.
+    pub drill_age: Option<Duration>,
+    /// Every pack verified by `check --read-data` at most this long ago.
+    pub check_age: Option<Duration>,
+}
+
+/// The newest drill of a source, as status reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrillStatus {
+    /// When it started.
+    pub started: DateTime<Utc>,
+    /// The recovery time it measured, in seconds.
+    pub seconds: f64,
+    /// Whether its restore and checks passed.
+    pub ok: bool,
+}
+
+/// One source (host, paths, tags).
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    /// The snapshots' host.
+    pub host: String,
+    /// Their paths.
+    pub paths: Vec<String>,
+    /// Their tags, sorted.
+    pub tags: Vec<String>,
+    /// How many snapshots it has.
+    pub snapshots: usize,
+    /// The newest snapshot's time.
+    pub last: DateTime<Utc>,
+    /// Its age in seconds (negative: in the future).
+    pub age_seconds: i64,
+    /// Whether the RPO holds (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rpo_ok: Option<bool>,
+    /// The newest drill of this source, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillStatus>,
+    /// Whether the drill objectives hold (absent without any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drill_ok: Option<bool>,
+    /// Each objective not met, in words.
+    pub breaches: Vec<String>,
+    /// What looks wrong without breaking an objective.
+    pub anomalies: Vec<String>,
+}
+
+/// Check coverage against its objective.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckStatus {
+    /// Packs in the index.
+    pub packs: u64,
+    /// Packs ever verified.
+    pub verified: u64,
+    /// The oldest last-verification among verified packs.
+    pub oldest_verification: Option<DateTime<Utc>>,
+    /// Whether the check objective holds (absent without one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breach: Option<String>,
+}
+
+/// The whole status.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// When it was evaluated.
+    pub now: DateTime<Utc>,
+    /// Per source, ordered by host, paths, tags.
+    pub sources: Vec<SourceStatus>,
+    /// The repository's check coverage.
+    pub check: CheckStatus,
+}
+
+impl Status {
+    /// Whether every objective holds (anomalies do not count).
+    pub fn ok(&self) -> bool {
+        self.sources.iter().all(|s| s.breaches.is_empty()) && self.check.breach.is_none()
+    }
+}
+
+/// Parses an age or objective: a number and a unit, repeated: `s`, `m`
+/// (minutes), `h`, `d`, `w` (`26h`, `1d12h`, `90m`, `35d`).
+pub fn parse_age(s: &str) -> std::result::Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration like 90m, 26h, 1d12h or 35d");
+    let mut rest = s.trim();
+    let mut total = 0u64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = rest[digits..].chars().next().ok_or_else(bad)?;
+        let mult = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 7 * 86400,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(mult)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + unit.len_utf8()..];
+    }
+    if total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// A duration in words: `3d 4h`, `26h 5m`, `45s`.
+pub fn describe(secs: i64) -> String {
+    let s = secs.unsigned_abs();
+    let (d, h, m) = (s / 86400, s % 86400 / 3600, s % 3600 / 60);
+    let out = if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {}s", s % 60)
+    } else {
+        format!("{s}s")
+    };
+    if secs < 0 { format!("-{out}") } else { out }
+}
+
+/// A source: host, paths, tags (sorted).
+pub type SourceKey = (String, Vec<String>, Vec<String>);
+
+/// Snapshots grouped by source, each group oldest first; sources ordered by
+/// host, paths, tags.
+pub fn by_source<'a>(
+    snapshots: impl Iterator<Item = &'a Snapshot>,
+) -> std::collections::BTreeMap<SourceKey, Vec<&'a Snapshot>> {
+    let mut groups: std::collections::BTreeMap<SourceKey, Vec<&Snapshot>> = Default::default();
+    for s in snapshots {
+        let mut tags = s.tags.clone();
+        tags.sort();
+        groups
+            .entry((s.host.clone(), s.paths.clone(), tags))
+            .or_default()
+            .push(s);
+    }
+    for list in groups.values_mut() {
+        list.sort_by_key(|s| s.time);
+    }
+    groups
+}
+
+/// The packs in the catalog (id and bytes) and the last verification time
+/// of each of them that a check has verified (coverage records).
+pub fn coverage(repo: &Repository, catalog: &Catalog) -> Result<(u64, u64, Vec<i64>)> {
+    let packs = catalog.packs()?;
+    let live: std::collections::HashSet<_> = packs.iter().map(|(p, _)| *p).collect();
+    let (coverage, _, _) = crate::store::coverage::load(repo)?;
+    let verified = coverage
+        .verified
+        .iter()
+        .filter(|(p, _)| live.contains(p))
+        .map(|(_, t)| *t)
+        .collect();
+    Ok((
+        packs.len() as u64,
+        packs.iter().map(|(_, n)| n).sum(),
+        verified,
+    ))
+}
+
+/// How many recent snapshots the anomaly checks compare with.
+const RECENT: usize = 7;
+
+/// Evaluates `snapshots` (the ones selected), `drills` and the coverage
+/// (`packs`, and the verification time of each verified pack) at `now`.
+pub fn evaluate(
+    snapshots: &[&Snapshot],
+    drills: &[DrillRecord],
+    packs: u64,
+    verified: &[i64],
+    obj: &Objectives,
+    now: DateTime<Utc>,
+) -> Status {
+    let sources = by_source(snapshots.iter().copied())
+        .into_iter()
+        .map(|((host, paths, tags), list)| {
+            let drill = drills
+                .iter()
+                .filter(|d| d.source_host == host && d.paths == paths)
+                .max_by_key(|d| d.started);
+            source_status(host, paths, tags, &list, drill, obj, now)
+        })
+        .collect();
+    let oldest = verified.iter().min().copied();
+    let mut check = CheckStatus {
+        packs,
+        verified: verified.len() as u64,
+        oldest_verification: oldest.and_then(|t| DateTime::from_timestamp(t, 0)),
+        ok: None,
+        breach: None,
+    };
+    if let Some(age) = obj.check_age {
+        let limit = age.as_secs() as i64;
+        check.breach = if (verified.len() as u64) < packs {
+            Some(format!(
+                "{} of {packs} packs never verified by check --read-data",
+                packs - verified.len() as u64
+            ))
+        } else {
+            oldest.filter(|t| now.timestamp() - t > limit).map(|t| {
+                format!(
+                    "a pack was last verified {} ago, more than {}",
+                    describe(now.timestamp() - t),
+                    describe(limit)
+                )
+            })
+        };
+        check.ok = Some(check.breach.is_none());
+    }
+    Status {
+        now,
+        sources,
+        check,
+    }
+}
+
+fn source_status(
+    host: String,
+    paths: Vec<String>,
+    tags: Vec<String>,
+    list: &[&Snapshot],
+    drill: Option<&DrillRecord>,
+    obj: &Objectives,
+    now: DateTime<Utc>,
+) -> SourceStatus {
+    let last = *list.last().expect("a source has a snapshot");
+    let age = (now - last.time).num_seconds();
+    let mut breaches = vec![];
+    let mut anomalies = vec![];
+    let rpo_ok = obj.rpo.map(|rpo| {
+        let ok = age <= rpo.as_secs() as i64;
+        if !ok {
+            breaches.push(format!(
+                "RPO {}: the newest snapshot is {} old",
+                describe(rpo.as_secs() as i64),
+                describe(age)
+            ));
+        }
+        ok
+    });
+    let drill_ok = (obj.rto.is_some() || obj.drill_age.is_some()).then(|| {
+        let before = breaches.len();
+        match drill {
+            None => breaches.push("no restore drill of this source".into()),
+            Some(d) => {
+                if !d.ok {
+                    breaches.push(format!(
+                        "the newest drill ({}) failed: {}",
+                        d.started.format("%Y-%m-%d %H:%M"),
+                        d.error
+                    ));
+                }
+                if let Some(rto) = obj.rto
+                    && d.total_seconds > rto.as_secs_f64()
+                {
+                    breaches.push(format!(
+                        "RTO {}: the newest drill took {}",
+                        describe(rto.as_secs() as i64),
+                        describe(d.total_seconds.ceil() as i64)
+                    ));
+                }
+                let drill_age = (now - d.started).num_seconds();
+                if let Some(max) = obj.drill_age
+                    && drill_age > max.as_secs() as i64
+                {
+                    breaches.push(format!(
+                        "the newest drill is {} old, more than {}",
+                        describe(drill_age),
+                        describe(max.as_secs() as i64)
+                    ));
+                }
+            }
+        }
+        breaches.len() == before
+    });
+    // anomalies
+    if age < -300 {
+        anomalies.push(format!(
+            "the newest snapshot is {} in the future (a clock wrong on {}?)",
+            describe(-age),
+            last.host
+        ));
+    }
+    if last.partial {
+        anomalies.push(format!(
+            "the newest snapshot is partial: {} source(s) could not be read",
+            last.errors.len()
+        ));
+    }
+    let previous: Vec<&&Snapshot> = list.iter().rev().skip(1).take(RECENT).collect();
+    if previous.len() >= 3 {
+        let mut sizes: Vec<u64> = previous.iter().map(|s| s.summary.total_bytes).collect();
+        sizes.sort_unstable();
+        let median = sizes[sizes.len() / 2];
+        let size = last.summary.total_bytes;
+        if median > 0 && size < median / 2 {
+            anomalies.push(format!(
+                "the newest snapshot ({} B) is less than half the recent median ({median} B)",
+                size
+            ));
+        } else if median > 0 && size > median.saturating_mul(2) {
+            anomalies.push(format!(
+                "the newest snapshot ({} B) is more than twice the recent median ({median} B)",
+                size
+            ));
+        }
+        let recent: Vec<&&Snapshot> = list.iter().rev().take(RECENT + 1).collect();
+        let mut gaps: Vec<i64> = recent
+            .windows(2)
+            .map(|w| ((w[0].time - w[1].time).num_milliseconds() + 500) / 1000)
+            .collect();
+        gaps.sort_unstable();
+        let usual = gaps[gaps.len() / 2];
+        if usual > 0 && age > 3 * usual && age > 3600 {
+            anomalies.push(format!(
+                "backups stopped? the newest is {} old, they came every {}",
+                describe(age),
+                describe(usual)
+            ));
+        }
+    }
+    SourceStatus {
+        host,
+        paths,
+        tags,
+        snapshots: list.len(),
+        last: last.time,
+        age_seconds: age,
+        rpo_ok,
+        drill: drill.map(|d| DrillStatus {
+            started: d.started,
+            seconds: d.total_seconds,
+            ok: d.ok,
+        }),
+        drill_ok,
+        breaches,
+        anomalies,
+    }
+}
+
+/// Reads what [`evaluate`] needs from the repository (synchronised
+/// catalog, drill and coverage records) and evaluates it now.
+pub fn status(
+    repo: &Repository,
+    catalog: &Catalog,
+    filter: &Filter,
+    obj: &Objectives,
+) -> Result<Status> {
+    let all = catalog.snapshots()?;
+    let selected: Vec<&Snapshot> = all
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| filter.matches(s))
+        .collect();
+    if selected.is_empty() {
+        return Err(Error::NoSnapshot(
+            "no snapshot matches: status has no source to report".into(),
+        ));
+    }
+    let drills: Vec<DrillRecord> = super::drill::list(repo)?
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .collect();
+    let (packs, _, verified) = coverage(repo, catalog)?;
+    Ok(evaluate(
+        &selected,
+        &drills,
+        packs,
+        &verified,
+        obj,
+        Utc::now(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(paths: &str, hours_ago: i64, size: u64, now: DateTime<Utc>) -> Snapshot {
+        serde_json::from_value(serde_json::json!({
+            "time": (now - chrono::Duration::hours(hours_ago)).to_rfc3339(),
+            "host": "db1",
+            "paths": [paths],
+            "tree": "00".repeat(32),
+            "summary": {"total_bytes": size},
+        }))
+        .unwrap()
+    }
+
+    fn drill(
+        paths: &str,
+        hours_ago: i64,
+        seconds: f64,
+        ok: bool,
+        now: DateTime<Utc>,
+    ) -> DrillRecord {
+        serde_json::from_value(serde_json::json!({
+            "snapshot": "00".repeat(32),
+            "paths": [paths],
+            "source_host": "db1",
+            "host": "drills",
+            "username": "ops",
+            "started": (now - chrono::Duration::hours(hours_ago)).to_rfc3339(),
+            "restore_seconds": seconds,
+            "check_seconds": 0.0,
+            "total_seconds": seconds,
+            "files": 1,
+            "bytes": 1,
+            "ok": ok,
+        }))
+        .unwrap()
+    }
+
+    fn h(n: u64) -> Option<Duration> {
+        Some(Duration::from_secs(n * 3600))
+    }
+
+    #[test]
+    fn objectives_hold_or_are_breached_with_the_reason() {
+        let now = Utc::now();
+        // nightly backups of /pg, the newest 30 h old; /etcd hourly, fresh
+        let mut all: Vec<Snapshot> = (0..5).map(|d| snap("/pg", 30 + 24 * d, 100, now)).collect();
+        all.extend((0..5).map(|i| snap("/etcd", i, 10, now)));
+        let refs: Vec<&Snapshot> = all.iter().collect();
+        let drills = [
+            drill("/pg", 24 * 40, 1800.0, true, now),
+            drill("/etcd", 2, 30.0, true, now),
+        ];
+        let obj = Objectives {
+            rpo: h(26),
+            rto: h(1),
+            drill_age: h(24 * 35),
+            check_age: h(24 * 35),
+        };
+        let st = evaluate(&refs, &drills, 4, &[now.timestamp(); 4], &obj, now);
+        assert!(!st.ok());
+        let etcd = &st.sources[0];
+        assert_eq!(etcd.paths, ["/etcd"]);
+        assert_eq!((etcd.rpo_ok, etcd.drill_ok), (Some(true), Some(true)));
+        assert!(etcd.breaches.is_empty(), "{:?}", etcd.breaches);
+        let pg = &st.sources[1];
+        assert_eq!((pg.rpo_ok, pg.drill_ok), (Some(false), Some(false)));
+        assert_eq!(pg.breaches.len(), 2, "{:?}", pg.breaches);
+        assert!(pg.breaches[0].starts_with("RPO 1d 2h: the newest snapshot is 1d 6h old"));
+        assert!(pg.breaches[1].contains("the newest drill is 40d 0h old, more than 35d 0h"));
+        assert_eq!(st.check.ok, Some(true));
+
+        // a drill over its RTO, a failed one, a never-verified pack
+        let drills = [
+            drill("/pg", 1, 7200.0, true, now),
+            drill("/etcd", 1, 5.0, false, now),
+        ];
+        let st = evaluate(&refs, &drills, 5, &[now.timestamp(); 4], &obj, now);
+        assert!(
+            st.sources[1]
+                .breaches
+                .iter()
+                .any(|b| b == "RTO 1h 0m: the newest drill took 2h 0m")
+        );
+        assert!(st.sources[0].breaches[0].starts_with("the newest drill ("));
+        assert_eq!(
+            st.check.breach.as_deref(),
+            Some("1 of 5 packs never verified by check --read-data")
+        );
+        // no objectives: nothing is breached, nothing is judged
+        let st = evaluate(&refs, &[], 5, &[], &Objectives::default(), now);
+        assert!(st.ok());
+        assert_eq!(st.sources[1].rpo_ok, None);
+    }
+
+    #[test]
+    fn anomalies_a_shrunken_dump_stopped_backups_and_a_future_time() {
+        let now = Utc::now();
+        let mut all: Vec<Snapshot> = (1..6).map(|i| snap("/db.sql", 24 * i, 1000, now)).collect();
+        all.push(snap("/db.sql", 0, 30, now)); // the dump failed upstream
+        all.extend((0..5).map(|i| snap("/logs", 100 + i, 50, now))); // hourly, stopped 100 h ago
+        all.push(snap("/future", -48, 1, now));
+        let refs: Vec<&Snapshot> = all.iter().collect();
+        let st = evaluate(&refs, &[], 0, &[], &Objectives::default(), now);
+        assert!(st.ok(), "anomalies are not breaches");
+        let by = |p: &str| st.sources.iter().find(|s| s.paths == [p]).unwrap();
+        assert_eq!(
+            by("/db.sql").anomalies,
+            ["the newest snapshot (30 B) is less than half the recent median (1000 B)"]
+        );
+        assert_eq!(
+            by("/logs").anomalies,
+            ["backups stopped? the newest is 4d 4h old, they came every 1h 0m"]
+        );
+        assert!(
+            by("/future").anomalies[0].starts_with("the newest snapshot is 2d 0h in the future")
+        );
+    }
+
+    #[test]
+    fn ages_parse_with_their_units() {
+        assert_eq!(parse_age("90m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_age("1d12h").unwrap().as_secs(), 129_600);
+        assert_eq!(parse_age("2w").unwrap().as_secs(), 14 * 86400);
+        for bad in ["", "5", "h", "1x", "0h", "1.5h"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+}
