@@ -129,6 +129,12 @@ pub enum Command {
     /// the RTO, check coverage, and anomalies; exit 5 when an objective is
     /// breached.
     Status(StatusArgs),
+    /// What changed between two snapshots: added, removed, modified,
+    /// metadata-only and type changes, with sizes.
+    Diff(DiffArgs),
+    /// Restore size, stored size, deduplication and compression of
+    /// snapshots or of the whole repository.
+    Stats(StatsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -467,6 +473,29 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// The first snapshot: an id prefix or `latest`.
+    #[arg(value_name = "SNAPSHOT1")]
+    pub first: String,
+    /// The second.
+    #[arg(value_name = "SNAPSHOT2")]
+    pub second: String,
+    /// Also list paths whose metadata alone changed (`U`).
+    #[arg(long)]
+    pub metadata: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Snapshots (id prefixes or `latest`); default: every snapshot the
+    /// filters select, the whole repository without filters.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 #[derive(Args, Debug)]

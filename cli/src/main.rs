@@ -76,6 +76,8 @@ fn main() {
         Command::Wal(a) => commands::wal::run(g, &out, a),
         Command::Metrics(a) => commands::metrics::run(g, &out, a),
         Command::Status(a) => commands::status::run(g, &out, a),
+        Command::Diff(a) => commands::diff::run(g, &out, a),
+        Command::Stats(a) => commands::stats::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,

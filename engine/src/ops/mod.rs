@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod check;
 pub mod copy;
+pub mod diff;
 pub mod drill;
 pub mod dump;
 pub mod forget;
@@ -14,5 +15,6 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod select;
+pub mod stats;
 pub mod status;
 pub mod wal;
