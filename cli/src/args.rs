@@ -135,6 +135,8 @@ pub enum Command {
     /// Restore size, stored size, deduplication and compression of
     /// snapshots or of the whole repository.
     Stats(StatsArgs),
+    /// Paths matching patterns across snapshots (exit 1 when none does).
+    Find(FindArgs),
 }
 
 #[derive(Args, Debug)]
@@ -486,6 +488,19 @@ pub struct DiffArgs {
     /// Also list paths whose metadata alone changed (`U`).
     #[arg(long)]
     pub metadata: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// Globs (`*` stops at `/`): with a `/` matched against the full path,
+    /// without one against the name (`*.conf`, `/etc/**/ssh*`).
+    #[arg(value_name = "PATTERN", required = true)]
+    pub patterns: Vec<String>,
+    /// Only the N newest of the selected snapshots.
+    #[arg(long, value_name = "N")]
+    pub newest: Option<usize>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 #[derive(Args, Debug)]

@@ -78,6 +78,7 @@ fn main() {
         Command::Status(a) => commands::status::run(g, &out, a),
         Command::Diff(a) => commands::diff::run(g, &out, a),
         Command::Stats(a) => commands::stats::run(g, &out, a),
+        Command::Find(a) => commands::find::run(g, &out, a),
     };
     let code = match r {
         Ok(c) => c,

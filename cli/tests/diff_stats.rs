@@ -1,4 +1,4 @@
-//! `arca diff` and `arca stats` on snapshots whose differences are known:
+//! `arca diff`, `arca stats` and `arca find` on snapshots whose differences are known:
 //! every kind of change listed once with its sizes, nothing for identical
 //! snapshots, and sizes and ratios that agree with the files and the
 //! repository.
@@ -130,4 +130,58 @@ fn diff_names_every_change_and_stats_add_up() {
     // noise does not compress
     let c = all["compression_ratio"].as_f64().unwrap();
     assert!((0.99..1.01).contains(&c), "{all}");
+}
+
+#[test]
+fn find_matches_names_and_full_paths_across_snapshots() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(src.join("etc/ssh")).unwrap();
+    std::fs::write(src.join("etc/ssh/sshd_config"), b"Port 22").unwrap();
+    std::fs::write(src.join("etc/hosts"), b"127.0.0.1 localhost").unwrap();
+    let s1 = e.backup(&[&src]);
+    std::fs::write(src.join("etc/app.conf"), b"x=1").unwrap();
+    let s2 = e.backup(&[&src]);
+
+    let v = e.json(&["find", "*.conf", "sshd_*"]);
+    let mut got: Vec<(String, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["snapshot"].as_str().unwrap()[..8].to_string(),
+                m["path"]
+                    .as_str()
+                    .unwrap()
+                    .strip_prefix(src.to_str().unwrap())
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (s1[..8].to_string(), "/etc/ssh/sshd_config".to_string()),
+        (s2[..8].to_string(), "/etc/app.conf".to_string()),
+        (s2[..8].to_string(), "/etc/ssh/sshd_config".to_string()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+    // a pattern with a slash is matched against the full path; * stops at /
+    let full = format!("{}/etc/*", src.display());
+    let v = e.json(&["find", &full, "--newest", "1"]);
+    let paths: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 3, "{paths:?}"); // app.conf, hosts, ssh (not ssh/sshd_config)
+    // nothing found: exit 1
+    let o = e.run(&["find", "nothing-like-this"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = e.run(&["find", "[unclosed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad find pattern '[unclosed'"));
 }

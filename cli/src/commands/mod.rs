@@ -8,6 +8,7 @@ pub mod copy;
 pub mod diff;
 pub mod drill;
 pub mod dump;
+pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;

@@ -39,7 +39,7 @@ use crossbeam_channel::{Receiver, bounded};
 
 use read::ContentReader;
 pub use read::{FileContent, FileOutcome};
-use scan::{Event, Excludes, FileJob, Leaf, SourceTrie, Walker};
+use scan::{Event, FileJob, Leaf, SourceTrie, Walker};
 pub use source::{CommandSource, ReaderSource, Source, StreamSource};
 
 use crate::error::{Error, Result};
@@ -505,7 +505,7 @@ fn backup_paths(
             job_tx,
             parent.map(|_| &blob_reader),
             catalog,
-            Excludes::new(&opts.excludes)?,
+            crate::ops::patterns::Patterns::new(&opts.excludes, "--exclude")?,
             opts.force,
             opts.with_atime,
             opts.cancel.clone(),

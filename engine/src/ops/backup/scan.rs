@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::ops::patterns::Patterns;
 use crossbeam_channel::Sender;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::Progress;
 use super::read::FileOutcome;
@@ -74,45 +74,6 @@ pub(super) const EVENT_BATCH: usize = 256;
 /// Bytes per batch: a batch with a large file goes at once.
 const BATCH_BYTES: u64 = 4 << 20;
 
-/// Exclusion patterns: a pattern with a `/` matches the absolute path, one
-/// without matches the file name wherever it is.
-pub struct Excludes {
-    full: GlobSet,
-    base: GlobSet,
-}
-
-impl Excludes {
-    /// Compiles the patterns.
-    pub fn new(patterns: &[String]) -> Result<Self> {
-        let mut full = GlobSetBuilder::new();
-        let mut base = GlobSetBuilder::new();
-        for p in patterns {
-            let g = GlobBuilder::new(p.trim_end_matches('/'))
-                .literal_separator(true)
-                .backslash_escape(true)
-                .build()
-                .map_err(|e| Error::Invalid(format!("bad --exclude pattern '{p}': {e}")))?;
-            if p.contains('/') {
-                full.add(g);
-            } else {
-                base.add(g);
-            }
-        }
-        let build = |b: GlobSetBuilder| {
-            b.build()
-                .map_err(|e| Error::Invalid(format!("bad --exclude patterns: {e}")))
-        };
-        Ok(Self {
-            full: build(full)?,
-            base: build(base)?,
-        })
-    }
-
-    fn excluded(&self, path: &Path) -> bool {
-        self.full.is_match(path) || path.file_name().is_some_and(|n| self.base.is_match(n))
-    }
-}
-
 /// A prefix tree of the source paths.
 #[derive(Default, Debug)]
 pub struct SourceTrie {
@@ -169,7 +130,7 @@ pub struct Walker<'a> {
     batch_bytes: u64,
     pub(super) parents: Option<&'a BlobReader>,
     pub(super) catalog: &'a Catalog,
-    pub(super) excludes: Excludes,
+    pub(super) excludes: Patterns,
     pub(super) names: NameCache,
     pub(super) force: bool,
     pub(super) with_atime: bool,
@@ -186,7 +147,7 @@ impl<'a> Walker<'a> {
         jobs: Sender<Vec<FileJob>>,
         parents: Option<&'a BlobReader>,
         catalog: &'a Catalog,
-        excludes: Excludes,
+        excludes: Patterns,
         force: bool,
         with_atime: bool,
         cancel: Arc<AtomicBool>,
@@ -505,7 +466,7 @@ impl<'a> Walker<'a> {
         names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
         for name in names {
             let child = path.join(&name);
-            if self.excludes.excluded(&child) {
+            if self.excludes.matches(&child) {
                 continue;
             }
             let md = match std::fs::symlink_metadata(&child) {
