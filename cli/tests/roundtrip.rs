@@ -300,6 +300,31 @@ fn chunk_size_per_backup_dedups_scattered_changes() {
         added[1]
     );
 
+    // a source switched to other sizes is chunked afresh, not along its
+    // parent's boundaries
+    let file = e.path("db-default/dump.sql");
+    let chunks = |snap: &str| {
+        e.json(&["ls", snap, file.to_str().unwrap()])[0]["chunks"]
+            .as_u64()
+            .unwrap()
+    };
+    let big = e.json(&["backup", file.to_str().unwrap()])["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let small = e.json(&[
+        "backup",
+        file.to_str().unwrap(),
+        "--chunk-size",
+        "4K",
+        "--force",
+    ])["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (nb, ns) = (chunks(&big), chunks(&small));
+    assert!(nb <= 24 && ns > 200, "chunks at 512K: {nb}, at 4K: {ns}");
+
     let before = e.json(&["snapshots"]).as_array().unwrap().len();
     let o = e.run(&[
         "backup",

@@ -147,6 +147,11 @@ impl Chunker {
         self.max
     }
 
+    /// The smallest chunk it produces (but for a stream's last).
+    pub fn min_size(&self) -> usize {
+        self.min
+    }
+
     /// The length of the chunk that starts at `data[0]`.
     ///
     /// `data` must hold at least `max_size` bytes, or everything that is

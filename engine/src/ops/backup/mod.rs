@@ -494,9 +494,11 @@ fn backup_paths(
         let writer = writer.clone();
         let cancel = opts.cancel.clone();
         let progress = opts.progress.clone();
+        let roots: std::collections::HashSet<String> =
+            paths.iter().map(|p| p.display().to_string()).collect();
         std::thread::Builder::new()
             .name("arca-trees".into())
-            .spawn(move || build_trees(ev_rx, &writer, &cancel, &progress))
+            .spawn(move || build_trees(ev_rx, &writer, &cancel, &progress, &roots))
             .expect("spawn tree builder")
     };
     let walked = {
@@ -534,11 +536,14 @@ fn backup_paths(
 
 /// Consumes walker events in order, waits for file contents, and stores
 /// each directory as a tree blob. Returns the root tree.
+/// `roots`: the source paths the user named; one of them that vanishes is
+/// an error, not a warning (there is then nothing of it to back up).
 fn build_trees(
     events: Receiver<Vec<Event>>,
     writer: &BlobWriter,
     cancel: &AtomicBool,
     progress: &Progress,
+    roots: &std::collections::HashSet<String>,
 ) -> Result<Built> {
     let mut stack: Vec<(Node, Vec<Node>)> = vec![];
     let mut root: Vec<Node> = vec![];
@@ -601,10 +606,30 @@ fn build_trees(
                                 return Ok(());
                             }
                             FileOutcome::Vanished => {
-                                warnings.push(SourceError {
-                                    path: path.display().to_string(),
-                                    error: VANISHED.into(),
-                                });
+                                let path = path.display().to_string();
+                                // a named source is what the user asked for;
+                                // a hard link's other names share this
+                                // outcome, though they may still be there
+                                if roots.contains(&path) || node.nlink > 1 {
+                                    progress.errors.fetch_add(1, Ordering::Relaxed);
+                                    errors.push(SourceError {
+                                        path,
+                                        error: if node.nlink > 1 {
+                                            "not found when opened (a file with several hard links: \
+                                             its other names are left out too)"
+                                                .into()
+                                        } else {
+                                            "not found when opened (deleted or renamed since it was \
+                                             looked at)"
+                                                .into()
+                                        },
+                                    });
+                                } else {
+                                    warnings.push(SourceError {
+                                        path,
+                                        error: VANISHED.into(),
+                                    });
+                                }
                                 return Ok(());
                             }
                             FileOutcome::Fatal(e) => {
@@ -615,6 +640,10 @@ fn build_trees(
                     stack.last_mut().map_or(&mut root, |t| &mut t.1).push(node);
                 }
                 Event::Error(e) => errors.push(e),
+                Event::Warning(w) if roots.contains(&w.path) => {
+                    progress.errors.fetch_add(1, Ordering::Relaxed);
+                    errors.push(w)
+                }
                 Event::Warning(w) => warnings.push(w),
             }
             Ok(())

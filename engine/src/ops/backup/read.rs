@@ -191,13 +191,17 @@ impl ContentReader {
         parent: Option<&[Extent]>,
     ) {
         let state = self.new_state(pending);
-        // Only the open can fail with "not found": the rest works on the
-        // open file.
-        let r = self.read_file_inner(path, &state, parent);
-        *state.end.lock().unwrap() = Some(r.map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => ReadFailure::Vanished,
-            _ => e.into(),
-        }));
+        // "Not found" from the open is a file deleted since it was listed;
+        // from anything later (a FUSE or network filesystem's read) it is
+        // an error like any other.
+        let r = match open_noatime(path) {
+            Ok(f) => self
+                .read_file_inner(f, &state, parent)
+                .map_err(ReadFailure::from),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ReadFailure::Vanished),
+            Err(e) => Err(e.into()),
+        };
+        *state.end.lock().unwrap() = Some(r);
         state.done_one();
     }
 
@@ -274,11 +278,10 @@ impl ContentReader {
 
     fn read_file_inner(
         &self,
-        path: &Path,
+        mut f: File,
         state: &Arc<FileState>,
         parent: Option<&[Extent]>,
     ) -> io::Result<ReadEnd> {
-        let mut f = open_noatime(path)?;
         let md = f.metadata()?;
         if !md.is_file() {
             return Err(io::Error::other("no longer a regular file"));
@@ -421,6 +424,12 @@ impl ContentReader {
                 .map(|i| parent[i])
         };
         let e1 = find(at)?;
+        // A chunk this chunker could not have cut (the parent was chunked
+        // with other sizes, `backup --chunk-size`) is not reused: the file
+        // is chunked afresh, so a source's chunks follow its sizes.
+        if !(self.chunker.min_size()..=self.chunker.max_size()).contains(&(e1.length as usize)) {
+            return None;
+        }
         let e2 = find(at + e1.length as u64)?;
         let (l1, l2) = (e1.length as usize, e2.length as usize);
         if data.len() < l1 + l2 {
