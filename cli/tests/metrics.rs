@@ -270,7 +270,17 @@ fn metrics_describe_sources_coverage_and_drills_and_reach_textfiles_and_a_pushga
         value(&s, "arca_repository_snapshots", &["job=\"nightly\""]),
         4.0
     );
-    // check --metrics-push adds the run and replaces the group
+    // a failed backup, then a check, push into groups of their own: the
+    // check does not wipe the backup's outcome
+    let o = e.run(&[
+        "backup",
+        e.path("missing").to_str().unwrap(),
+        "--metrics-push",
+        &pg.url,
+        "--metrics-job",
+        "nightly",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
     e.ok(&[
         "check",
         "--read-data",
@@ -279,17 +289,20 @@ fn metrics_describe_sources_coverage_and_drills_and_reach_textfiles_and_a_pushga
         "--metrics-job",
         "nightly",
     ]);
-    let s = samples(&pg.scrape());
+    let served = pg.scrape();
+    promtool(&served);
+    let s = samples(&served);
+    let job = "job=\"nightly\"";
     assert_eq!(
-        value(
-            &s,
-            "arca_run_success",
-            &["job=\"nightly\"", "command=\"check\""]
-        ),
+        value(&s, "arca_run_success", &[job, "command=\"check\""]),
         1.0
     );
     assert_eq!(
-        value(&s, "arca_check_coverage_ratio", &["job=\"nightly\""]),
+        value(&s, "arca_run_success", &[job, "command=\"backup\""]),
+        0.0
+    );
+    assert_eq!(
+        value(&s, "arca_check_coverage_ratio", &[job, "command=\"check\""]),
         1.0
     );
     // an unreachable gateway is a clear error for `metrics`, a warning for a backup

@@ -93,7 +93,7 @@ fn status_holds_sources_to_their_objectives_and_reports_anomalies() {
     let o = e.run(&["status", "--path", "/app.sql", "--check-age", "7d"]);
     assert_eq!(o.status.code(), Some(5));
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains("packs never verified by check --read-data")
+        String::from_utf8_lossy(&o.stdout).contains("packs was ever verified by check --read-data")
     );
     e.ok(&["check", "--read-data"]);
     let o = e.run(&["status", "--path", "/app.sql", "--check-age", "7d"]);

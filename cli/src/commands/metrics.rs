@@ -45,7 +45,8 @@ fn emit(m: &Metrics, t: &Targets, out: &Out) -> Result<()> {
         out.note(format!("metrics written to {}", p.display()));
     }
     if let Some(url) = t.push {
-        metrics::push(url, t.job, &m.repository, &text)?;
+        let command = m.run.as_ref().map(|r| r.command.as_str());
+        metrics::push(url, t.job, &m.repository, command, &text)?;
         out.note(format!("metrics pushed to {url} (job {})", t.job));
     }
     Ok(())

@@ -114,6 +114,7 @@ def digest(path):
             abs(a - b) > 1e-5 for a, b in zip(got, vector(r.id, v))
         ):
             bad.append(r.id)
+    bad_ids = set(bad)
     rnd = random.Random(42)
     queries = []
     score_errors = 0
@@ -123,7 +124,7 @@ def digest(path):
         queries.append([[h.id, round(h.score, 4)] for h in hits])
         for h in hits:
             v = (h.payload or {}).get("v")
-            if v is None:
+            if v is None or h.id in bad_ids:
                 continue  # counted in bad
             want = sum(a * b for a, b in zip(q, vector(h.id, v)))
             if abs(want - h.score) > 1e-3 * max(1.0, abs(want)):

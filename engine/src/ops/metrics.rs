@@ -184,7 +184,11 @@ fn escape(v: &str) -> String {
 /// A sample value: integers without a fraction, others as Rust prints them
 /// (which Prometheus parses).
 fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else {
         format!("{v}")
@@ -200,7 +204,6 @@ impl Metrics {
     /// its HELP and TYPE, families in a fixed order, samples sorted.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let repo = self.repository.as_str();
         let srcs: Vec<(Vec<(&str, String)>, &SourceMetrics)> = self
             .sources
             .iter()
@@ -219,9 +222,21 @@ impl Metrics {
             self.repository_families(&mut out, &srcs);
         }
         if let Some(run) = &self.run {
-            run_families(&mut out, repo, run);
+            run_families(&mut out, &self.base_labels(), run);
         }
         out
+    }
+
+    /// The labels every series carries: `repository`, and `command` when
+    /// the metrics are emitted after a command (so that what `backup` and
+    /// `check` write, into their textfiles or Pushgateway groups, never
+    /// collide as the same series).
+    fn base_labels(&self) -> Vec<(&str, &str)> {
+        let mut l = vec![("repository", self.repository.as_str())];
+        if let Some(run) = &self.run {
+            l.push(("command", run.command.as_str()));
+        }
+        l
     }
 
     fn repository_families(
@@ -229,8 +244,7 @@ impl Metrics {
         out: &mut String,
         srcs: &[(Vec<(&str, String)>, &SourceMetrics)],
     ) {
-        let repo = self.repository.as_str();
-        let r = [("repository", repo)];
+        let r = self.base_labels();
         let per_source = |out: &mut String,
                           name: &'static str,
                           help: &str,
@@ -238,7 +252,7 @@ impl Metrics {
             let mut f = family(out, name, "gauge", help);
             for (labels, s) in srcs {
                 if let Some(v) = value(s) {
-                    let mut l: Vec<(&str, &str)> = vec![("repository", repo)];
+                    let mut l = r.clone();
                     l.extend(labels.iter().map(|(k, v)| (*k, v.as_str())));
                     f.sample(&l, v);
                 }
@@ -369,11 +383,8 @@ impl Metrics {
         .sample(&r, self.drills as f64);
         if let Some(d) = &self.last_drill {
             let paths = d.paths.join(" ");
-            let l = [
-                ("repository", repo),
-                ("host", d.source_host.as_str()),
-                ("paths", paths.as_str()),
-            ];
+            let mut l = r.clone();
+            l.extend([("host", d.source_host.as_str()), ("paths", paths.as_str())]);
             family(
                 out,
                 "arca_drill_last_timestamp_seconds",
@@ -409,30 +420,29 @@ impl Metrics {
 }
 
 /// The families of the emitting command's outcome.
-fn run_families(out: &mut String, repo: &str, run: &RunOutcome) {
-    let l = [("repository", repo), ("command", run.command.as_str())];
+fn run_families(out: &mut String, l: &[(&str, &str)], run: &RunOutcome) {
     family(
         out,
         "arca_run_timestamp_seconds",
         "gauge",
         "When the command that wrote these metrics started.",
     )
-    .sample(&l, secs(&run.started));
+    .sample(l, secs(&run.started));
     family(
         out,
         "arca_run_duration_seconds",
         "gauge",
         "How long it ran.",
     )
-    .sample(&l, run.seconds);
+    .sample(l, run.seconds);
     family(
         out,
         "arca_run_success",
         "gauge",
         "1 if it succeeded (exit code 0), else 0.",
     )
-    .sample(&l, if run.ok { 1.0 } else { 0.0 });
-    family(out, "arca_run_exit_code", "gauge", "Its exit code.").sample(&l, run.exit_code as f64);
+    .sample(l, if run.ok { 1.0 } else { 0.0 });
+    family(out, "arca_run_exit_code", "gauge", "Its exit code.").sample(l, run.exit_code as f64);
 }
 
 /// Writes `text` to `path` atomically, as node_exporter's textfile
@@ -465,9 +475,12 @@ pub fn write_textfile(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The Pushgateway address for a group: `URL/metrics/job/JOB/repository/ID`.
-/// `job` must be a plain name (letters, digits, `-`, `_`, `.`).
-pub fn push_url(base: &str, job: &str, repository: &str) -> Result<String> {
+/// The Pushgateway address for a group: `URL/metrics/job/JOB/repository/ID`,
+/// and `/command/CMD` after it for the metrics a command emits (each
+/// command its own group: a push replaces its group whole, and `check`
+/// must not wipe `backup`'s outcome). `job` must be a plain name (letters,
+/// digits, `-`, `_`, `.`).
+pub fn push_url(base: &str, job: &str, repository: &str, command: Option<&str>) -> Result<String> {
     let plain = |v: &str| {
         !v.is_empty()
             && v.bytes()
@@ -483,17 +496,28 @@ pub fn push_url(base: &str, job: &str, repository: &str) -> Result<String> {
             "Pushgateway address {base:?}: give its URL, e.g. http://pushgateway:9091"
         )));
     }
-    Ok(format!(
+    let mut url = format!(
         "{}/metrics/job/{job}/repository/{repository}",
         base.trim_end_matches('/')
-    ))
+    );
+    if let Some(c) = command {
+        url.push_str("/command/");
+        url.push_str(c);
+    }
+    Ok(url)
 }
 
 /// Replaces the group's metrics on the Pushgateway at `base` with `text`
 /// (HTTP PUT, as `curl -X PUT --data-binary`): what an earlier push of the
 /// same group held and this one lacks is gone.
-pub fn push(base: &str, job: &str, repository: &str, text: &str) -> Result<()> {
-    let url = push_url(base, job, repository)?;
+pub fn push(
+    base: &str,
+    job: &str,
+    repository: &str,
+    command: Option<&str>,
+    text: &str,
+) -> Result<()> {
+    let url = push_url(base, job, repository, command)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -539,6 +563,7 @@ mod tests {
         assert_eq!(number(3.0), "3");
         assert_eq!(number(0.25), "0.25");
         assert_eq!(number(1796319452.093), "1796319452.093");
+        assert_eq!(number(f64::INFINITY), "+Inf");
         let mut out = String::new();
         family(&mut out, "arca_x", "gauge", "An x.").sample(&[("paths", "/a \"b\"")], 1.5);
         assert_eq!(
@@ -550,10 +575,14 @@ mod tests {
     #[test]
     fn push_urls_name_the_group_and_refuse_what_would_not_be_one() {
         assert_eq!(
-            push_url("http://pg:9091/", "nightly", "97a50cbb").unwrap(),
+            push_url("http://pg:9091/", "nightly", "97a50cbb", None).unwrap(),
             "http://pg:9091/metrics/job/nightly/repository/97a50cbb"
         );
-        assert!(push_url("http://pg:9091", "a/b", "x").is_err());
-        assert!(push_url("pg:9091", "arca", "x").is_err());
+        assert_eq!(
+            push_url("http://pg:9091", "arca", "97a50cbb", Some("check")).unwrap(),
+            "http://pg:9091/metrics/job/arca/repository/97a50cbb/command/check"
+        );
+        assert!(push_url("http://pg:9091", "a/b", "x", None).is_err());
+        assert!(push_url("pg:9091", "arca", "x", None).is_err());
     }
 }

@@ -28,7 +28,9 @@ pub struct Objectives {
     pub rto: Option<Duration>,
     /// The source's newest drill at most this old.
     pub drill_age: Option<Duration>,
-    /// Every pack verified by `check --read-data` at most this long ago.
+    /// Every verified pack verified again at most this long ago, and at
+    /// least one verified (packs never verified are counted, not judged: a
+    /// rolling check takes them first).
     pub check_age: Option<Duration>,
 }
 
@@ -234,20 +236,23 @@ pub fn evaluate(
         breach: None,
     };
     if let Some(age) = obj.check_age {
+        // Packs never verified are not a breach by themselves: every backup
+        // writes some, and a rolling check verifies never-verified packs
+        // first. What breaks the objective is a verification older than
+        // the age (checks stopped, or do not get round), or none at all.
         let limit = age.as_secs() as i64;
-        check.breach = if (verified.len() as u64) < packs {
-            Some(format!(
-                "{} of {packs} packs never verified by check --read-data",
-                packs - verified.len() as u64
-            ))
-        } else {
-            oldest.filter(|t| now.timestamp() - t > limit).map(|t| {
+        check.breach = match oldest {
+            None if packs > 0 => Some(format!(
+                "none of the {packs} packs was ever verified by check --read-data"
+            )),
+            None => None,
+            Some(t) => (now.timestamp() - t > limit).then(|| {
                 format!(
                     "a pack was last verified {} ago, more than {}",
                     describe(now.timestamp() - t),
                     describe(limit)
                 )
-            })
+            }),
         };
         check.ok = Some(check.breach.is_none());
     }
@@ -494,7 +499,8 @@ mod tests {
             drill("/pg", 1, 7200.0, true, now),
             drill("/etcd", 1, 5.0, false, now),
         ];
-        let st = evaluate(&refs, &drills, 5, &[now.timestamp(); 4], &obj, now);
+        let old = now.timestamp() - 40 * 86400;
+        let st = evaluate(&refs, &drills, 5, &[now.timestamp(), old], &obj, now);
         assert!(
             st.sources[1]
                 .breaches
@@ -504,7 +510,15 @@ mod tests {
         assert!(st.sources[0].breaches[0].starts_with("the newest drill ("));
         assert_eq!(
             st.check.breach.as_deref(),
-            Some("1 of 5 packs never verified by check --read-data")
+            Some("a pack was last verified 40d 0h ago, more than 35d 0h")
+        );
+        // packs never verified alone (backups since the last check) hold
+        let st = evaluate(&refs, &drills, 5, &[now.timestamp(); 4], &obj, now);
+        assert_eq!(st.check.ok, Some(true));
+        let st = evaluate(&refs, &drills, 5, &[], &obj, now);
+        assert_eq!(
+            st.check.breach.as_deref(),
+            Some("none of the 5 packs was ever verified by check --read-data")
         );
         // no objectives: nothing is breached, nothing is judged
         let st = evaluate(&refs, &[], 5, &[], &Objectives::default(), now);
