@@ -24,7 +24,7 @@ packs, indexes, snapshots). Tools and settings:
                repository's own chunker); zstd level 3 (arca's default)
   restic       restic 0.14 defaults (compression auto; chunks 512K-8M, avg 1M)
   borg         borg 1.2, --compression zstd,3 (chunks 2^19-2^23, avg 2M)
-  rustic       rustic defaults (restic's format and chunker; zstd 3)
+  rustic       rustic 0.11 defaults (restic's format and chunker)
 
 Results: a CSV under the work directory and a "Daily database dumps"
 section in the report (default docs/benchmarks.md) between the markers
@@ -33,43 +33,12 @@ section in the report (default docs/benchmarks.md) between the markers
 import argparse
 import csv
 import os
-import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, **kw)
-
-
-def as_user(cmd):
-    if os.geteuid() == 0:
-        return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"] + cmd
-    return cmd
-
-
-def chown(p):
-    if os.geteuid() == 0:
-        run(["chown", "-R", "65534:65534", str(p)])
-
-
-def pg_bin(tool):
-    for d in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (d / tool).exists():
-            return str(d / tool)
-    return shutil.which(tool) or sys.exit(f"{tool} not found: apt-get install postgresql")
-
-
-def cpu_name():
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
-
+from benchlib import ROOT, as_user, chown, cpu_name, pg_bin, run
 
 def dir_bytes(p):
     return sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file())

@@ -129,23 +129,22 @@ fn metrics_describe_sources_coverage_and_drills_and_reach_textfiles_and_a_pushga
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a.bin"), noise(3 << 20, 1)).unwrap();
     std::fs::write(src.join("b.txt"), b"hello").unwrap();
-    e.ok(&[
-        "backup",
-        src.to_str().unwrap(),
-        "--tag",
-        "daily",
-        "--host",
-        "db1",
-    ]);
+    // the source: host db1, tag daily; `extra` arguments after
+    let src_backup = |extra: &[&str]| {
+        let mut a = vec![
+            "backup",
+            src.to_str().unwrap(),
+            "--tag",
+            "daily",
+            "--host",
+            "db1",
+        ];
+        a.extend_from_slice(extra);
+        e.json(&a)
+    };
+    src_backup(&[]);
     std::fs::write(src.join("c.bin"), noise(1 << 20, 2)).unwrap();
-    let last = e.json(&[
-        "backup",
-        src.to_str().unwrap(),
-        "--tag",
-        "daily",
-        "--host",
-        "db1",
-    ]);
+    let last = src_backup(&[]);
     let mut c = e.cmd();
     c.args([
         "backup",
@@ -215,16 +214,7 @@ fn metrics_describe_sources_coverage_and_drills_and_reach_textfiles_and_a_pushga
     std::fs::write(src.join("d.bin"), noise(1 << 20, 3)).unwrap();
     let textfile = e.path("textfile/arca.prom");
     std::fs::create_dir_all(textfile.parent().unwrap()).unwrap();
-    e.ok(&[
-        "backup",
-        src.to_str().unwrap(),
-        "--tag",
-        "daily",
-        "--host",
-        "db1",
-        "--metrics-textfile",
-        textfile.to_str().unwrap(),
-    ]);
+    src_backup(&["--metrics-textfile", textfile.to_str().unwrap()]);
     let text = std::fs::read_to_string(&textfile).unwrap();
     promtool(&text);
     let s = samples(&text);

@@ -438,7 +438,8 @@ fn scratch() -> tempfile::TempDir {
         .unwrap()
 }
 
-fn walk(root: &Path, p: &Path, out: &mut Vec<(String, u64)>) {
+/// Every file below `p`, as its path relative to `root` and its size.
+pub fn walk(root: &Path, p: &Path, out: &mut Vec<(String, u64)>) {
     let Ok(rd) = std::fs::read_dir(p) else {
         return;
     };

@@ -56,7 +56,7 @@ pub struct RunOutcome {
 }
 
 /// Everything `arca metrics` reports.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Metrics {
     /// The repository id's first 8 hex digits.
     pub repository: String,
@@ -129,18 +129,9 @@ impl Metrics {
     pub fn run_only(run: RunOutcome) -> Self {
         Self {
             repository: "unknown".into(),
-            sources: vec![],
-            snapshots: 0,
-            packs: 0,
-            pack_bytes: 0,
-            blobs: 0,
-            packs_verified: 0,
-            oldest_verification: None,
-            newest_verification: None,
-            drills: 0,
-            last_drill: None,
             run: Some(run),
             read: false,
+            ..Default::default()
         }
     }
 }
