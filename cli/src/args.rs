@@ -20,6 +20,18 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
+    /// Read defaults, sources and hooks from the profile NAME.toml (in
+    /// $ARCA_CONFIG_DIR, $XDG_CONFIG_HOME/arca or /etc/arca), or from
+    /// this file when NAME has a `/` or ends in `.toml`; the command line
+    /// and the environment win over it (docs/profiles.md).
+    #[arg(
+        short = 'P',
+        long,
+        env = "ARCA_PROFILE",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub profile: Option<String>,
     /// Repository address: a directory path, file:///path, s3://bucket/prefix,
     /// gs://bucket/prefix or az://container/prefix (credentials from the
     /// store's usual environment variables, e.g. AWS_ACCESS_KEY_ID).
@@ -74,9 +86,9 @@ pub struct Global {
     /// (http://host:9091), replacing the group job/JOB/repository/ID.
     #[arg(long, env = "ARCA_METRICS_PUSH", global = true, value_name = "URL")]
     pub metrics_push: Option<String>,
-    /// The job name for --metrics-push.
-    #[arg(long, default_value = "arca", global = true, value_name = "JOB")]
-    pub metrics_job: String,
+    /// The job name for --metrics-push (default arca).
+    #[arg(long, global = true, value_name = "JOB")]
+    pub metrics_job: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +149,49 @@ pub enum Command {
     Stats(StatsArgs),
     /// Paths matching patterns across snapshots (exit 1 when none does).
     Find(FindArgs),
+    /// Print the profile that --profile names (where it was found, its
+    /// repository, sources, retention, objectives and hooks), or the
+    /// error, with its line, that keeps it from being used.
+    Profile,
+}
+
+impl Command {
+    /// The command's name, as hooks and metrics call it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Init(_) => "init",
+            Self::Backup(_) => "backup",
+            Self::Snapshots(_) => "snapshots",
+            Self::Restore(_) => "restore",
+            Self::Dump(_) => "dump",
+            Self::Drill(_) => "drill",
+            Self::Ls(_) => "ls",
+            Self::Cat(_) => "cat",
+            Self::Key(_) => "key",
+            Self::Check(_) => "check",
+            Self::Repair(_) => "repair",
+            Self::Unlock(_) => "unlock",
+            Self::Forget(_) => "forget",
+            Self::Prune(_) => "prune",
+            Self::Copy(_) => "copy",
+            Self::Wal(_) => "wal",
+            Self::Metrics(_) => "metrics",
+            Self::Status(_) => "status",
+            Self::Diff(_) => "diff",
+            Self::Stats(_) => "stats",
+            Self::Find(_) => "find",
+            Self::Profile => "profile",
+        }
+    }
+}
+
+/// `--source`: which of the profile's sources a command takes.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// With --profile: only this source of the profile (repeatable;
+    /// default every source).
+    #[arg(long = "source", value_name = "NAME")]
+    pub sources: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -371,6 +426,8 @@ pub struct ForgetArgs {
     pub wal: bool,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Only show what would be removed.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -386,9 +443,10 @@ pub struct ForgetArgs {
 pub struct PruneOpts {
     /// Unused space the kept packs may hold before more are repacked: a
     /// share of the repository after the run (`5%`), a size (`500M`; `0`
-    /// repacks every pack with unused blobs), or `unlimited` (as restic).
-    #[arg(long, default_value = "5%", value_name = "LIMIT")]
-    pub max_unused: String,
+    /// repacks every pack with unused blobs), or `unlimited` (as restic);
+    /// default 5%.
+    #[arg(long, value_name = "LIMIT")]
+    pub max_unused: Option<String>,
     /// Repack at most this much in one run (e.g. `10G`, `500M`).
     #[arg(long, value_name = "SIZE")]
     pub max_repack_size: Option<String>,
@@ -517,6 +575,8 @@ pub struct StatsArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Recovery point objective: each source's newest snapshot at most this
     /// old (`90m`, `26h`, `1d12h`; units s, m, h, d, w).
     #[arg(long, value_name = "AGE")]
@@ -561,11 +621,14 @@ pub struct InitArgs {
     pub pack_size: Option<u32>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct BackupArgs {
-    /// Files and directories to back up.
+    /// Files and directories to back up (with --profile and none of these:
+    /// the profile's sources).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: SourceArgs,
     /// Tag the snapshot (repeatable, or comma-separated).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -606,9 +669,9 @@ pub struct BackupArgs {
     /// it an empty stream is refused and no snapshot is saved.
     #[arg(long)]
     pub allow_empty: bool,
-    /// zstd level, `auto`, `max` or `off`.
-    #[arg(long, default_value = "auto", value_name = "LEVEL")]
-    pub compression: String,
+    /// zstd level, `auto` (the default), `max` or `off`.
+    #[arg(long, value_name = "LEVEL")]
+    pub compression: Option<String>,
     /// Average chunk size for this backup (`8K`, `64K`; minimum a quarter
     /// of it, maximum eight times) instead of the repository's: smaller
     /// chunks store less of a dump changed in scattered places each day.

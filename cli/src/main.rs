@@ -8,7 +8,9 @@
 mod args;
 mod commands;
 mod context;
+mod hooks;
 mod output;
+mod profile;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +39,20 @@ fn tune_allocator() {
 
 fn main() {
     tune_allocator();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // The profile first: its [env] must be set before any thread starts.
+    let profile = match cli.global.profile.as_deref().map(profile::load) {
+        None => None,
+        Some(Ok(p)) => {
+            p.apply_env();
+            p.fill_global(&mut cli.global);
+            Some(p)
+        }
+        Some(Err(e)) => {
+            eprintln!("arca: {}", render_error(&e));
+            std::process::exit(1);
+        }
+    };
     let out = output::Out {
         json: cli.global.json,
         quiet: cli.global.quiet,
@@ -57,9 +72,19 @@ fn main() {
     }
     let g = &cli.global;
     let started = chrono::Utc::now();
-    let r = match &cli.command {
+    let saved = hooks::Saved::default();
+    let command_hooks = profile
+        .as_ref()
+        .and_then(|p| p.profile.hooks.of(cli.command.name()));
+    let scope = hooks::Scope {
+        profile: profile.as_ref().map_or("", |p| p.name.as_str()),
+        command: cli.command.name(),
+        source: None,
+    };
+    let p = profile.as_ref();
+    let r = hooks::around(command_hooks, &scope, &out, &saved, || match &cli.command {
         Command::Init(a) => commands::init::run(g, &out, a),
-        Command::Backup(a) => commands::backup::run(g, &out, a, cancel.clone()),
+        Command::Backup(a) => commands::backup::run(g, &out, a, cancel.clone(), p, &saved),
         Command::Snapshots(a) => commands::snapshots::run(g, &out, a),
         Command::Restore(a) => commands::restore::run(g, &out, a, cancel.clone()),
         Command::Dump(a) => commands::dump::run(g, &out, a),
@@ -67,19 +92,20 @@ fn main() {
         Command::Ls(a) => commands::ls::run(g, &out, a),
         Command::Cat(a) => commands::cat::run(g, a),
         Command::Key(a) => commands::key::run(g, &out, a),
-        Command::Check(a) => commands::check::run(g, &out, a),
+        Command::Check(a) => commands::check::run(g, &out, a, p),
         Command::Repair(a) => commands::repair::run(g, &out, a),
         Command::Unlock(a) => commands::unlock::run(g, &out, a),
-        Command::Forget(a) => commands::forget::run(g, &out, a),
-        Command::Prune(a) => commands::prune::run(g, &out, a),
+        Command::Forget(a) => commands::forget::run(g, &out, a, p),
+        Command::Prune(a) => commands::prune::run(g, &out, a, p),
         Command::Copy(a) => commands::copy::run(g, &out, a, cancel.clone()),
         Command::Wal(a) => commands::wal::run(g, &out, a),
         Command::Metrics(a) => commands::metrics::run(g, &out, a),
-        Command::Status(a) => commands::status::run(g, &out, a),
+        Command::Status(a) => commands::status::run(g, &out, a, p),
         Command::Diff(a) => commands::diff::run(g, &out, a),
         Command::Stats(a) => commands::stats::run(g, &out, a),
         Command::Find(a) => commands::find::run(g, &out, a),
-    };
+        Command::Profile => commands::profile::run(&out, p),
+    });
     let code = match r {
         Ok(c) => c,
         Err(e) => {

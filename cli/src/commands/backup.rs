@@ -1,22 +1,218 @@
-use std::sync::atomic::Ordering;
+//! `arca backup`: one backup of the paths or stream given, or every
+//! source of a profile.
 
-use anyhow::{Result, bail};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context as _, Result, bail};
 use arca_engine::format::chunker::ChunkerParams;
 use arca_engine::format::compress::CompressionMode;
+use arca_engine::format::id::SnapshotId;
 use arca_engine::ops::backup::dumps::DumpKind;
 use arca_engine::ops::backup::{self, BackupOptions, Source};
 use arca_engine::ops::select;
 
-use crate::args::{BackupArgs, Global};
-use crate::context;
-use crate::output::{self, Out, Ticker};
+use arca_engine::store::session::Write;
 
+use crate::args::{BackupArgs, Global};
+use crate::context::{self, Held};
+use crate::hooks::{self, Saved, Scope};
+use crate::output::{self, Out, Ticker};
+use crate::profile::{self, Loaded, SourceSection};
+
+/// `arca backup`: the paths or stream given, or with `--profile` and
+/// none given, the profile's sources (each between its hooks, in one
+/// session: the repository is opened once).
 pub fn run(
     g: &Global,
     out: &Out,
     a: &BackupArgs,
-    cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cancel: Arc<AtomicBool>,
+    profile: Option<&Loaded>,
+    saved: &Saved,
 ) -> Result<i32> {
+    let named = !a.paths.is_empty() || a.stdin || a.stdin_from_command;
+    match profile {
+        Some(p) if !named => return run_sources(g, out, a, cancel, p, saved),
+        _ if !a.source.sources.is_empty() => {
+            bail!(
+                "--source picks sources of a profile: give --profile NAME, and no paths or --stdin"
+            )
+        }
+        _ => {}
+    }
+    let a = match profile {
+        Some(p) => with_defaults(a, p),
+        None => a.clone(),
+    };
+    let opts = options(&a, cancel)?;
+    // A shared lock: backups run side by side, never beside repair.
+    let h = context::open(g)?.writing(g, "backup")?;
+    h.note_stale_locks(out);
+    let result = save(&h, out, opts, a.parent.as_deref(), None);
+    h.note_metrics(out);
+    release(out, h);
+    let (code, id) = result?;
+    saved.push(id.to_hex());
+    Ok(code)
+}
+
+/// Every source of the profile (or those `--source` names), in the
+/// file's order. A source that fails (its `before` hook, an unreadable
+/// path, a failed dump check) does not stop the others: exit 1 if any
+/// failed, else 3 if any was partial.
+fn run_sources(
+    g: &Global,
+    out: &Out,
+    a: &BackupArgs,
+    cancel: Arc<AtomicBool>,
+    p: &Loaded,
+    saved: &Saved,
+) -> Result<i32> {
+    let sources = p.sources(&a.source.sources)?;
+    if sources.is_empty() {
+        bail!(
+            "profile {} has no [sources.NAME]: give paths to back up, or add a source",
+            p.path.display()
+        );
+    }
+    if a.parent.is_some() && sources.len() > 1 {
+        bail!("--parent names one snapshot: pick one source with --source");
+    }
+    // every source's options are checked before the first is read
+    let prepared: Vec<(&str, &SourceSection, BackupArgs)> = sources
+        .into_iter()
+        .map(|(name, s)| (name, s, source_args(p, name, s, a)))
+        .collect();
+    let h = context::open(g)?.writing(g, "backup")?;
+    h.note_stale_locks(out);
+    let mut code = 0;
+    let mut failed = vec![];
+    for (name, s, sa) in &prepared {
+        if cancel.load(Ordering::SeqCst) {
+            failed.push(format!("{name}: not started (interrupted)"));
+            break;
+        }
+        let mine = Saved::default();
+        let scope = Scope {
+            profile: &p.name,
+            command: "backup",
+            source: Some(name),
+        };
+        out.say(format!("source {name}:"));
+        let r = hooks::around(s.hooks.as_ref(), &scope, out, &mine, || {
+            let (c, id) = options(sa, cancel.clone())
+                .and_then(|opts| save(&h, out, opts, sa.parent.as_deref(), Some(name)))
+                .with_context(|| format!("source {name}"))?;
+            mine.push(id.to_hex());
+            Ok(c)
+        });
+        for id in mine.ids() {
+            saved.push(id);
+        }
+        match r {
+            Ok(c) => code = code.max(c),
+            Err(e) => {
+                let m = crate::render_error(&e);
+                if !out.json {
+                    eprintln!("arca: {m}");
+                }
+                failed.push(m);
+            }
+        }
+    }
+    h.note_metrics(out);
+    release(out, h);
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} source(s) failed: {}",
+            failed.len(),
+            prepared.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(code)
+}
+
+/// `a` with the profile's `[backup]` defaults where it gives none.
+fn with_defaults(a: &BackupArgs, p: &Loaded) -> BackupArgs {
+    let d = &p.profile.backup;
+    let mut a = a.clone();
+    a.host = a.host.or_else(|| d.host.clone());
+    a.tags = d.tags.iter().cloned().chain(a.tags).collect();
+    a.excludes = d.excludes.iter().cloned().chain(a.excludes).collect();
+    a.compression = a
+        .compression
+        .or_else(|| d.compression.as_ref().map(|c| c.0.clone()));
+    a.chunk_size = a
+        .chunk_size
+        .or_else(|| d.chunk_size.as_ref().map(|c| c.0.clone()));
+    a.with_atime |= d.with_atime;
+    a
+}
+
+/// The arguments that back up source `name`: the source's settings over
+/// `[backup]`'s, with what the command line gives on top.
+fn source_args(p: &Loaded, name: &str, s: &SourceSection, a: &BackupArgs) -> BackupArgs {
+    let d = &p.profile.backup;
+    let mut sa = a.clone();
+    sa.source = Default::default();
+    sa.paths = s.paths.clone();
+    sa.stdin = false;
+    sa.stdin_from_command = s.command.is_some();
+    sa.command = s
+        .command
+        .as_ref()
+        .map(|c| c.argv().into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+    sa.stdin_filename = profile::stdin_filename(name, s);
+    sa.check = s.check.as_ref().map(|c| c.0.clone());
+    sa.check_command = s.check_command.clone();
+    sa.allow_empty |= s.allow_empty;
+    sa.host = a.host.clone().or_else(|| Some(p.host_of(s)));
+    sa.tags = d
+        .tags
+        .iter()
+        .chain(&s.tags)
+        .chain(&a.tags)
+        .cloned()
+        .collect();
+    sa.excludes = d
+        .excludes
+        .iter()
+        .chain(&s.excludes)
+        .chain(&a.excludes)
+        .cloned()
+        .collect();
+    sa.compression = pick(&a.compression, &s.compression, &d.compression);
+    sa.chunk_size = pick(&a.chunk_size, &s.chunk_size, &d.chunk_size);
+    sa.with_atime = a.with_atime || s.with_atime.unwrap_or(d.with_atime);
+    sa
+}
+
+/// The command line's value, else the source's, else `[backup]`'s.
+fn pick<K>(
+    cli: &Option<String>,
+    own: &Option<profile::Checked<K>>,
+    default: &Option<profile::Checked<K>>,
+) -> Option<String> {
+    cli.clone()
+        .or_else(|| own.as_ref().or(default.as_ref()).map(|c| c.0.clone()))
+}
+
+/// The chunker `--chunk-size SIZE` asks for.
+pub fn chunker(s: &str) -> Result<ChunkerParams> {
+    let avg = u32::try_from(output::parse_size(s)?)
+        .map_err(|_| anyhow::anyhow!("--chunk-size {s} is too large"))?;
+    let p = ChunkerParams::around(avg);
+    p.validate()
+        .map_err(|e| anyhow::anyhow!("--chunk-size {s}: {e}"))?;
+    Ok(p)
+}
+
+/// The engine's options for `a` (all but the parent, which needs the
+/// catalog, and the uploaders, which the connection sets).
+fn options(a: &BackupArgs, cancel: Arc<AtomicBool>) -> Result<BackupOptions> {
     let source = if a.stdin_from_command {
         if a.command.is_empty() {
             bail!("--stdin-from-command needs the command after `--`");
@@ -43,25 +239,12 @@ pub fn run(
         (Some(k), _) => source.checked(DumpKind::parse(k)?),
         (None, Some(c)) => source.checked(DumpKind::Command(c.clone())),
     };
-    let compression: CompressionMode = a.compression.parse().map_err(anyhow::Error::msg)?;
-    let chunker = match &a.chunk_size {
-        None => None,
-        Some(s) => {
-            let avg = u32::try_from(output::parse_size(s)?)
-                .map_err(|_| anyhow::anyhow!("--chunk-size {s} is too large"))?;
-            let p = ChunkerParams::around(avg);
-            p.validate()
-                .map_err(|e| anyhow::anyhow!("--chunk-size {s}: {e}"))?;
-            Some(p)
-        }
-    };
-    // A shared lock: backups run side by side, never beside repair.
-    let h = context::open(g)?.writing(g, "backup")?;
-    h.note_stale_locks(out);
     let mut opts = BackupOptions::new(source);
-    opts.uploaders = h.uploads;
-    opts.compression = compression;
-    opts.chunker = chunker;
+    opts.compression = match &a.compression {
+        Some(c) => c.parse().map_err(anyhow::Error::msg)?,
+        None => CompressionMode::Auto,
+    };
+    opts.chunker = a.chunk_size.as_deref().map(chunker).transpose()?;
     opts.force = a.force;
     opts.allow_empty = a.allow_empty;
     opts.with_atime = a.with_atime;
@@ -79,11 +262,33 @@ pub fn run(
     if let Some(t) = &a.time {
         opts.time = Some(select::parse_time(t)?);
     }
-    if let Some(p) = &a.parent {
+    opts.cancel = cancel;
+    Ok(opts)
+}
+
+fn release(out: &Out, h: Held<Write>) {
+    if let Err(e) = h.session.release() {
+        out.note(format!(
+            "warning: could not remove this backup's lock ({e}); it goes stale by itself, or run `arca unlock`"
+        ));
+    }
+}
+
+/// Runs one backup in the held session and renders what it saved (with
+/// `source`, the profile source it is of); its exit code (0, or 3 for a
+/// partial snapshot) and the snapshot's id.
+fn save(
+    h: &Held<Write>,
+    out: &Out,
+    mut opts: BackupOptions,
+    parent: Option<&str>,
+    source: Option<&str>,
+) -> Result<(i32, SnapshotId)> {
+    opts.uploaders = h.uploads;
+    if let Some(p) = parent {
         let (id, _) = super::pick(h.session.catalog(), Some(p), None, &Default::default())?;
         opts.parent = Some(id);
     }
-    opts.cancel = cancel;
     let progress = opts.progress.clone();
     let ticker = Ticker::start(out, move || {
         let read = progress.bytes_read.load(Ordering::Relaxed);
@@ -98,18 +303,11 @@ pub fn run(
     });
     let result = backup::backup(&h.session, opts);
     drop(ticker);
-    h.note_metrics(out);
-    let released = h.session.release();
     let done = result?;
-    if let Err(e) = released {
-        out.note(format!(
-            "warning: could not remove this backup's lock ({e}); it goes stale by itself, or run `arca unlock`"
-        ));
-    }
     let s = &done.snapshot;
     let sm = &s.summary;
     if out.json {
-        output::json(&serde_json::json!({
+        let mut v = serde_json::json!({
             "snapshot_id": done.id,
             "parent": s.parent,
             "time": s.time,
@@ -119,7 +317,11 @@ pub fn run(
             "warnings": s.warnings,
             "checks": s.checks,
             "summary": sm,
-        }));
+        });
+        if let Some(name) = source {
+            v["source"] = name.into();
+        }
+        output::json(&v);
     } else {
         for e in &s.errors {
             eprintln!("error: {}: {}", e.path, e.error);
@@ -168,5 +370,5 @@ pub fn run(
             }
         ));
     }
-    Ok(if s.partial { 3 } else { 0 })
+    Ok((if s.partial { 3 } else { 0 }, done.id))
 }

@@ -6,9 +6,23 @@ use arca_engine::ops::check::{self, CheckOptions, DataSelection};
 use crate::args::{CheckArgs, Global};
 use crate::context;
 use crate::output::{self, Out, Ticker};
+use crate::profile::Loaded;
 
 /// Exit codes: 0 clean, 1 damage found, 2 could not run (any error).
-pub fn run(g: &Global, out: &Out, a: &CheckArgs) -> Result<i32> {
+pub fn run(g: &Global, out: &Out, a: &CheckArgs, profile: Option<&Loaded>) -> Result<i32> {
+    // the profile's [check] applies when the command line selects no data
+    let given = a.read_data || a.read_data_subset.is_some() || a.rolling.is_some();
+    let a = match profile {
+        Some(p) if !given => {
+            let c = &p.profile.check;
+            &CheckArgs {
+                read_data: c.read_data,
+                read_data_subset: c.read_data_subset.as_ref().map(|v| v.0.clone()),
+                rolling: c.rolling.as_ref().map(|v| v.0.clone()),
+            }
+        }
+        _ => a,
+    };
     let data = if a.read_data {
         DataSelection::All
     } else if let Some(s) = &a.read_data_subset {

@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use arca_engine::format::id::SnapshotId;
 use arca_engine::format::snapshot::Snapshot;
 use arca_engine::ops::forget::policy::{GroupBy, Policy, Span, TagList};
@@ -10,15 +10,25 @@ use arca_engine::store::session::{Session, Writes};
 use crate::args::{ForgetArgs, Global};
 use crate::context;
 use crate::output::{self, Out};
+use crate::profile::Loaded;
 
-pub fn run(g: &Global, out: &Out, a: &ForgetArgs) -> Result<i32> {
-    let opts = options(a)?;
+/// One policy run: the command line's, or one profile source's retention.
+struct Job {
+    /// The profile source, when it is one.
+    source: Option<String>,
+    opts: ForgetOptions,
+}
+
+pub fn run(g: &Global, out: &Out, a: &ForgetArgs, profile: Option<&Loaded>) -> Result<i32> {
+    let jobs = jobs(a, profile)?;
+    // the profile's [forget] prune = true asks for --prune
+    let prune = a.prune || profile.is_some_and(|p| p.profile.forget.prune);
     let o = context::open(g)?;
-    if a.prune && !a.dry_run {
+    if prune && !a.dry_run {
         // forget and prune under one maintenance lock (backups go on)
         let h = o.maintenance(g, "forget")?;
         h.note_stale_locks(out);
-        let code = forget_in(&h.session, out, a, &opts)?;
+        let code = forget_in(&h.session, out, a, &jobs, prune)?;
         // with --json, stdout holds forget's groups alone (as restic's
         // `forget --prune --json` does); `arca prune --json` reports a prune
         let prune_out = if out.json {
@@ -34,7 +44,7 @@ pub fn run(g: &Global, out: &Out, a: &ForgetArgs) -> Result<i32> {
             g,
             &h.session,
             &prune_out,
-            &a.prune_opts,
+            &super::prune::with_profile(&a.prune_opts, profile),
             false,
             false,
         )?);
@@ -44,7 +54,7 @@ pub fn run(g: &Global, out: &Out, a: &ForgetArgs) -> Result<i32> {
     }
     let h = o.writing(g, "forget")?;
     h.note_stale_locks(out);
-    let code = forget_in(&h.session, out, a, &opts)?;
+    let code = forget_in(&h.session, out, a, &jobs, prune)?;
     h.note_metrics(out);
     h.session.release()?;
     Ok(code)
@@ -57,8 +67,9 @@ fn span(flag: &str, v: &Option<String>) -> Result<Span> {
     }
 }
 
-fn options(a: &ForgetArgs) -> Result<ForgetOptions> {
-    let policy = Policy {
+/// The policy the flags give (empty when they give none).
+fn policy(a: &ForgetArgs) -> Result<Policy> {
+    Ok(Policy {
         keep_last: a.keep_last,
         keep_hourly: a.keep_hourly,
         keep_daily: a.keep_daily,
@@ -72,42 +83,99 @@ fn options(a: &ForgetArgs) -> Result<ForgetOptions> {
         keep_within_monthly: span("keep-within-monthly", &a.keep_within_monthly)?,
         keep_within_yearly: span("keep-within-yearly", &a.keep_within_yearly)?,
         keep_tags: a.keep_tags.iter().map(|t| TagList::parse(t)).collect(),
-    };
-    if policy.is_empty() && a.snapshots.is_empty() {
-        return Err(anyhow!(
-            "nothing to forget: name snapshots, or give a policy (--keep-last, --keep-daily, --keep-within, ...)"
-        ));
-    }
-    Ok(ForgetOptions {
+    })
+}
+
+/// What to run: the command line's ids and policy, or, with a profile and
+/// neither, each source's retention over that source's snapshots.
+fn jobs(a: &ForgetArgs, profile: Option<&Loaded>) -> Result<Vec<Job>> {
+    let policy = policy(a)?;
+    let group_by = GroupBy::parse(&a.group_by).map_err(|e| anyhow!("--group-by: {e}"))?;
+    let opts = |policy: Policy, source: Option<(String, Vec<String>)>| ForgetOptions {
         ids: a.snapshots.clone(),
         policy,
-        group_by: GroupBy::parse(&a.group_by).map_err(|e| anyhow!("--group-by: {e}"))?,
+        group_by,
         filter: super::filter(&a.filter),
         keep_none: a.keep_none,
-    })
+        source,
+    };
+    let from_profile = policy.is_empty() && a.snapshots.is_empty();
+    match profile {
+        Some(p) if from_profile => {
+            let mut jobs = vec![];
+            for (name, s) in p.sources(&a.source.sources)? {
+                let policy = p.retention_of(s).policy();
+                if policy.is_empty() {
+                    continue;
+                }
+                let key = (p.host_of(s), p.paths_of(name, s)?);
+                jobs.push(Job {
+                    source: Some(name.to_string()),
+                    opts: opts(policy, Some(key)),
+                });
+            }
+            if jobs.is_empty() {
+                bail!(
+                    "nothing to forget: profile {} gives no retention ([forget] or a source's `retention`), and no policy was given",
+                    p.path.display()
+                );
+            }
+            Ok(jobs)
+        }
+        _ if !a.source.sources.is_empty() => bail!(
+            "--source applies a profile source's retention: give --profile NAME, and no policy or snapshot ids"
+        ),
+        _ if from_profile => Err(anyhow!(
+            "nothing to forget: name snapshots, or give a policy (--keep-last, --keep-daily, --keep-within, ...)"
+        )),
+        _ => Ok(vec![Job {
+            source: None,
+            opts: opts(policy, None),
+        }]),
+    }
 }
 
 fn forget_in<A: Writes>(
     session: &Session<A>,
     out: &Out,
     a: &ForgetArgs,
-    opts: &ForgetOptions,
+    jobs: &[Job],
+    prune: bool,
 ) -> Result<i32> {
     let all = session.catalog().snapshots()?;
-    let plan = forget::plan(&all, opts, chrono::Utc::now())?;
     let by_id: HashMap<SnapshotId, &Snapshot> = all.iter().map(|(id, s)| (*id, s)).collect();
-    if out.json {
-        show_json(&plan, &by_id);
-    } else {
-        show(out, opts, &plan, &by_id);
+    // every plan is made before anything is removed
+    let mut plans = vec![];
+    for job in jobs {
+        let plan =
+            forget::plan(&all, &job.opts, chrono::Utc::now()).map_err(|e| match &job.source {
+                Some(s) => anyhow::Error::from(e).context(format!("source {s}")),
+                None => e.into(),
+            })?;
+        plans.push(plan);
     }
+    if out.json {
+        let groups: Vec<serde_json::Value> = plans
+            .iter()
+            .zip(jobs)
+            .flat_map(|(plan, job)| groups_json(plan, &by_id, job.source.as_deref()))
+            .collect();
+        output::json(&serde_json::Value::Array(groups));
+    } else {
+        for (plan, job) in plans.iter().zip(jobs) {
+            if let Some(s) = &job.source {
+                out.say(format!("source {s}:"));
+            }
+            show(out, &job.opts, plan, &by_id);
+        }
+    }
+    let removed: Vec<SnapshotId> = plans.iter().flat_map(|p| p.removed()).collect();
     if a.dry_run {
         out.say(format!(
             "would remove {} snapshot(s) (dry run: nothing was changed)",
-            plan.removed().len()
+            removed.len()
         ));
         if a.wal {
-            let removed: Vec<SnapshotId> = plan.removed();
             let kept: Vec<(SnapshotId, Snapshot)> = all
                 .into_iter()
                 .filter(|(id, _)| !removed.contains(id))
@@ -116,9 +184,12 @@ fn forget_in<A: Writes>(
         }
         return Ok(0);
     }
-    let removed = forget::execute(session, &plan)?;
-    out.say(format!("removed {} snapshot(s)", removed.len()));
-    if !removed.is_empty() && !a.prune {
+    let mut gone = 0;
+    for plan in &plans {
+        gone += forget::execute(session, plan)?.len();
+    }
+    out.say(format!("removed {gone} snapshot(s)"));
+    if gone > 0 && !prune {
         out.say("their data is freed by `arca prune`");
     }
     if a.wal {
@@ -150,9 +221,16 @@ fn forget_wal<A: Writes>(
     Ok(())
 }
 
-fn show_json(plan: &ForgetPlan, by_id: &HashMap<SnapshotId, &Snapshot>) {
+/// restic's shape: one object per group; snapshots named by id come
+/// last, as one group without a key that keeps nothing. With `source`,
+/// each group also names the profile source it is of.
+fn groups_json(
+    plan: &ForgetPlan,
+    by_id: &HashMap<SnapshotId, &Snapshot>,
+    source: Option<&str>,
+) -> Vec<serde_json::Value> {
     let snap = |id: &SnapshotId| output::snapshot_json(id, by_id[id]);
-    let groups: Vec<serde_json::Value> = plan
+    let mut groups: Vec<serde_json::Value> = plan
         .groups
         .iter()
         .map(|g| {
@@ -170,9 +248,6 @@ fn show_json(plan: &ForgetPlan, by_id: &HashMap<SnapshotId, &Snapshot>) {
             })
         })
         .collect();
-    // restic's shape: an array of groups; snapshots named by id come last,
-    // as one group without a key that keeps nothing
-    let mut groups = groups;
     if !plan.named.is_empty() {
         groups.push(serde_json::json!({
             "host": null,
@@ -183,7 +258,12 @@ fn show_json(plan: &ForgetPlan, by_id: &HashMap<SnapshotId, &Snapshot>) {
             "reasons": [],
         }));
     }
-    output::json(&serde_json::Value::Array(groups));
+    if let Some(name) = source {
+        for g in &mut groups {
+            g["source"] = name.into();
+        }
+    }
+    groups
 }
 
 fn show(

@@ -86,7 +86,7 @@ pub fn after_command(
     let t = Targets {
         textfile: g.metrics_textfile.as_deref(),
         push: g.metrics_push.as_deref(),
-        job: &g.metrics_job,
+        job: g.metrics_job.as_deref().unwrap_or("arca"),
     };
     if let Err(e) = emit(&m, &t, out) {
         eprintln!("arca: warning: metrics: {e:#}");

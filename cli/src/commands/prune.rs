@@ -5,20 +5,40 @@ use arca_engine::store::session::{Maintenance, Session};
 use crate::args::{Global, PruneArgs, PruneOpts};
 use crate::context;
 use crate::output::{self, Out};
+use crate::profile::Loaded;
 
-pub fn run(g: &Global, out: &Out, a: &PruneArgs) -> Result<i32> {
+pub fn run(g: &Global, out: &Out, a: &PruneArgs, profile: Option<&Loaded>) -> Result<i32> {
+    let opts = with_profile(&a.opts, profile);
     let h = context::open(g)?.maintenance(g, "prune")?;
     h.note_stale_locks(out);
-    let code = prune_in(g, &h.session, out, &a.opts, a.dry_run, a.packs)?;
+    let code = prune_in(g, &h.session, out, &opts, a.dry_run, a.packs)?;
     h.note_metrics(out);
     h.session.release()?;
     Ok(code)
 }
 
+/// `o` with the profile's `[prune]` settings where the command line
+/// gives none.
+pub fn with_profile(o: &PruneOpts, profile: Option<&Loaded>) -> PruneOpts {
+    let mut o = o.clone();
+    if let Some(p) = profile {
+        let d = &p.profile.prune;
+        o.max_unused = o
+            .max_unused
+            .or_else(|| d.max_unused.as_ref().map(|v| v.0.clone()));
+        o.max_repack_size = o
+            .max_repack_size
+            .or_else(|| d.max_repack_size.as_ref().map(|v| v.0.clone()));
+    }
+    o
+}
+
 /// Prune settings from the command line.
 fn options(g: &Global, session: &Session<Maintenance>, o: &PruneOpts) -> Result<PruneOptions> {
     Ok(PruneOptions {
-        max_unused: MaxUnused::parse(&o.max_unused, |s| output::parse_size(s).ok())?,
+        max_unused: MaxUnused::parse(o.max_unused.as_deref().unwrap_or("5%"), |s| {
+            output::parse_size(s).ok()
+        })?,
         max_repack_bytes: o
             .max_repack_size
             .as_deref()

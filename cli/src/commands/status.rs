@@ -9,11 +9,14 @@ use arca_engine::ops::status::{self, Objectives, describe, parse_age};
 use crate::args::{Global, StatusArgs};
 use crate::context;
 use crate::output::{self, Out};
+use crate::profile::{Checked, Kind, Loaded};
 
 /// The exit code when an objective is breached.
 pub const BREACHED: i32 = 5;
 
-pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
+/// With a profile and no filter, the profile's sources, each against its
+/// own objectives (the flags' objectives win over the profile's).
+pub fn run(g: &Global, out: &Out, a: &StatusArgs, profile: Option<&Loaded>) -> Result<i32> {
     let age = |flag: &str, v: &Option<String>| -> Result<_> {
         v.as_deref()
             .map(parse_age)
@@ -26,8 +29,20 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
         drill_age: age("--drill-age", &a.drill_age)?,
         check_age: age("--check-age", &a.check_age)?,
     };
+    let f = &a.filter;
+    let filtered = !(f.hosts.is_empty() && f.tags.is_empty() && f.paths.is_empty());
+    let expected = match profile {
+        Some(p) if !filtered => Some(expected(p, a, &obj)?),
+        _ if !a.source.sources.is_empty() => anyhow::bail!(
+            "--source reports a profile's sources: give --profile NAME, and no --host, --tag or --path"
+        ),
+        _ => None,
+    };
     let o = context::open(g)?;
-    let st = status::status(o.repo(), o.catalog(), &super::filter(&a.filter), &obj)?;
+    let st = match &expected {
+        Some((e, check_age)) => status::status_expected(o.repo(), o.catalog(), e, *check_age)?,
+        None => status::status(o.repo(), o.catalog(), &super::filter(&a.filter), &obj)?,
+    };
     let code = if st.ok() { 0 } else { BREACHED };
     if out.json {
         let mut v = serde_json::to_value(&st)?;
@@ -45,11 +60,12 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
         .iter()
         .map(|s| {
             vec![
+                s.name.clone().unwrap_or_else(|| "-".into()),
                 s.host.clone(),
                 s.paths.join(" "),
                 s.tags.join(","),
-                output::time(&s.last),
-                describe(s.age_seconds),
+                s.last.as_ref().map_or("never".into(), output::time),
+                s.age_seconds.map_or("-".into(), describe),
                 mark(s.rpo_ok).into(),
                 s.drill.as_ref().map_or("-".into(), |d| {
                     format!(
@@ -67,6 +83,7 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
     if !out.quiet {
         output::table(
             &[
+                "Source",
                 "Host",
                 "Paths",
                 "Tags",
@@ -80,11 +97,15 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
             &rows,
         );
         for s in &st.sources {
+            let who = match &s.name {
+                Some(n) => format!("{n} ({} {})", s.host, s.paths.join(" ")),
+                None => format!("{} {}", s.host, s.paths.join(" ")),
+            };
             for b in &s.breaches {
-                println!("BREACHED {} {}: {b}", s.host, s.paths.join(" "));
+                println!("BREACHED {who}: {b}");
             }
             for w in &s.anomalies {
-                println!("anomaly {} {}: {w}", s.host, s.paths.join(" "));
+                println!("anomaly {who}: {w}");
             }
         }
         let c = &st.check;
@@ -103,4 +124,41 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs) -> Result<i32> {
         );
     }
     Ok(code)
+}
+
+/// The profile's sources as status expects them, and the check age: each
+/// objective from the flags when given, else the source's, else the
+/// profile's `[objectives]`.
+fn expected(
+    p: &Loaded,
+    a: &StatusArgs,
+    flags: &Objectives,
+) -> Result<(Vec<status::Expected>, Option<std::time::Duration>)> {
+    fn age<K: Kind>(v: &Option<Checked<K>>) -> Option<std::time::Duration> {
+        v.as_ref()
+            .map(|c| parse_age(&c.0).expect("checked when the profile was read"))
+    }
+    let mut out = vec![];
+    for (name, s) in p.sources(&a.source.sources)? {
+        let o = p.objectives_of(s);
+        out.push(status::Expected {
+            name: name.to_string(),
+            host: p.host_of(s),
+            paths: p.paths_of(name, s)?,
+            objectives: Objectives {
+                rpo: flags.rpo.or(age(&o.rpo)),
+                rto: flags.rto.or(age(&o.rto)),
+                drill_age: flags.drill_age.or(age(&o.drill_age)),
+                check_age: None,
+            },
+        });
+    }
+    if out.is_empty() {
+        anyhow::bail!(
+            "profile {} has no [sources.NAME] to report: give --host, --tag or --path to report on snapshots",
+            p.path.display()
+        );
+    }
+    let check_age = flags.check_age.or(age(&p.profile.objectives.check_age));
+    Ok((out, check_age))
 }

@@ -45,9 +45,22 @@ pub struct DrillStatus {
     pub ok: bool,
 }
 
+impl DrillStatus {
+    fn of(d: &DrillRecord) -> Self {
+        Self {
+            started: d.started,
+            seconds: d.total_seconds,
+            ok: d.ok,
+        }
+    }
+}
+
 /// One source (host, paths, tags).
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceStatus {
+    /// The profile's name for it ([`evaluate_expected`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The snapshots' host.
     pub host: String,
     /// Their paths.
@@ -56,10 +69,10 @@ pub struct SourceStatus {
     pub tags: Vec<String>,
     /// How many snapshots it has.
     pub snapshots: usize,
-    /// The newest snapshot's time.
-    pub last: DateTime<Utc>,
+    /// The newest snapshot's time (none: never backed up).
+    pub last: Option<DateTime<Utc>>,
     /// Its age in seconds (negative: in the future).
-    pub age_seconds: i64,
+    pub age_seconds: Option<i64>,
     /// Whether the RPO holds (absent without one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rpo_ok: Option<bool>,
@@ -227,6 +240,77 @@ pub fn evaluate(
             source_status(host, paths, tags, &list, drill, obj, now)
         })
         .collect();
+    Status {
+        now,
+        sources,
+        check: check_status(packs, verified, obj.check_age, now),
+    }
+}
+
+/// A source a profile names, with its own objectives.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    pub name: String,
+    pub host: String,
+    pub paths: Vec<String>,
+    pub objectives: Objectives,
+}
+
+/// Evaluates each `expected` source against its own objectives: its
+/// snapshots are those of `snapshots` with its host and exactly its paths
+/// (whatever their tags), and one without any breaches its RPO (and its
+/// drill objectives) rather than going unreported. The check coverage is
+/// held against `check_age`.
+pub fn evaluate_expected(
+    snapshots: &[&Snapshot],
+    drills: &[DrillRecord],
+    packs: u64,
+    verified: &[i64],
+    expected: &[Expected],
+    check_age: Option<Duration>,
+    now: DateTime<Utc>,
+) -> Status {
+    let sources = expected
+        .iter()
+        .map(|e| {
+            let mut list: Vec<&Snapshot> = snapshots
+                .iter()
+                .copied()
+                .filter(|s| s.host == e.host && s.paths == e.paths)
+                .collect();
+            list.sort_by_key(|s| s.time);
+            let drill = drills
+                .iter()
+                .filter(|d| d.source_host == e.host && d.paths == e.paths)
+                .max_by_key(|d| d.started);
+            let mut tags: Vec<String> = list.last().map(|s| s.tags.clone()).unwrap_or_default();
+            tags.sort();
+            let mut st = source_status(
+                e.host.clone(),
+                e.paths.clone(),
+                tags,
+                &list,
+                drill,
+                &e.objectives,
+                now,
+            );
+            st.name = Some(e.name.clone());
+            st
+        })
+        .collect();
+    Status {
+        now,
+        sources,
+        check: check_status(packs, verified, check_age, now),
+    }
+}
+
+fn check_status(
+    packs: u64,
+    verified: &[i64],
+    check_age: Option<Duration>,
+    now: DateTime<Utc>,
+) -> CheckStatus {
     let oldest = verified.iter().min().copied();
     let mut check = CheckStatus {
         packs,
@@ -235,7 +319,7 @@ pub fn evaluate(
         ok: None,
         breach: None,
     };
-    if let Some(age) = obj.check_age {
+    if let Some(age) = check_age {
         // Packs never verified are not a breach by themselves: every backup
         // writes some, and a rolling check verifies never-verified packs
         // first. What breaks the objective is a verification older than
@@ -256,11 +340,7 @@ pub fn evaluate(
         };
         check.ok = Some(check.breach.is_none());
     }
-    Status {
-        now,
-        sources,
-        check,
-    }
+    check
 }
 
 fn source_status(
@@ -272,20 +352,30 @@ fn source_status(
     obj: &Objectives,
     now: DateTime<Utc>,
 ) -> SourceStatus {
-    let last = *list.last().expect("a source has a snapshot");
-    let age = (now - last.time).num_seconds();
+    let newest = list.last().copied();
+    let age = newest.map(|l| (now - l.time).num_seconds());
     let mut breaches = vec![];
     let mut anomalies = vec![];
     let rpo_ok = obj.rpo.map(|rpo| {
-        let ok = age <= rpo.as_secs() as i64;
-        if !ok {
-            breaches.push(format!(
-                "RPO {}: the newest snapshot is {} old",
-                describe(rpo.as_secs() as i64),
-                describe(age)
-            ));
+        let limit = rpo.as_secs() as i64;
+        match age {
+            None => {
+                breaches.push(format!(
+                    "RPO {}: this source has no snapshot",
+                    describe(limit)
+                ));
+                false
+            }
+            Some(age) if age > limit => {
+                breaches.push(format!(
+                    "RPO {}: the newest snapshot is {} old",
+                    describe(limit),
+                    describe(age)
+                ));
+                false
+            }
+            Some(_) => true,
         }
-        ok
     });
     let drill_ok = (obj.rto.is_some() || obj.drill_age.is_some()).then(|| {
         let before = breaches.len();
@@ -322,6 +412,22 @@ fn source_status(
         }
         breaches.len() == before
     });
+    let (Some(last), Some(age)) = (newest, age) else {
+        return SourceStatus {
+            name: None,
+            host,
+            paths,
+            tags,
+            snapshots: 0,
+            last: None,
+            age_seconds: None,
+            rpo_ok,
+            drill: drill.map(DrillStatus::of),
+            drill_ok,
+            breaches,
+            anomalies,
+        };
+    };
     // anomalies
     if age < -300 {
         anomalies.push(format!(
@@ -369,22 +475,30 @@ fn source_status(
         }
     }
     SourceStatus {
+        name: None,
         host,
         paths,
         tags,
         snapshots: list.len(),
-        last: last.time,
-        age_seconds: age,
+        last: Some(last.time),
+        age_seconds: Some(age),
         rpo_ok,
-        drill: drill.map(|d| DrillStatus {
-            started: d.started,
-            seconds: d.total_seconds,
-            ok: d.ok,
-        }),
+        drill: drill.map(DrillStatus::of),
         drill_ok,
         breaches,
         anomalies,
     }
+}
+
+/// What evaluating needs besides the snapshots: drill records, and the
+/// packs and their verification times.
+fn records(repo: &Repository, catalog: &Catalog) -> Result<(Vec<DrillRecord>, u64, Vec<i64>)> {
+    let drills: Vec<DrillRecord> = super::drill::list(repo)?
+        .into_iter()
+        .filter_map(|(_, r)| r.ok())
+        .collect();
+    let (packs, _, verified) = coverage(repo, catalog)?;
+    Ok((drills, packs, verified))
 }
 
 /// Reads what [`evaluate`] needs from the repository (synchronised
@@ -406,17 +520,34 @@ pub fn status(
             "no snapshot matches: status has no source to report".into(),
         ));
     }
-    let drills: Vec<DrillRecord> = super::drill::list(repo)?
-        .into_iter()
-        .filter_map(|(_, r)| r.ok())
-        .collect();
-    let (packs, _, verified) = coverage(repo, catalog)?;
+    let (drills, packs, verified) = records(repo, catalog)?;
     Ok(evaluate(
         &selected,
         &drills,
         packs,
         &verified,
         obj,
+        Utc::now(),
+    ))
+}
+
+/// As [`status`], for the sources a profile expects ([`evaluate_expected`]).
+pub fn status_expected(
+    repo: &Repository,
+    catalog: &Catalog,
+    expected: &[Expected],
+    check_age: Option<Duration>,
+) -> Result<Status> {
+    let all = catalog.snapshots()?;
+    let snapshots: Vec<&Snapshot> = all.iter().map(|(_, s)| s).collect();
+    let (drills, packs, verified) = records(repo, catalog)?;
+    Ok(evaluate_expected(
+        &snapshots,
+        &drills,
+        packs,
+        &verified,
+        expected,
+        check_age,
         Utc::now(),
     ))
 }
@@ -558,5 +689,58 @@ mod tests {
         for bad in ["", "5", "h", "1x", "0h", "1.5h"] {
             assert!(parse_age(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn expected_sources_use_their_own_objectives_and_exact_paths() {
+        let now = Utc::now();
+        // /pg every 24 h, the newest 20 h ago; a snapshot of /pg and /etc
+        // together is not the /pg source's
+        let pg: Vec<Snapshot> = [68, 44, 20]
+            .iter()
+            .map(|&a| snap("/pg", a, 10, now))
+            .collect();
+        let mut both = snap("/pg", 1, 10, now);
+        both.paths.push("/etc".into());
+        let all: Vec<&Snapshot> = pg.iter().chain([&both]).collect();
+        let source = |name: &str, paths: &[&str], rpo: u64| Expected {
+            name: name.into(),
+            host: "db1".into(),
+            paths: paths.iter().map(|p| p.to_string()).collect(),
+            objectives: Objectives {
+                rpo: h(rpo),
+                ..Default::default()
+            },
+        };
+        let st = evaluate_expected(
+            &all,
+            &[],
+            0,
+            &[],
+            &[
+                source("pg", &["/pg"], 12),
+                source("pg-loose", &["/pg"], 26),
+                source("never", &["/srv"], 26),
+            ],
+            None,
+            now,
+        );
+        let [pg, loose, never] = &st.sources[..] else {
+            panic!("three sources: {:?}", st.sources)
+        };
+        assert_eq!(pg.name.as_deref(), Some("pg"));
+        assert_eq!(pg.snapshots, 3, "the /pg+/etc snapshot is another source's");
+        assert_eq!(pg.rpo_ok, Some(false));
+        assert_eq!(loose.rpo_ok, Some(true));
+        assert_eq!(
+            (never.snapshots, never.last, never.rpo_ok),
+            (0, None, Some(false))
+        );
+        assert!(
+            never.breaches[0].contains("no snapshot"),
+            "{:?}",
+            never.breaches
+        );
+        assert!(!st.ok());
     }
 }

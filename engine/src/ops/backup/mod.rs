@@ -173,6 +173,26 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The paths a backup of `paths` records in its snapshot: made absolute
+/// (lexically), sorted, without duplicates. A source's snapshots are
+/// found by these and the host.
+pub fn recorded_paths(paths: &[PathBuf]) -> Result<Vec<String>> {
+    let mut v: Vec<String> = paths
+        .iter()
+        .map(|p| absolute(p).map(|a| a.display().to_string()))
+        .collect::<Result<_>>()?;
+    v.sort();
+    v.dedup();
+    Ok(v)
+}
+
+/// The path a backup of a stream stored as `name` records: `/name`.
+pub fn stream_path(name: &str) -> Result<String> {
+    crate::format::tree::check_name(name.as_bytes())
+        .map_err(|e| Error::Invalid(format!("--stdin-filename: {e}")))?;
+    Ok(format!("/{name}"))
+}
+
 /// Runs a backup and writes its snapshot.
 pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Result<BackupOutcome> {
     let repo = session.repo();
@@ -199,17 +219,9 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
             if missing.len() == abs.len() {
                 return Err(Error::NoSources(missing));
             }
-            let mut v: Vec<String> = abs.iter().map(|a| a.display().to_string()).collect();
-            v.sort();
-            v.dedup();
-            v
+            recorded_paths(ps)?
         }
-        Source::Stream(src) => {
-            let name = src.name();
-            crate::format::tree::check_name(name.as_bytes())
-                .map_err(|e| Error::Invalid(format!("--stdin-filename: {e}")))?;
-            vec![format!("/{name}")]
-        }
+        Source::Stream(src) => vec![stream_path(src.name())?],
     };
 
     // The parent: given, or the latest snapshot of the same paths and host.

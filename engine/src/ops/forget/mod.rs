@@ -38,8 +38,12 @@ pub struct ForgetOptions {
     pub group_by: GroupBy,
     /// Which snapshots the policy looks at.
     pub filter: Filter,
-    /// Allow a policy to remove every snapshot of the repository.
+    /// Allow a policy to remove every snapshot of the repository (or of
+    /// `source`).
     pub keep_none: bool,
+    /// Only the snapshots of this source: this host and exactly these
+    /// paths (a profile's source), besides `filter`.
+    pub source: Option<(String, Vec<String>)>,
 }
 
 /// One group's decision.
@@ -94,8 +98,10 @@ pub fn plan(
     }
     if !opts.policy.is_empty() {
         // a fixed order for equal times (restic's is its listing's)
-        let mut sorted: Vec<&(SnapshotId, Snapshot)> =
-            all.iter().filter(|(_, s)| opts.filter.matches(s)).collect();
+        let mut sorted: Vec<&(SnapshotId, Snapshot)> = all
+            .iter()
+            .filter(|(_, s)| opts.filter.matches(s) && of_source(opts, s))
+            .collect();
         sorted.sort_by_key(|(id, _)| *id);
         let items: Vec<Candidate<'_, SnapshotId, FixedOffset>> = sorted
             .iter()
@@ -123,7 +129,22 @@ pub fn plan(
             all.len()
         )));
     }
+    if let Some((host, paths)) = &opts.source {
+        let of: usize = all.iter().filter(|(_, s)| of_source(opts, s)).count();
+        if of > 0 && removed.len() == of && !opts.keep_none && !opts.policy.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the policy would remove all {of} snapshots of source {host} {}; give --keep-none if that is what you want",
+                paths.join(" ")
+            )));
+        }
+    }
     Ok(out)
+}
+
+fn of_source(opts: &ForgetOptions, s: &Snapshot) -> bool {
+    opts.source
+        .as_ref()
+        .is_none_or(|(host, paths)| &s.host == host && &s.paths == paths)
 }
 
 /// Deletes the snapshot manifests `plan` removes. Returns them.
