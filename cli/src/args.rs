@@ -149,6 +149,9 @@ pub enum Command {
     Stats(StatsArgs),
     /// Paths matching patterns across snapshots (exit 1 when none does).
     Find(FindArgs),
+    /// Add, remove or set snapshots' tags (each changed snapshot is
+    /// written again with a new id; `original` names the first).
+    Tag(TagArgs),
     /// Print the profile that --profile names (where it was found, its
     /// repository, sources, retention, objectives and hooks), or the
     /// error, with its line, that keeps it from being used.
@@ -180,6 +183,7 @@ impl Command {
             Self::Diff(_) => "diff",
             Self::Stats(_) => "stats",
             Self::Find(_) => "find",
+            Self::Tag(_) => "tag",
             Self::Profile => "profile",
         }
     }
@@ -533,6 +537,29 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Snapshots (id prefixes or `latest`); default: every snapshot the
+    /// filters select (as restic's `tag`).
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Add these tags (repeatable, or comma-separated).
+    #[arg(long, value_name = "TAGS")]
+    pub add: Vec<String>,
+    /// Remove these tags (repeatable, or comma-separated).
+    #[arg(long, value_name = "TAGS")]
+    pub remove: Vec<String>,
+    /// Replace every tag with these (repeatable, or comma-separated; an
+    /// empty value removes them all).
+    #[arg(long, value_name = "TAGS", conflicts_with_all = ["add", "remove"])]
+    pub set: Option<Vec<String>>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only show what would change.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

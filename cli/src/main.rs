@@ -104,6 +104,7 @@ fn main() {
         Command::Diff(a) => commands::diff::run(g, &out, a),
         Command::Stats(a) => commands::stats::run(g, &out, a),
         Command::Find(a) => commands::find::run(g, &out, a),
+        Command::Tag(a) => commands::tag::run(g, &out, a),
         Command::Profile => commands::profile::run(&out, p),
     });
     let code = match r {

@@ -21,6 +21,7 @@ pub mod restore;
 pub mod snapshots;
 pub mod stats;
 pub mod status;
+pub mod tag;
 pub mod unlock;
 pub mod wal;
 

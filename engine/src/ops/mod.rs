@@ -19,4 +19,5 @@ pub mod restore;
 pub mod select;
 pub mod stats;
 pub mod status;
+pub mod tag;
 pub mod wal;
