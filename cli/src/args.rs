@@ -149,6 +149,9 @@ pub enum Command {
     Stats(StatsArgs),
     /// Paths matching patterns across snapshots (exit 1 when none does).
     Find(FindArgs),
+    /// Browse the snapshots as a read-only filesystem (FUSE) until it is
+    /// unmounted (`umount DIR`) or Ctrl-C.
+    Mount(MountArgs),
     /// Add, remove or set snapshots' tags (each changed snapshot is
     /// written again with a new id; `original` names the first).
     Tag(TagArgs),
@@ -184,6 +187,7 @@ impl Command {
             Self::Stats(_) => "stats",
             Self::Find(_) => "find",
             Self::Tag(_) => "tag",
+            Self::Mount(_) => "mount",
             Self::Profile => "profile",
         }
     }
@@ -537,6 +541,22 @@ pub struct FilterArgs {
     /// Only snapshots that include this path (repeatable).
     #[arg(long = "path", value_name = "PATH")]
     pub paths: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// An existing, empty directory.
+    #[arg(value_name = "DIR")]
+    pub mountpoint: PathBuf,
+    /// Only the snapshots the filters select.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Let other users read the mount (FUSE's allow_other).
+    #[arg(long)]
+    pub allow_other: bool,
+    /// Data blobs kept in memory for reads.
+    #[arg(long, default_value = "64M", value_name = "SIZE")]
+    pub cache_size: String,
 }
 
 #[derive(Args, Debug)]

@@ -105,6 +105,7 @@ fn main() {
         Command::Stats(a) => commands::stats::run(g, &out, a),
         Command::Find(a) => commands::find::run(g, &out, a),
         Command::Tag(a) => commands::tag::run(g, &out, a),
+        Command::Mount(a) => commands::mount::run(g, &out, a, &cancel),
         Command::Profile => commands::profile::run(&out, p),
     });
     let code = match r {

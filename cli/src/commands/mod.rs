@@ -14,6 +14,7 @@ pub mod init;
 pub mod key;
 pub mod ls;
 pub mod metrics;
+pub mod mount;
 pub mod profile;
 pub mod prune;
 pub mod repair;

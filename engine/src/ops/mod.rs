@@ -12,6 +12,7 @@ pub mod find;
 pub mod forget;
 pub mod ls;
 pub mod metrics;
+pub mod mount;
 pub mod patterns;
 pub mod prune;
 pub mod repair;
