@@ -148,35 +148,142 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// A progress bar redrawn from a closure until dropped.
+/// What a long command has done so far, for its progress display. A
+/// total of 0 is unknown.
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub files_done: u64,
+    pub files_total: u64,
+    pub errors: u64,
+    /// What it is doing, in words.
+    pub message: String,
+}
+
+/// How often progress is shown: `ARCA_PROGRESS_FPS` (as restic's
+/// RESTIC_PROGRESS_FPS), else 5 per second where it shows.
+fn interval() -> Duration {
+    let fps = std::env::var("ARCA_PROGRESS_FPS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|f| *f > 0.0)
+        .unwrap_or(5.0)
+        .min(60.0);
+    Duration::from_secs_f64(1.0 / fps)
+}
+
+/// Whether `--json` output is a stream of lines with status events (as
+/// restic's): when standard output is a terminal or ARCA_PROGRESS_FPS is
+/// set. Otherwise `--json` prints only the final object.
+pub fn json_lines(out: &Out) -> bool {
+    out.json
+        && !out.quiet
+        && (std::io::stdout().is_terminal() || std::env::var_os("ARCA_PROGRESS_FPS").is_some())
+}
+
+/// A command's final JSON object: `message_type` summary, on one line
+/// when status lines came before it, else pretty-printed.
+pub fn summary(out: &Out, mut v: serde_json::Value) {
+    v["message_type"] = "summary".into();
+    if json_lines(out) {
+        println!("{}", serde_json::to_string(&v).expect("serializable"));
+    } else {
+        json(&v);
+    }
+}
+
+/// One status event for `--json`: restic's field names where they exist.
+fn status_line(st: &Status, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    let mut v = serde_json::json!({
+        "message_type": "status",
+        "seconds_elapsed": secs.floor() as u64,
+        "bytes_done": st.bytes_done,
+        "files_done": st.files_done,
+        "error_count": st.errors,
+    });
+    if st.bytes_total > 0 {
+        let done = st.bytes_done.min(st.bytes_total);
+        v["total_bytes"] = st.bytes_total.into();
+        v["percent_done"] = (done as f64 / st.bytes_total as f64).into();
+        if done > 0 && secs > 0.0 {
+            let rate = done as f64 / secs;
+            v["seconds_remaining"] = (((st.bytes_total - done) as f64 / rate).ceil() as u64).into();
+        }
+    }
+    if st.files_total > 0 {
+        v["total_files"] = st.files_total.into();
+    }
+    serde_json::to_string(&v).expect("serializable")
+}
+
+/// A progress display redrawn from a closure until dropped: a bar on a
+/// terminal (bytes, rate, ETA when the total is known, files), status
+/// lines on standard output with `--json` ([`json_lines`]), nothing
+/// otherwise.
 pub struct Ticker {
     stop: Arc<AtomicBool>,
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Ticker {
-    /// Starts redrawing `render()` as the bar's message, or does nothing
-    /// when progress should not show.
-    pub fn start(out: &Out, render: impl Fn() -> (u64, u64, String) + Send + 'static) -> Self {
+    pub fn start(out: &Out, render: impl Fn() -> Status + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        if !out.progress() {
+        let lines = json_lines(out);
+        if !out.progress() && !lines {
             return Self { stop, handle: None };
         }
         let s = stop.clone();
+        let every = interval();
         let handle = std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            if lines {
+                // the first at once, then every interval, the summary last
+                loop {
+                    println!("{}", status_line(&render(), started.elapsed()));
+                    sleep_unless(&s, every);
+                    if s.load(Ordering::Relaxed) {
+                        return;
+                    }
+                }
+            }
             let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "[{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-                )
-                .expect("valid template"),
-            );
+            let known = indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+            )
+            .expect("valid template");
+            let unknown = indicatif::ProgressStyle::with_template(
+                "[{elapsed_precise}] {spinner} {bytes} {bytes_per_sec} {msg}",
+            )
+            .expect("valid template");
+            let mut has_total = None;
             while !s.load(Ordering::Relaxed) {
-                let (done, total, msg) = render();
-                bar.set_length(total.max(done));
-                bar.set_position(done);
+                let st = render();
+                let total = st.bytes_total > 0;
+                if has_total != Some(total) {
+                    bar.set_style(if total {
+                        known.clone()
+                    } else {
+                        unknown.clone()
+                    });
+                    has_total = Some(total);
+                }
+                bar.set_length(st.bytes_total.max(st.bytes_done));
+                bar.set_position(st.bytes_done);
+                let mut msg = match st.files_total {
+                    0 => format!("{} files", st.files_done),
+                    t => format!("{}/{t} files", st.files_done),
+                };
+                if st.errors > 0 {
+                    msg += &format!(", {} errors", st.errors);
+                }
+                if !st.message.is_empty() {
+                    msg += &format!(", {}", st.message);
+                }
                 bar.set_message(msg);
-                std::thread::sleep(Duration::from_millis(200));
+                bar.tick();
+                sleep_unless(&s, every);
             }
             bar.finish_and_clear();
         });
@@ -184,6 +291,18 @@ impl Ticker {
             stop,
             handle: Some(handle),
         }
+    }
+}
+
+/// Sleeps `d`, waking early when `stop` is set.
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let until = std::time::Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let now = std::time::Instant::now();
+        if now >= until {
+            return;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
     }
 }
 

@@ -293,13 +293,16 @@ fn save(
     let ticker = Ticker::start(out, move || {
         let read = progress.bytes_read.load(Ordering::Relaxed);
         let skipped = progress.bytes_unmodified.load(Ordering::Relaxed);
-        let files = progress.files.load(Ordering::Relaxed);
-        let errors = progress.errors.load(Ordering::Relaxed);
-        let msg = format!(
-            "{files} files, {} unchanged, {errors} errors",
-            output::size(skipped)
-        );
-        (read, 0, msg)
+        output::Status {
+            // unchanged files count as done: the parent's size is the
+            // estimate of the whole
+            bytes_done: read + skipped,
+            bytes_total: progress.bytes_expected.load(Ordering::Relaxed),
+            files_done: progress.files.load(Ordering::Relaxed),
+            files_total: 0,
+            errors: progress.errors.load(Ordering::Relaxed),
+            message: format!("{} unchanged", output::size(skipped)),
+        }
     });
     let result = backup::backup(&h.session, opts);
     drop(ticker);
@@ -321,7 +324,7 @@ fn save(
         if let Some(name) = source {
             v["source"] = name.into();
         }
-        output::json(&v);
+        output::summary(out, v);
     } else {
         for e in &s.errors {
             eprintln!("error: {}: {}", e.path, e.error);

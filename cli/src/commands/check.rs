@@ -41,23 +41,25 @@ pub fn run(g: &Global, out: &Out, a: &CheckArgs, profile: Option<&Loaded>) -> Re
         opts.fetchers = n;
     }
     let p = opts.progress.clone();
-    let ticker = Ticker::start(out, move || {
-        (
-            p.bytes_done.load(Ordering::Relaxed),
-            p.bytes_total.load(Ordering::Relaxed),
-            "verifying packs".into(),
-        )
+    let ticker = Ticker::start(out, move || output::Status {
+        bytes_done: p.bytes_done.load(Ordering::Relaxed),
+        bytes_total: p.bytes_total.load(Ordering::Relaxed),
+        message: "verifying packs".into(),
+        ..Default::default()
     });
     let started = std::time::Instant::now();
     let report = check::check(&h.session, &opts);
     drop(ticker);
     let report = report?;
     if out.json {
-        output::json(&serde_json::json!({
-            "clean": report.is_clean(),
-            "seconds": started.elapsed().as_secs_f64(),
-            "report": report,
-        }));
+        output::summary(
+            out,
+            serde_json::json!({
+                "clean": report.is_clean(),
+                "seconds": started.elapsed().as_secs_f64(),
+                "report": report,
+            }),
+        );
     } else {
         for w in &report.warnings {
             out.note(format!("warning: {w}"));

@@ -73,16 +73,14 @@ pub fn run(g: &Global, out: &Out, a: &CopyArgs, cancel: Arc<AtomicBool>) -> Resu
         ..Default::default()
     };
     let p = opts.progress.clone();
-    let ticker = Ticker::start(out, move || {
-        (
-            p.bytes_read.load(Ordering::Relaxed),
-            0,
-            format!(
-                "{} of {total} snapshots, {} blobs read",
-                p.snapshots.load(Ordering::Relaxed),
-                p.blobs_read.load(Ordering::Relaxed)
-            ),
-        )
+    let ticker = Ticker::start(out, move || output::Status {
+        bytes_done: p.bytes_read.load(Ordering::Relaxed),
+        message: format!(
+            "{} of {total} snapshots, {} blobs read",
+            p.snapshots.load(Ordering::Relaxed),
+            p.blobs_read.load(Ordering::Relaxed)
+        ),
+        ..Default::default()
     });
     let r = copy::execute(&source.session, &dest.session, plan, &opts, &mut |c| {
         if !out.json {
@@ -100,7 +98,7 @@ pub fn run(g: &Global, out: &Out, a: &CopyArgs, cancel: Arc<AtomicBool>) -> Resu
         ));
     }
     if out.json {
-        output::json(&report(&done));
+        output::summary(out, report(&done));
     } else {
         let t = totals(&done);
         out.say(format!(

@@ -27,12 +27,11 @@ pub fn run(
     }
     opts.cancel = cancel;
     let p = opts.progress.clone();
-    let ticker = Ticker::start(out, move || {
-        (
-            p.bytes_done.load(Ordering::Relaxed),
-            p.bytes_total.load(Ordering::Relaxed),
-            format!("{} files", p.files_done.load(Ordering::Relaxed)),
-        )
+    let ticker = Ticker::start(out, move || output::Status {
+        bytes_done: p.bytes_done.load(Ordering::Relaxed),
+        bytes_total: p.bytes_total.load(Ordering::Relaxed),
+        files_done: p.files_done.load(Ordering::Relaxed),
+        ..Default::default()
     });
     let started = std::time::Instant::now();
     let r = restore::restore(&h.session, &id, &snap, &opts);
@@ -45,12 +44,15 @@ pub fn run(
         }
     }
     if out.json {
-        output::json(&serde_json::json!({
-            "snapshot_id": id,
-            "target": a.target,
-            "summary": sum,
-            "seconds": started.elapsed().as_secs_f64(),
-        }));
+        output::summary(
+            out,
+            serde_json::json!({
+                "snapshot_id": id,
+                "target": a.target,
+                "summary": sum,
+                "seconds": started.elapsed().as_secs_f64(),
+            }),
+        );
     } else {
         out.say(format!(
             "restored snapshot {} to {}: {} files ({}), {} dirs, {} others, verified, in {:.2} s",

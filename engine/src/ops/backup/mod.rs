@@ -75,6 +75,9 @@ pub struct Progress {
     pub bytes_unmodified: AtomicU64,
     /// Sources that could not be read.
     pub errors: AtomicU64,
+    /// What the run is expected to cover: the parent's size (0 without a
+    /// parent), for an estimate of the time left.
+    pub bytes_expected: AtomicU64,
 }
 
 /// Backup settings.
@@ -240,6 +243,11 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
             .max_by_key(|(_, s)| s.time)
             .cloned(),
     };
+    if let Some((_, p)) = &parent {
+        opts.progress
+            .bytes_expected
+            .store(p.summary.total_bytes, Ordering::Relaxed);
+    }
 
     // The pipeline stops on one flag, which the watcher sets on Ctrl-C
     // (the caller's flag) or when the lock is lost, and which the first

@@ -1,0 +1,65 @@
+//! Progress with `--json`: line-delimited status events, then one summary
+//! line (restic's `message_type`s), when ARCA_PROGRESS_FPS asks for them
+//! (or standard output is a terminal); without, a single JSON object.
+
+mod common;
+
+use common::{Env, random_tree};
+
+fn lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[test]
+fn json_progress_is_status_lines_then_a_summary() {
+    let e = Env::init();
+    let src = e.path("src");
+    random_tree(&src, 30, 1 << 20, 3);
+    let run = |args: &[&str]| {
+        let o = e
+            .cmd()
+            .env("ARCA_PROGRESS_FPS", "60")
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        lines(&o.stdout)
+    };
+    let b = run(&["backup", src.to_str().unwrap()]);
+    assert!(b.len() >= 2, "{b:?}");
+    let (last, status) = b.split_last().unwrap();
+    assert_eq!(last["message_type"], "summary");
+    assert!(last["snapshot_id"].is_string());
+    for s in status {
+        assert_eq!(s["message_type"], "status", "{s}");
+        assert!(s["bytes_done"].is_u64() && s["files_done"].is_u64());
+    }
+    // a second backup knows the expected size (the parent's) once it has
+    // chosen the parent
+    let b = run(&["backup", "--force", src.to_str().unwrap()]);
+    assert!(b.iter().any(|s| s["total_bytes"] == 30 << 20), "{b:?}");
+    let r = run(&[
+        "restore",
+        "latest",
+        "--target",
+        e.path("r").to_str().unwrap(),
+    ]);
+    let (last, status) = r.split_last().unwrap();
+    assert_eq!(last["message_type"], "summary");
+    assert!(status.iter().all(|s| {
+        let p = s["percent_done"].as_f64().unwrap_or(0.0);
+        s["message_type"] == "status" && (0.0..=1.0).contains(&p)
+    }));
+    // the total is known once the restore is planned
+    assert!(
+        status.iter().any(|s| s["total_bytes"] == 30 << 20),
+        "{status:?}"
+    );
+    // without it, and not on a terminal: the summary alone, as one object
+    let v = e.json(&["backup", src.to_str().unwrap()]);
+    assert_eq!(v["message_type"], "summary");
+}
