@@ -28,7 +28,7 @@ fn a_node_killed_mid_backup_loses_nothing() {
         return;
     }
     let g = Garage::start(true);
-    let e = Env::on_s3(&g.target);
+    let e = Env::on_remote(&g.target);
     e.ok(&["init", "--kdf-memory", "8192"]);
     let src = e.path("src");
     std::fs::create_dir_all(&src).unwrap();

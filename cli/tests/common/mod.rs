@@ -3,7 +3,9 @@
 //!
 //! The repository is a local directory, or, with `ARCA_TEST_BACKEND=garage`
 //! (and the exports of `scripts/garage start`), a fresh prefix in a Garage
-//! bucket on loopback: the same tests then run against a real S3 store.
+//! bucket on loopback, or with `ARCA_TEST_BACKEND=azurite` (and the exports
+//! of `scripts/azurite start`) in an Azurite container: the same tests then
+//! run against a real S3 store and Azure's emulator.
 //! Tests that look at the repository's objects go through [`Env::objects`],
 //! [`Env::read_object`] and [`Env::write_object`], which work on both.
 #![allow(dead_code)]
@@ -17,52 +19,77 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::azure::MicrosoftAzureBuilder;
 use object_store::path::Path as StorePath;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt};
 
-/// An S3 bucket to test against, and the environment that reaches it.
+/// A bucket (S3) or container (Azure) to test against, and the
+/// environment that reaches it.
 #[derive(Clone, Debug)]
-pub struct S3Target {
+pub struct RemoteTarget {
+    /// `s3` or `az`: the repository address's scheme.
+    pub scheme: &'static str,
     pub bucket: String,
-    /// `AWS_*` variables for the arca processes (and this test's client).
+    /// `AWS_*` or `AZURE*` variables for the arca processes (and this
+    /// test's client).
     pub env: Vec<(String, String)>,
 }
 
-impl S3Target {
+impl RemoteTarget {
     /// The target named by this process's environment when
-    /// `ARCA_TEST_BACKEND=garage` (set by `scripts/test`).
+    /// `ARCA_TEST_BACKEND` is `garage` or `azurite` (set by `scripts/test`).
     pub fn from_process_env() -> Option<Self> {
-        match std::env::var("ARCA_TEST_BACKEND").as_deref() {
-            Ok("garage") => {}
-            Ok("") | Ok("local") | Err(_) => return None,
-            Ok(other) => panic!("ARCA_TEST_BACKEND={other}: use garage or local"),
-        }
-        let bucket = std::env::var("ARCA_TEST_GARAGE_BUCKET")
-            .expect("ARCA_TEST_BACKEND=garage needs the exports of `scripts/garage start`");
+        let (scheme, bucket_var, prefixes): (_, _, &[&str]) =
+            match std::env::var("ARCA_TEST_BACKEND").as_deref() {
+                Ok("garage") => ("s3", "ARCA_TEST_GARAGE_BUCKET", &["AWS_"]),
+                Ok("azurite") => ("az", "ARCA_TEST_AZURITE_CONTAINER", &["AZURE", "AZURITE"]),
+                Ok("") | Ok("local") | Err(_) => return None,
+                Ok(other) => panic!("ARCA_TEST_BACKEND={other}: use garage, azurite or local"),
+            };
+        let bucket = std::env::var(bucket_var).unwrap_or_else(|_| {
+            panic!("ARCA_TEST_BACKEND needs the exports of scripts/garage or scripts/azurite start")
+        });
         let env = std::env::vars()
-            .filter(|(k, _)| k.starts_with("AWS_"))
+            .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
             .collect();
-        Some(Self { bucket, env })
+        Some(Self {
+            scheme,
+            bucket,
+            env,
+        })
     }
 
     /// A client for objects under `prefix` (for tests that inspect or
     /// damage the repository's objects).
     pub fn client(&self, prefix: &str) -> Arc<dyn ObjectStore> {
-        let mut b = AmazonS3Builder::new().with_bucket_name(&self.bucket);
-        for (k, v) in &self.env {
-            if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                b = b.with_config(key, v);
+        let store: Arc<dyn ObjectStore> = match self.scheme {
+            "s3" => {
+                let mut b = AmazonS3Builder::new().with_bucket_name(&self.bucket);
+                for (k, v) in &self.env {
+                    if let Ok(key) = k.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+                        b = b.with_config(key, v);
+                    }
+                }
+                Arc::new(b.build().unwrap())
             }
-        }
-        Arc::new(PrefixStore::new(b.build().unwrap(), prefix))
+            _ => {
+                // the emulator's address comes from AZURITE_BLOB_STORAGE_URL,
+                // which this process has (scripts/test exported it)
+                let b = MicrosoftAzureBuilder::new()
+                    .with_container_name(&self.bucket)
+                    .with_use_emulator(true);
+                Arc::new(b.build().unwrap())
+            }
+        };
+        Arc::new(PrefixStore::new(store, prefix))
     }
 }
 
 /// Where the repository lives, for looking at its objects.
 enum Store {
     Dir(PathBuf),
-    S3(Arc<dyn ObjectStore>),
+    Remote(Arc<dyn ObjectStore>),
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -88,8 +115,8 @@ impl Env {
     /// A new, empty environment (no repository yet): on the backend that
     /// `ARCA_TEST_BACKEND` names (a local directory by default).
     pub fn new() -> Self {
-        match S3Target::from_process_env() {
-            Some(t) => Self::on_s3(&t),
+        match RemoteTarget::from_process_env() {
+            Some(t) => Self::on_remote(&t),
             None => Self::local(),
         }
     }
@@ -119,7 +146,7 @@ impl Env {
     }
 
     /// A new environment whose repository is a fresh prefix of `target`.
-    pub fn on_s3(target: &S3Target) -> Self {
+    pub fn on_remote(target: &RemoteTarget) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
         let prefix = format!(
             "it-{}-{}-{}",
@@ -133,8 +160,8 @@ impl Env {
         let dir = scratch();
         let cache = dir.path().join("cache");
         Self {
-            store: Store::S3(target.client(&prefix)),
-            repo: format!("s3://{}/{prefix}", target.bucket),
+            store: Store::Remote(target.client(&prefix)),
+            repo: format!("{}://{}/{prefix}", target.scheme, target.bucket),
             dir,
             cache,
             password: "correct horse battery staple".into(),
@@ -144,7 +171,7 @@ impl Env {
 
     /// Whether the repository is in an object store rather than a directory.
     pub fn is_remote(&self) -> bool {
-        matches!(self.store, Store::S3(_))
+        matches!(self.store, Store::Remote(_))
     }
 
     /// A new environment with an initialised repository.
@@ -239,7 +266,7 @@ impl Env {
                 v.retain(|(k, _)| k.starts_with(prefix));
                 v
             }
-            Store::S3(s) => {
+            Store::Remote(s) => {
                 use futures::TryStreamExt;
                 let p = prefix.trim_end_matches('/');
                 let list = s.list((!p.is_empty()).then(|| StorePath::from(p)).as_ref());
@@ -271,9 +298,11 @@ impl Env {
     pub fn read_object(&self, name: &str) -> Vec<u8> {
         match &self.store {
             Store::Dir(root) => std::fs::read(root.join(name)).unwrap(),
-            Store::S3(s) => block_on(async { s.get(&StorePath::from(name)).await?.bytes().await })
-                .unwrap()
-                .to_vec(),
+            Store::Remote(s) => {
+                block_on(async { s.get(&StorePath::from(name)).await?.bytes().await })
+                    .unwrap()
+                    .to_vec()
+            }
         }
     }
 
@@ -282,7 +311,7 @@ impl Env {
         for (name, _) in self.objects(prefix) {
             match &self.store {
                 Store::Dir(root) => std::fs::remove_file(root.join(&name)).unwrap(),
-                Store::S3(s) => block_on(s.delete(&StorePath::from(name.as_str()))).unwrap(),
+                Store::Remote(s) => block_on(s.delete(&StorePath::from(name.as_str()))).unwrap(),
             }
         }
     }
@@ -291,7 +320,7 @@ impl Env {
     pub fn delete_object(&self, name: &str) {
         match &self.store {
             Store::Dir(root) => std::fs::remove_file(root.join(name)).unwrap(),
-            Store::S3(s) => block_on(s.delete(&StorePath::from(name))).unwrap(),
+            Store::Remote(s) => block_on(s.delete(&StorePath::from(name))).unwrap(),
         }
     }
 
@@ -320,7 +349,7 @@ impl Env {
                     std::fs::write(p, bytes).unwrap();
                 }
             }
-            Store::S3(_) => {
+            Store::Remote(_) => {
                 self.delete_objects("");
                 for (name, bytes) in state {
                     self.write_object(name, bytes);
@@ -340,7 +369,7 @@ impl Env {
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
                 std::fs::write(&p, data).unwrap();
             }
-            Store::S3(s) => {
+            Store::Remote(s) => {
                 block_on(s.put(&StorePath::from(name), data.to_vec().into())).unwrap();
             }
         }
@@ -354,7 +383,9 @@ impl Env {
 /// failure.
 impl Drop for Env {
     fn drop(&mut self) {
-        let Store::S3(s) = &self.store else { return };
+        let Store::Remote(s) = &self.store else {
+            return;
+        };
         use futures::{StreamExt, TryStreamExt};
         let s = s.clone();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -478,7 +509,7 @@ pub fn garage_installed() -> bool {
 pub struct Garage {
     pub dir: PathBuf,
     _scratch: tempfile::TempDir,
-    pub target: S3Target,
+    pub target: RemoteTarget,
 }
 
 impl Garage {
@@ -514,7 +545,8 @@ impl Garage {
         Self {
             dir,
             _scratch: scratch,
-            target: S3Target {
+            target: RemoteTarget {
+                scheme: "s3",
                 bucket: bucket.expect("scripts/garage printed the bucket"),
                 env,
             },
