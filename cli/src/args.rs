@@ -290,6 +290,13 @@ pub enum WalAction {
         /// At the target: promote, pause or shutdown.
         #[arg(long, default_value = "promote", value_parser = ["promote", "pause", "shutdown"])]
         target_action: String,
+        /// The recovered server becomes the new primary: keep archiving on,
+        /// into this repository (archive_command = this arca's `wal push
+        /// %p`), so that its new timeline is archived and `wal verify`
+        /// follows it. Without it archiving is turned off (a drill or an
+        /// inspection copy must not archive).
+        #[arg(long)]
+        archive: bool,
     },
     /// Delete archived WAL that no snapshot's base backup needs (older than
     /// the oldest one's start), or that comes before a given segment.

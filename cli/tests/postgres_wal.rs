@@ -236,6 +236,63 @@ fn point_in_time_recovery_through_wal_push_and_fetch() {
     let after = e.json(&["wal", "list"]);
     assert_eq!(after.as_array().unwrap().len(), names.len(), "{after}");
 
+    // the same recovery for a server that becomes the new primary
+    // (--archive): timeline 2 is archived here, and verify follows the
+    // base backup from timeline 1 onto it
+    let restored = e.restore(&snap, &base, "restored2");
+    let data2 = pgdir.join("primary2");
+    std::fs::rename(&restored, &data2).unwrap();
+    chown_to_server_user(&data2);
+    std::fs::set_permissions(&data2, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let o = Command::new(arca)
+        .envs(
+            base_cmd
+                .get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .arg("--password-file")
+        .arg(&token)
+        .args(["wal", "recover", "--archive"])
+        .arg(&data2)
+        .args(["--target-time", &target])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let auto = std::fs::read_to_string(data2.join("postgresql.auto.conf")).unwrap();
+    assert!(
+        auto.contains("archive_mode = 'on'") && auto.contains("wal push %p"),
+        "{auto}"
+    );
+    chown_to_server_user(&data2);
+    let primary2 = Server {
+        data: data2.clone(),
+        log: pgdir.join("primary2.log"),
+        ..recovered
+    };
+    primary2.pg_ctl(&["-w", "start"]);
+    primary2.wait_for("SELECT pg_is_in_recovery()", "f", "recovery");
+    primary2.sql("INSERT INTO t SELECT g, md5(g::text) FROM generate_series(90001, 90100) g");
+    let tl2 = primary2.sql("SELECT pg_walfile_name(pg_switch_wal())");
+    assert!(tl2.starts_with("00000002"), "{tl2}");
+    primary2.wait_for(
+        &format!("SELECT last_archived_wal >= '{tl2}' FROM pg_stat_archiver"),
+        "t",
+        "archiving of timeline 2",
+    );
+    primary2.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    let v = e.json(&["wal", "verify"]);
+    let c = &v["report"]["snapshots"][0];
+    assert_eq!(c["timelines"], serde_json::json!([1, 2]), "{v}");
+    let to = c["recoverable_to"].as_str().unwrap();
+    assert!(to.starts_with("00000002") && to >= tl2.as_str(), "{v}");
+    assert_eq!(v["report"]["branches"][0]["timeline"], 2, "{v}");
+    let text = String::from_utf8_lossy(&e.run(&["wal", "verify"]).stdout).into_owned();
+    assert!(text.contains("(timelines 1 -> 2)"), "{text}");
+    assert!(
+        text.contains("timeline 2 branched from timeline 1 at"),
+        "{text}"
+    );
+
     // a gap made on purpose is named, and verify fails
     let segs: Vec<&str> = names.iter().copied().filter(|n| n.len() == 24).collect();
     assert!(segs.len() >= 3, "{segs:?}");

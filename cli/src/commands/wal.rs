@@ -192,6 +192,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                     let state = replay_state(
                         b.consistent,
                         &b.recoverable_to,
+                        &b.timelines,
                         &b.first_gap,
                         "WAL between its start and stop",
                     );
@@ -208,6 +209,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                     let state = replay_state(
                         c.consistent,
                         &c.recoverable_to,
+                        &c.timelines,
                         &c.first_gap,
                         &format!("WAL from {} to {}", c.backup.start_wal, c.stop_wal),
                     );
@@ -220,8 +222,17 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                         c.backup.start_wal,
                     ));
                 }
+                for b in &r.branches {
+                    out.say(format!(
+                        "timeline {} branched from timeline {} at {:X}/{:X}",
+                        b.timeline,
+                        b.parent,
+                        b.lsn >> 32,
+                        b.lsn & 0xFFFF_FFFF
+                    ));
+                }
                 for u in &r.unreadable {
-                    out.say(format!("UNREADABLE backup history file {u}"));
+                    out.say(format!("UNREADABLE history file {u}"));
                 }
                 out.say(if r.is_continuous() {
                     "the WAL archive is continuous"
@@ -238,6 +249,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
             target_name,
             target_xid,
             target_action,
+            archive,
         } => {
             use arca_engine::ops::wal::recovery::{self, Action, Target, shell_word};
             let target = match (target_time, target_lsn, target_name, target_xid) {
@@ -271,9 +283,16 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                     "note: restore_command carries no password: give the server ARCA_PASSWORD_FILE (a token file is best) in its environment, or run this with --password-file",
                 ),
             }
+            let push = format!("{cmd} wal push %p");
             cmd.push_str(" wal fetch %f %p");
             let now = chrono::Utc::now().to_rfc3339();
-            let settings = recovery::settings(&cmd, &target, action, &now);
+            let settings = recovery::settings(
+                &cmd,
+                archive.then_some(push.as_str()),
+                &target,
+                action,
+                &now,
+            );
             recovery::prepare(data, &settings)?;
             if out.json {
                 output::json(&serde_json::json!({
@@ -283,7 +302,7 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                 }));
             } else {
                 out.say(format!(
-                    "{} is set up to recover from the WAL archive ({}); start the server on it",
+                    "{} is set up to recover from the WAL archive ({}{}); start the server on it",
                     data.display(),
                     match &target {
                         Target::Latest => "to the end of the archive".to_string(),
@@ -291,6 +310,11 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
                         Target::Lsn(l) => format!("to LSN {l}, then {target_action}"),
                         Target::Name(n) => format!("to restore point {n}, then {target_action}"),
                         Target::Xid(x) => format!("to transaction {x}, then {target_action}"),
+                    },
+                    if *archive {
+                        "; its new timeline is archived into this repository"
+                    } else {
+                        "; archiving off"
                     }
                 ));
             }
@@ -333,9 +357,17 @@ pub fn run(g: &Global, out: &Out, a: &WalArgs) -> Result<i32> {
 fn replay_state(
     consistent: bool,
     recoverable_to: &Option<String>,
+    timelines: &[u32],
     first_gap: &Option<wal::Gap>,
     needed: &str,
 ) -> String {
+    let via = if timelines.len() > 1 {
+        let path: Vec<String> = timelines.iter().map(|t| t.to_string()).collect();
+        format!(" (timelines {})", path.join(" -> "))
+    } else {
+        String::new()
+    };
+    let recoverable_to = &recoverable_to.as_ref().map(|t| format!("{t}{via}"));
     match (recoverable_to, first_gap) {
         _ if !consistent => format!("NOT RESTORABLE: {needed} is missing"),
         (Some(to), Some(g)) => format!(

@@ -184,6 +184,47 @@ pub fn parse_backup_file(name: &str, text: &str) -> std::result::Result<BaseBack
     })
 }
 
+/// Where a timeline began, from its history file's last entry: it forked
+/// from `parent` at `lsn` (a promotion, or the end of a point-in-time
+/// recovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Branch {
+    pub timeline: u32,
+    pub parent: u32,
+    pub lsn: u64,
+}
+
+/// Parses timeline `timeline`'s history file, as PostgreSQL writes it: one
+/// line per ancestor, `parentTLI<TAB>switchpoint<TAB>reason`, oldest first
+/// (`#` comments and blank lines ignored); the last line is the direct
+/// parent.
+pub fn parse_history(timeline: u32, text: &str) -> std::result::Result<Branch, String> {
+    let last = text
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
+        .ok_or("no entry")?;
+    let mut f = last.split_whitespace();
+    let parent: u32 = f
+        .next()
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| format!("bad parent timeline in {last:?}"))?;
+    let lsn = f
+        .next()
+        .and_then(base::parse_lsn)
+        .ok_or_else(|| format!("bad switch point in {last:?}"))?;
+    if parent >= timeline {
+        return Err(format!(
+            "parent timeline {parent} is not older than {timeline}"
+        ));
+    }
+    Ok(Branch {
+        timeline,
+        parent,
+        lsn,
+    })
+}
+
 /// A run of missing segments on one timeline, `first..=last`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Gap {
@@ -219,11 +260,15 @@ pub struct BackupCheck {
     /// Whether every segment from its start to its stop is archived
     /// (without them it cannot be restored at all).
     pub consistent: bool,
-    /// The newest segment replay reaches without a gap, on the backup's
-    /// timeline: the latest point it can be recovered to.
+    /// The newest segment replay reaches without a gap, following the
+    /// timelines that branched from the backup's (as recovery with
+    /// `recovery_target_timeline = latest` does): the latest point it can
+    /// be recovered to.
     pub recoverable_to: Option<String>,
+    /// The timelines replay goes through, the backup's first.
+    pub timelines: Vec<u32>,
     /// The first gap after the backup, if replay stops at one before the
-    /// timeline's newest segment.
+    /// last timeline's newest segment.
     pub first_gap: Option<Gap>,
 }
 
@@ -243,9 +288,13 @@ pub struct SnapshotCheck {
     pub stop_wal: String,
     /// Whether every segment from its start to `stop_wal` is archived.
     pub consistent: bool,
-    /// The newest segment replay reaches without a gap.
+    /// The newest segment replay reaches without a gap, following
+    /// timelines as for a base backup.
     pub recoverable_to: Option<String>,
-    /// The gap replay stops at, if before the timeline's newest segment.
+    /// The timelines replay goes through, the backup's first.
+    pub timelines: Vec<u32>,
+    /// The gap replay stops at, if before the last timeline's newest
+    /// segment.
     pub first_gap: Option<Gap>,
 }
 
@@ -260,7 +309,9 @@ pub struct VerifyReport {
     pub backups: Vec<BackupCheck>,
     /// Per snapshot that recorded a base backup, oldest first.
     pub snapshots: Vec<SnapshotCheck>,
-    /// Backup history files that could not be read or parsed.
+    /// Where timelines branched, from their history files.
+    pub branches: Vec<Branch>,
+    /// Backup and timeline history files that could not be read or parsed.
     pub unreadable: Vec<String>,
 }
 
@@ -279,9 +330,11 @@ impl VerifyReport {
 /// missing between the oldest and the newest; per base backup, whether
 /// its own WAL is all there and how far replay can go without a gap.
 /// Costs one listing, one get of the newest segment (its size decides the
-/// numbering) and one get per backup history file. Whether a timeline's
-/// WAL continues on a later timeline after a promotion is not followed:
-/// each backup is checked on its own timeline.
+/// numbering) and one get per backup and timeline history file. Replay
+/// follows a timeline that branched from the one it is on (a promotion
+/// after a point-in-time recovery) when it reaches the branch point and
+/// the new timeline's segments are there, as PostgreSQL's recovery to the
+/// latest timeline does.
 pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result<VerifyReport> {
     let files = list(repo)?;
     let segments: Vec<SegmentNo> = files
@@ -346,6 +399,18 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
     let have: std::collections::HashSet<SegmentNo> = segments.iter().copied().collect();
     let mut backups = vec![];
     let mut unreadable = vec![];
+    let mut branches = vec![];
+    for (f, _) in &files {
+        let WalFile::History(t) = f else { continue };
+        let parsed = fetch(repo, *f)?
+            .ok_or_else(|| "listed but gone when read".to_string())
+            .and_then(|o| parse_history(*t, &String::from_utf8_lossy(&o.data)));
+        match parsed {
+            Ok(b) => branches.push(b),
+            Err(e) => unreadable.push(format!("{}: {e}", f.name())),
+        }
+    }
+    let replay = |start, stop| replay_from(start, stop, &have, &timelines, &branches, segment_size);
     for (f, _) in &files {
         if !matches!(f, WalFile::Backup(..)) {
             continue;
@@ -363,18 +428,13 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
                 continue;
             }
         };
-        let (consistent, recoverable_to, first_gap) = replay_from(
-            b.start_segment,
-            b.stop_segment,
-            &have,
-            &timelines,
-            segment_size,
-        );
+        let r = replay(b.start_segment, b.stop_segment);
         backups.push(BackupCheck {
             backup: b,
-            consistent,
-            recoverable_to,
-            first_gap,
+            consistent: r.consistent,
+            recoverable_to: r.recoverable_to,
+            timelines: r.timelines,
+            first_gap: r.first_gap,
         });
     }
     let mut checked = vec![];
@@ -395,16 +455,16 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
                     .find(|h| h.backup.start_lsn == b.start_lsn && h.backup.start_segment == start)
                     .map_or(start, |h| h.backup.stop_segment),
             };
-            let (consistent, recoverable_to, first_gap) =
-                replay_from(start, stop, &have, &timelines, segment_size);
+            let r = replay(start, stop);
             checked.push(SnapshotCheck {
                 snapshot: *id,
                 time: snap.time,
                 backup: b.clone(),
                 stop_wal: stop.name(),
-                consistent,
-                recoverable_to,
-                first_gap,
+                consistent: r.consistent,
+                recoverable_to: r.recoverable_to,
+                timelines: r.timelines,
+                first_gap: r.first_gap,
             });
         }
     }
@@ -414,32 +474,73 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
         timelines,
         backups,
         snapshots: checked,
+        branches,
         unreadable,
     })
 }
 
+/// How far replay from a base backup gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Replay {
+    consistent: bool,
+    recoverable_to: Option<String>,
+    timelines: Vec<u32>,
+    first_gap: Option<Gap>,
+}
+
 /// Whether every segment from `start` to `stop` is archived, and if so the
-/// newest segment replay reaches from there without a gap on `stop`'s
-/// timeline, with the gap that stops it (when it stops before the
-/// timeline's newest segment).
+/// newest segment replay reaches from there without a gap, with the gap
+/// that stops it (when it stops before that timeline's newest segment).
+/// Replay moves to a timeline that branched from the one it is on at or
+/// after `stop` when it has reached the segment before the branch point's
+/// and the new timeline holds the branch point's segment (which begins
+/// with the parent's WAL up to the switch); of several, the newest
+/// timeline, as `recovery_target_timeline = latest` chooses.
 fn replay_from(
     start: SegmentNo,
     stop: SegmentNo,
     have: &std::collections::HashSet<SegmentNo>,
     timelines: &[Timeline],
+    branches: &[Branch],
     segment_size: u64,
-) -> (bool, Option<String>, Option<Gap>) {
+) -> Replay {
     let mut s = start;
     while s.index(segment_size) <= stop.index(segment_size) {
         if !have.contains(&s) {
-            return (false, None, None);
+            return Replay {
+                consistent: false,
+                recoverable_to: None,
+                timelines: vec![start.timeline],
+                first_gap: None,
+            };
         }
         s = s.next(segment_size);
     }
-    // walk on from the stop segment while the segments are there
+    let mut path = vec![stop.timeline];
     let mut last = stop;
-    while have.contains(&last.next(segment_size)) {
-        last = last.next(segment_size);
+    loop {
+        // walk on while the segments are there
+        while have.contains(&last.next(segment_size)) {
+            last = last.next(segment_size);
+        }
+        let reached = last.index(segment_size);
+        let next = branches
+            .iter()
+            .filter(|b| b.parent == last.timeline && !path.contains(&b.timeline))
+            .filter_map(|b| {
+                let at = b.lsn / segment_size;
+                let first = nth_index(b.timeline, at, segment_size);
+                (at >= stop.index(segment_size) && reached + 1 >= at && have.contains(&first))
+                    .then_some(first)
+            })
+            .max_by_key(|s| s.timeline);
+        match next {
+            Some(first) => {
+                path.push(first.timeline);
+                last = first;
+            }
+            None => break,
+        }
     }
     let tl = timelines.iter().find(|t| t.timeline == last.timeline);
     let first_gap = tl.filter(|t| t.last != last.name()).and_then(|t| {
@@ -448,7 +549,22 @@ fn replay_from(
             .find(|g| g.first == last.next(segment_size).name())
             .cloned()
     });
-    (true, Some(last.name()), first_gap)
+    Replay {
+        consistent: true,
+        recoverable_to: Some(last.name()),
+        timelines: path,
+        first_gap,
+    }
+}
+
+/// The segment of `timeline` with index `i` (as [`SegmentNo::index`]).
+fn nth_index(timeline: u32, i: u64, segment_size: u64) -> SegmentNo {
+    let per_log = (1u64 << 32) / segment_size;
+    SegmentNo {
+        timeline,
+        log: (i / per_log) as u32,
+        seg: (i % per_log) as u32,
+    }
 }
 
 /// What `wal push PATH` did, for PostgreSQL's `archive_command`.
@@ -900,5 +1016,80 @@ mod tests {
         let s = WalFile::parse("0000000100000000000000FE").unwrap();
         let WalFile::Segment(s) = s else { panic!() };
         assert_eq!(nth(s, 3, 16 << 20).name(), "000000010000000100000001");
+    }
+
+    fn seg(name: &str) -> SegmentNo {
+        match WalFile::parse(name) {
+            Some(WalFile::Segment(s)) => s,
+            _ => panic!("{name}"),
+        }
+    }
+
+    #[test]
+    fn history_files_parse_to_their_direct_parent() {
+        let text = "1\t0/3000000\tno recovery target specified\n\n2\t0/5A0000D8\tbefore 2026-12-03 08:00:00+00\n";
+        assert_eq!(
+            parse_history(3, text),
+            Ok(Branch {
+                timeline: 3,
+                parent: 2,
+                lsn: 0x5A00_00D8
+            })
+        );
+        assert!(parse_history(2, "# nothing\n").is_err());
+        assert!(
+            parse_history(2, "3\t0/1\tx").is_err(),
+            "a parent must be older"
+        );
+    }
+
+    #[test]
+    fn replay_follows_the_timeline_that_branched_from_it() {
+        let size = 16 << 20;
+        // timeline 1: segments 2..=6; at 0/5800028 (in segment 5) the
+        // recovery ended and timeline 2 began with its segment 5, then 6, 7
+        let names = [
+            "000000010000000000000002",
+            "000000010000000000000003",
+            "000000010000000000000004",
+            "000000010000000000000005",
+            "000000010000000000000006",
+            "000000020000000000000005",
+            "000000020000000000000006",
+            "000000020000000000000007",
+        ];
+        let have: std::collections::HashSet<SegmentNo> = names.iter().map(|n| seg(n)).collect();
+        let t1 = Branch {
+            timeline: 2,
+            parent: 1,
+            lsn: 0x0580_0028,
+        };
+        let start = seg("000000010000000000000002");
+        let stop = seg("000000010000000000000003");
+        let r = replay_from(start, stop, &have, &[], &[t1], size);
+        assert!(r.consistent);
+        assert_eq!(r.timelines, [1, 2]);
+        assert_eq!(
+            r.recoverable_to.as_deref(),
+            Some("000000020000000000000007")
+        );
+        // without the history file, replay stays on timeline 1
+        let r = replay_from(start, stop, &have, &[], &[], size);
+        assert_eq!(
+            r.recoverable_to.as_deref(),
+            Some("000000010000000000000006")
+        );
+        // a gap on timeline 1 before the branch point: no way onto 2
+        let mut gappy = have.clone();
+        gappy.remove(&seg("000000010000000000000004"));
+        let r = replay_from(start, stop, &gappy, &[], &[t1], size);
+        assert_eq!(
+            (r.recoverable_to.as_deref(), &r.timelines[..]),
+            (Some("000000010000000000000003"), &[1][..])
+        );
+        // a branch before the backup stopped does not descend from it
+        let late = seg("000000010000000000000006");
+        let r = replay_from(late, late, &have, &[], &[t1], size);
+        assert_eq!(r.timelines, [1]);
     }
 }

@@ -6,8 +6,12 @@
 //! `restore_command`, the recovery target and its action, and
 //! `archive_mode = 'off'`, so that the restored server, which will start a
 //! new timeline, never archives into the production archive with the
-//! production `archive_command` it was restored with. Nothing else in the
-//! directory is touched.
+//! production `archive_command` it was restored with. When the restored
+//! server is to become the new primary, the caller gives the
+//! `archive_command` that archives its new timeline into this archive
+//! instead (`archive_mode = 'on'`): later base backups and `wal verify`
+//! then follow the timeline it starts. Nothing else in the directory is
+//! touched.
 
 use std::io::Write;
 use std::path::Path;
@@ -60,11 +64,22 @@ pub fn shell_word(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The lines appended to `postgresql.auto.conf`.
-pub fn settings(restore_command: &str, target: &Target, action: Action, now: &str) -> String {
+/// The lines appended to `postgresql.auto.conf`; `archive_command`, when
+/// given, keeps archiving on (with that command) instead of turning it off.
+pub fn settings(
+    restore_command: &str,
+    archive_command: Option<&str>,
+    target: &Target,
+    action: Action,
+    now: &str,
+) -> String {
+    let archive = match archive_command {
+        None => "archive_mode = 'off'\n".to_string(),
+        Some(c) => format!("archive_mode = 'on'\narchive_command = {}\n", literal(c)),
+    };
     let mut s = format!(
         "\n# recovery from arca's WAL archive, set up by `arca wal recover` at {now}\n\
-         archive_mode = 'off'\n\
+         {archive}\
          restore_command = {}\n",
         literal(restore_command)
     );
@@ -124,6 +139,7 @@ mod tests {
         let cmd = format!("{} wal fetch %f %p", shell_word("/opt/it's/arca"));
         let s = settings(
             &cmd,
+            None,
             &Target::Time("2026-12-03 08:00:00+00".into()),
             Action::Promote,
             "now",
@@ -132,8 +148,16 @@ mod tests {
         assert!(s.contains(r"restore_command = '''/opt/it''\''''s/arca'' wal fetch %f %p'"));
         assert!(s.contains("recovery_target_time = '2026-12-03 08:00:00+00'\n"));
         assert!(s.contains("recovery_target_action = 'promote'\n"));
-        let latest = settings("x", &Target::Latest, Action::Pause, "now");
+        let latest = settings("x", None, &Target::Latest, Action::Pause, "now");
         assert!(!latest.contains("recovery_target"));
+        let primary = settings(
+            "x",
+            Some("arca wal push %p"),
+            &Target::Latest,
+            Action::Promote,
+            "now",
+        );
+        assert!(primary.contains("archive_mode = 'on'\narchive_command = 'arca wal push %p'\n"));
 
         let d = tempfile::tempdir().unwrap();
         assert!(prepare(d.path(), &s).is_err(), "not a data directory");
