@@ -147,7 +147,7 @@ pub enum Command {
     /// Restore size, stored size, deduplication and compression of
     /// snapshots or of the whole repository.
     Stats(StatsArgs),
-    /// Paths matching patterns across snapshots (exit 1 when none does).
+    /// Paths matching patterns across snapshots (exit 1 when none does, 2 when it could not run).
     Find(FindArgs),
     /// Browse the snapshots as a read-only filesystem (FUSE) until it is
     /// unmounted (`umount DIR`) or Ctrl-C.

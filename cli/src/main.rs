@@ -1,7 +1,8 @@
 //! The `arca` binary: parses the command line, runs one command through the
 //! engine, renders the result, and maps the outcome to an exit code
 //! (0 success, 1 failure, 3 backup saved but some sources unreadable;
-//! `check` exits 1 when it found damage and 2 when it could not run;
+//! `check` exits 1 when it found damage and 2 when it could not run,
+//! `find` 1 when nothing matched and 2 when it could not run;
 //! `drill` 4 when it passed but missed its RTO; `status` 5 when an
 //! objective is breached).
 
@@ -113,7 +114,8 @@ fn main() {
         Err(e) => {
             let code = if cancel.load(Ordering::SeqCst) {
                 130
-            } else if matches!(cli.command, Command::Check(_)) {
+            } else if matches!(cli.command, Command::Check(_) | Command::Find(_)) {
+                // 1 means damage found (check) or nothing found (find)
                 2
             } else {
                 1

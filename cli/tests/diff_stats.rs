@@ -130,6 +130,10 @@ fn diff_names_every_change_and_stats_add_up() {
     // noise does not compress
     let c = all["compression_ratio"].as_f64().unwrap();
     assert!((0.99..1.01).contains(&c), "{all}");
+    // filters that match no snapshot are an error, not an empty repository
+    let o = e.run(&["stats", "--host", "no-such-host"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no snapshot matches the filters"));
 }
 
 #[test]
@@ -181,7 +185,8 @@ fn find_matches_names_and_full_paths_across_snapshots() {
     // nothing found: exit 1
     let o = e.run(&["find", "nothing-like-this"]);
     assert_eq!(o.status.code(), Some(1));
+    // a pattern that cannot be parsed: the command could not run, exit 2
     let o = e.run(&["find", "[unclosed"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("bad find pattern '[unclosed'"));
 }

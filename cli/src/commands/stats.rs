@@ -24,6 +24,11 @@ pub fn run(g: &Global, out: &Out, a: &StatsArgs) -> Result<i32> {
             .map(|s| super::pick(cat, Some(s), None, &a.filter))
             .collect::<Result<_>>()?
     };
+    let filtered =
+        !(a.filter.hosts.is_empty() && a.filter.tags.is_empty() && a.filter.paths.is_empty());
+    if selected.is_empty() && filtered {
+        anyhow::bail!("no snapshot matches the filters: nothing to count");
+    }
     let roots: Vec<_> = selected.iter().map(|(_, s)| s.tree).collect();
     let st = stats::stats(&h.session.reader(), cat, &roots)?;
     let whole = a.snapshots.is_empty()
