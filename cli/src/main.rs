@@ -59,7 +59,8 @@ fn main() {
         quiet: cli.global.quiet,
         verbose: cli.global.verbose,
     };
-    // First Ctrl-C: stop cleanly (nothing half-done is committed);
+    // First Ctrl-C (or SIGTERM, SIGHUP: a scheduler stopping the job):
+    // stop cleanly (nothing half-done is committed);
     // second: leave at once.
     let cancel = Arc::new(AtomicBool::new(false));
     {
