@@ -1,7 +1,8 @@
 //! `arca mount` through the kernel's FUSE (/dev/fuse; `.ci/run` installs
 //! fuse3): snapshots mounted and read back byte-identical, `ls -l`
 //! metadata, symlinks and xattrs, holes kept (SEEK_HOLE through the
-//! mount), the hosts/tags/ids/latest links, a clean unmount by `umount`
+//! mount), the hosts/tags/ids/latest links (names with `/` or empty ones
+//! escaped), a clean unmount by `umount`
 //! and by Ctrl-C, and the error when FUSE is unavailable.
 
 mod common;
@@ -210,6 +211,62 @@ fn snapshots_mount_read_only_and_read_back_identical() {
     common::signal(&child, "-INT");
     assert_eq!(exits(&mut child), Some(0), "Ctrl-C: unmounted, exit 0");
     assert!(!mounted(&mnt));
+}
+
+#[test]
+fn tags_and_hosts_with_slashes_or_empty_names_are_escaped() {
+    if !is_root() {
+        eprintln!("mount: not root, so no FUSE mount here; nothing checked");
+        return;
+    }
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"one\n").unwrap();
+    let src_arg = src.to_str().unwrap();
+    e.json(&["backup", "--host", "db1", "--tag", "nightly", src_arg]);
+    std::fs::write(src.join("f"), b"two\n").unwrap();
+    // an empty host name, and a tag with a slash added afterwards
+    let plain = e.json(&["backup", "--host", "", src_arg])["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tagged = e.json(&["tag", "--add", "env/prod", &plain]);
+    let id = tagged["changed"][0]["new"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tagged}"))
+        .to_string();
+
+    let mnt = e.path("mnt");
+    let mut child = mount(&e, &mnt, &[]);
+    let _guard = KillOnDrop(child.id());
+    let list = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(mnt.join(dir))
+            .unwrap_or_else(|err| panic!("ls {dir}: {err}"))
+            .map(|d| d.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    // every entry listed, none hidden behind an EIO
+    assert_eq!(list("tags"), ["env%2Fprod", "nightly"]);
+    assert_eq!(list("hosts"), ["(empty)", "db1"]);
+    assert_eq!(list("tags/env%2Fprod").len(), 2, "one snapshot and latest");
+    // the escaped names resolve to the snapshot
+    let by_id = std::fs::canonicalize(mnt.join("ids").join(&id[..8])).unwrap();
+    for dir in ["tags/env%2Fprod/latest", "hosts/(empty)/latest"] {
+        let p = mnt.join(dir);
+        assert_eq!(std::fs::canonicalize(&p).unwrap(), by_id, "{dir}");
+        let f = p.join(src.strip_prefix("/").unwrap()).join("f");
+        assert_eq!(std::fs::read(f).unwrap(), b"two\n", "{dir}");
+    }
+    assert_eq!(list("tags/nightly").len(), 2);
+    assert!(
+        !mnt.join("tags/env").exists(),
+        "no directory per path segment"
+    );
+    umount(&mnt);
+    assert_eq!(exits(&mut child), Some(0));
 }
 
 #[test]

@@ -9,6 +9,11 @@
 //! tags/<tag>/<time>         -> ../../snapshots/<time>, and latest
 //! ```
 //!
+//! Host and tag names are user data, so their directories are named by
+//! [`component`]: `%`, `/` and NUL escaped, placeholders for the empty
+//! name, `.` and `..`, overlong names shortened; one bad name cannot break
+//! a listing.
+//!
 //! Costs and contracts: the snapshot list is read once, at mount time. A
 //! directory's tree blob is read the first time it is looked into, and its
 //! entries get inode numbers then (kept until unmount: memory grows with
@@ -180,6 +185,47 @@ pub fn seek(extents: &[Extent], size: u64, offset: u64, data: bool) -> Option<u6
     }
 }
 
+/// Longest directory-entry name the kernel resolves (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// A directory-entry name for user data (a host, a tag): one valid path
+/// component, distinct names staying distinct. `%` becomes `%25`, `/`
+/// `%2F` and NUL `%00`; the empty name is `(empty)` (and a real
+/// `(empty)` is `%28empty)`), `.` and `..` are `%2E` and `%2E%2E`. A name
+/// longer than [`NAME_MAX`] bytes is cut at a character boundary and ends
+/// in `~` and 16 hex digits of the raw name's BLAKE3. Lookups match these
+/// names exactly, as `readdir` lists them.
+pub fn component(raw: &str) -> OsString {
+    let escaped = match raw {
+        "" => "(empty)".to_string(),
+        "(empty)" => "%28empty)".to_string(),
+        "." => "%2E".to_string(),
+        ".." => "%2E%2E".to_string(),
+        _ => {
+            let mut out = String::with_capacity(raw.len());
+            for c in raw.chars() {
+                match c {
+                    '%' => out.push_str("%25"),
+                    '/' => out.push_str("%2F"),
+                    '\0' => out.push_str("%00"),
+                    c => out.push(c),
+                }
+            }
+            out
+        }
+    };
+    if escaped.len() <= NAME_MAX {
+        return escaped.into();
+    }
+    let hash = blake3::hash(raw.as_bytes()).to_hex();
+    let suffix = format!("~{}", &hash[..16]);
+    let mut cut = NAME_MAX - suffix.len();
+    while !escaped.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}", &escaped[..cut]).into()
+}
+
 impl View {
     fn push(inodes: &mut Vec<Inode>, i: Inode) -> u64 {
         inodes.push(i);
@@ -291,7 +337,7 @@ impl View {
                     .collect();
                 let entries = links(inodes, &picked, "../../");
                 let ino = View::push(inodes, Inode::Virtual { entries, time: now });
-                out.push((OsString::from(k), ino));
+                out.push((component(&k), ino));
             }
             out
         };
@@ -727,6 +773,28 @@ mod tests {
             offset,
             length,
             blob: BlobId::default(),
+        }
+    }
+
+    #[test]
+    fn user_names_become_one_path_component() {
+        let c = |s: &str| component(s).into_string().unwrap();
+        assert_eq!(c("nightly"), "nightly");
+        assert_eq!(c("env/prod"), "env%2Fprod");
+        assert_eq!(c("100%/x"), "100%25%2Fx");
+        assert_eq!(c("a\0b"), "a%00b");
+        assert_eq!(c(""), "(empty)");
+        assert_eq!(c("(empty)"), "%28empty)");
+        assert_eq!((c("."), c("..")), ("%2E".into(), "%2E%2E".into()));
+        assert_eq!(c("%2F"), "%252F", "an escape-like name stays distinct");
+        let long = "é".repeat(200);
+        let (a, b) = (c(&long), c(&format!("{long}x")));
+        assert!(a.len() <= NAME_MAX && b.len() <= NAME_MAX);
+        assert_ne!(a, b, "shortened names stay distinct");
+        assert!(a.starts_with("éé") && a.contains('~'));
+        for name in ["env/prod", "", ".", "..", "a\0b", &long] {
+            let n = c(name);
+            assert!(!n.is_empty() && !n.contains(['/', '\0']) && n != "." && n != "..");
         }
     }
 
