@@ -38,13 +38,7 @@ pub fn parse_lsn(s: &str) -> Option<u64> {
 /// replay must get to for a backup that stopped at `lsn` to be
 /// consistent (PostgreSQL names a backup's stop segment the same way).
 pub fn stop_segment(timeline: u32, lsn: u64, segment_size: u64) -> SegmentNo {
-    let i = lsn.saturating_sub(1) / segment_size;
-    let per_log = (1u64 << 32) / segment_size;
-    SegmentNo {
-        timeline,
-        log: (i / per_log) as u32,
-        seg: (i % per_log) as u32,
-    }
+    super::nth_index(timeline, lsn.saturating_sub(1) / segment_size, segment_size)
 }
 
 /// `KEY: value` from a label or history file.

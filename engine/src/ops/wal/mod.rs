@@ -194,35 +194,103 @@ pub struct Branch {
     pub lsn: u64,
 }
 
+/// A timeline's history file in full, as PostgreSQL reads it
+/// (`readTimeLineHistory`): every ancestor of `timeline`, oldest first,
+/// each with the switch point where its WAL ends and the next timeline's
+/// begins. It alone gives the timeline's ancestry: the ancestors' own
+/// history files are not needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct History {
+    /// The timeline whose history this is.
+    pub timeline: u32,
+    /// `(ancestor, switch point)`, oldest first, timelines increasing; the
+    /// last is the direct parent. Never empty.
+    pub ancestors: Vec<(u32, u64)>,
+}
+
+impl History {
+    /// Where the timeline began: its direct parent and the switch point.
+    pub fn branch(&self) -> Branch {
+        let (parent, lsn) = *self.ancestors.last().expect("never empty");
+        Branch {
+            timeline: self.timeline,
+            parent,
+            lsn,
+        }
+    }
+
+    /// The way from `timeline` to this one, when `timeline` is an ancestor
+    /// left at or after `from`: each timeline replay switches to, with
+    /// the switch point where it enters it, ending with this timeline.
+    /// `None` when this timeline does not descend from `timeline` at
+    /// `from` (PostgreSQL refuses such a target: "requested timeline is
+    /// not a child of this server's history").
+    fn path_from(&self, timeline: u32, from: u64) -> Option<Vec<(u32, u64)>> {
+        let j = self
+            .ancestors
+            .iter()
+            .position(|&(t, lsn)| t == timeline && lsn >= from)?;
+        let hops = self.ancestors[j..]
+            .iter()
+            .enumerate()
+            .map(|(k, &(_, lsn))| {
+                let next = self
+                    .ancestors
+                    .get(j + k + 1)
+                    .map_or(self.timeline, |&(t, _)| t);
+                (next, lsn)
+            })
+            .collect();
+        Some(hops)
+    }
+}
+
 /// Parses timeline `timeline`'s history file, as PostgreSQL writes it: one
 /// line per ancestor, `parentTLI<TAB>switchpoint<TAB>reason`, oldest first
 /// (`#` comments and blank lines ignored); the last line is the direct
-/// parent.
-pub fn parse_history(timeline: u32, text: &str) -> std::result::Result<Branch, String> {
-    let last = text
+/// parent. Checks what PostgreSQL checks: the ancestors' timelines
+/// increase and are older than `timeline`.
+pub fn parse_history_file(timeline: u32, text: &str) -> std::result::Result<History, String> {
+    let mut ancestors: Vec<(u32, u64)> = vec![];
+    for line in text
         .lines()
         .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with('#'))
-        .ok_or("no entry")?;
-    let mut f = last.split_whitespace();
-    let parent: u32 = f
-        .next()
-        .and_then(|t| t.parse().ok())
-        .ok_or_else(|| format!("bad parent timeline in {last:?}"))?;
-    let lsn = f
-        .next()
-        .and_then(base::parse_lsn)
-        .ok_or_else(|| format!("bad switch point in {last:?}"))?;
-    if parent >= timeline {
-        return Err(format!(
-            "parent timeline {parent} is not older than {timeline}"
-        ));
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut f = line.split_whitespace();
+        let parent: u32 = f
+            .next()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| format!("bad parent timeline in {line:?}"))?;
+        let lsn = f
+            .next()
+            .and_then(base::parse_lsn)
+            .ok_or_else(|| format!("bad switch point in {line:?}"))?;
+        if let Some(&(prev, _)) = ancestors.last()
+            && parent <= prev
+        {
+            return Err(format!(
+                "timeline {parent} follows {prev}: timelines must increase"
+            ));
+        }
+        ancestors.push((parent, lsn));
     }
-    Ok(Branch {
-        timeline,
-        parent,
-        lsn,
-    })
+    match ancestors.last() {
+        None => Err("no entry".to_string()),
+        Some(&(parent, _)) if parent >= timeline => Err(format!(
+            "parent timeline {parent} is not older than {timeline}"
+        )),
+        Some(_) => Ok(History {
+            timeline,
+            ancestors,
+        }),
+    }
+}
+
+/// Parses timeline `timeline`'s history file ([`parse_history_file`]) to
+/// where the timeline began.
+pub fn parse_history(timeline: u32, text: &str) -> std::result::Result<Branch, String> {
+    parse_history_file(timeline, text).map(|h| h.branch())
 }
 
 /// A run of missing segments on one timeline, `first..=last`.
@@ -260,10 +328,10 @@ pub struct BackupCheck {
     /// Whether every segment from its start to its stop is archived
     /// (without them it cannot be restored at all).
     pub consistent: bool,
-    /// The newest segment replay reaches without a gap, following the
-    /// timelines that branched from the backup's (as recovery with
-    /// `recovery_target_timeline = latest` does): the latest point it can
-    /// be recovered to.
+    /// The newest segment replay reaches without a gap, on the way to the
+    /// newest timeline that descends from the backup's, along that
+    /// timeline's history (as recovery with `recovery_target_timeline =
+    /// latest` does): the latest point it can be recovered to.
     pub recoverable_to: Option<String>,
     /// The timelines replay goes through, the backup's first.
     pub timelines: Vec<u32>,
@@ -331,10 +399,10 @@ impl VerifyReport {
 /// its own WAL is all there and how far replay can go without a gap.
 /// Costs one listing, one get of the newest segment (its size decides the
 /// numbering) and one get per backup and timeline history file. Replay
-/// follows a timeline that branched from the one it is on (a promotion
-/// after a point-in-time recovery) when it reaches the branch point and
-/// the new timeline's segments are there, as PostgreSQL's recovery to the
-/// latest timeline does.
+/// heads for the newest timeline that descends from the backup's (a
+/// promotion after a point-in-time recovery), along the ancestry in that
+/// timeline's history file, switching at each switch point whose segments
+/// are there, as PostgreSQL's recovery to the latest timeline does.
 pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result<VerifyReport> {
     let files = list(repo)?;
     let segments: Vec<SegmentNo> = files
@@ -399,18 +467,32 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
     let have: std::collections::HashSet<SegmentNo> = segments.iter().copied().collect();
     let mut backups = vec![];
     let mut unreadable = vec![];
-    let mut branches = vec![];
+    let mut histories = vec![];
     for (f, _) in &files {
         let WalFile::History(t) = f else { continue };
         let parsed = fetch(repo, *f)?
             .ok_or_else(|| "listed but gone when read".to_string())
-            .and_then(|o| parse_history(*t, &String::from_utf8_lossy(&o.data)));
+            .and_then(|o| parse_history_file(*t, &String::from_utf8_lossy(&o.data)));
         match parsed {
-            Ok(b) => branches.push(b),
+            Ok(h) => histories.push(h),
             Err(e) => unreadable.push(format!("{}: {e}", f.name())),
         }
     }
-    let replay = |start, stop| replay_from(start, stop, &have, &timelines, &branches, segment_size);
+    let branches: Vec<Branch> = histories.iter().map(History::branch).collect();
+    // where the backup's WAL starts, else (a label we could not read) the
+    // start of its first segment
+    let replay = |start: SegmentNo, start_lsn: &str, stop| {
+        let from = base::parse_lsn(start_lsn).unwrap_or(start.index(segment_size) * segment_size);
+        replay_from(
+            start,
+            from,
+            stop,
+            &have,
+            &timelines,
+            &histories,
+            segment_size,
+        )
+    };
     for (f, _) in &files {
         if !matches!(f, WalFile::Backup(..)) {
             continue;
@@ -428,7 +510,7 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
                 continue;
             }
         };
-        let r = replay(b.start_segment, b.stop_segment);
+        let r = replay(b.start_segment, &b.start_lsn, b.stop_segment);
         backups.push(BackupCheck {
             backup: b,
             consistent: r.consistent,
@@ -455,7 +537,7 @@ pub fn verify(repo: &Repository, snapshots: &[(SnapshotId, Snapshot)]) -> Result
                     .find(|h| h.backup.start_lsn == b.start_lsn && h.backup.start_segment == start)
                     .map_or(start, |h| h.backup.stop_segment),
             };
-            let r = replay(start, stop);
+            let r = replay(start, &b.start_lsn, stop);
             checked.push(SnapshotCheck {
                 snapshot: *id,
                 time: snap.time,
@@ -491,57 +573,76 @@ struct Replay {
 /// Whether every segment from `start` to `stop` is archived, and if so the
 /// newest segment replay reaches from there without a gap, with the gap
 /// that stops it (when it stops before that timeline's newest segment).
-/// Replay moves to a timeline that branched from the one it is on at or
-/// after `stop` when it has reached the segment before the branch point's
-/// and the new timeline holds the branch point's segment (which begins
-/// with the parent's WAL up to the switch); of several, the newest
-/// timeline, as `recovery_target_timeline = latest` chooses.
+///
+/// Replay targets the timeline `recovery_target_timeline = latest` would:
+/// the newest one whose history file (in `histories`) has the backup's
+/// timeline among its ancestors, left at or after `start_lsn` (where the
+/// backup's WAL starts); without one, the backup's own. The path is that
+/// target's ancestry from its history file, not the newest branch at each
+/// fork: with timelines 2 and 3 both from 1 and 4 from 2, the target is 4
+/// and replay goes 1 -> 2 -> 4. Along the path, replay moves to the next
+/// timeline when it has reached the segment before the switch point's and
+/// the next timeline holds the switch point's segment (which begins with
+/// the parent's WAL up to the switch); otherwise it stops on the timeline
+/// it is on. A target that leaves the backup's timeline before `stop`
+/// leaves the backup inconsistent (its WAL up to `stop` is not on the
+/// path).
 fn replay_from(
     start: SegmentNo,
+    start_lsn: u64,
     stop: SegmentNo,
     have: &std::collections::HashSet<SegmentNo>,
     timelines: &[Timeline],
-    branches: &[Branch],
+    histories: &[History],
     segment_size: u64,
 ) -> Replay {
+    let hops = histories
+        .iter()
+        .filter_map(|h| {
+            h.path_from(stop.timeline, start_lsn)
+                .map(|p| (h.timeline, p))
+        })
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, p)| p)
+        .unwrap_or_default();
+    let inconsistent = Replay {
+        consistent: false,
+        recoverable_to: None,
+        timelines: vec![start.timeline],
+        first_gap: None,
+    };
+    if hops
+        .first()
+        .is_some_and(|&(_, lsn)| lsn / segment_size < stop.index(segment_size))
+    {
+        return inconsistent;
+    }
     let mut s = start;
     while s.index(segment_size) <= stop.index(segment_size) {
         if !have.contains(&s) {
-            return Replay {
-                consistent: false,
-                recoverable_to: None,
-                timelines: vec![start.timeline],
-                first_gap: None,
-            };
+            return inconsistent;
         }
         s = s.next(segment_size);
     }
     let mut path = vec![stop.timeline];
     let mut last = stop;
-    loop {
-        // walk on while the segments are there
+    let walk = |mut last: SegmentNo| {
         while have.contains(&last.next(segment_size)) {
             last = last.next(segment_size);
         }
-        let reached = last.index(segment_size);
-        let next = branches
-            .iter()
-            .filter(|b| b.parent == last.timeline && !path.contains(&b.timeline))
-            .filter_map(|b| {
-                let at = b.lsn / segment_size;
-                let first = nth_index(b.timeline, at, segment_size);
-                (at >= stop.index(segment_size) && reached + 1 >= at && have.contains(&first))
-                    .then_some(first)
-            })
-            .max_by_key(|s| s.timeline);
-        match next {
-            Some(first) => {
-                path.push(first.timeline);
-                last = first;
-            }
-            None => break,
+        last
+    };
+    for (timeline, lsn) in hops {
+        last = walk(last);
+        let at = lsn / segment_size;
+        let first = nth_index(timeline, at, segment_size);
+        if last.index(segment_size) + 1 < at || !have.contains(&first) {
+            break;
         }
+        path.push(timeline);
+        last = first;
     }
+    let last = walk(last);
     let tl = timelines.iter().find(|t| t.timeline == last.timeline);
     let first_gap = tl.filter(|t| t.last != last.name()).and_then(|t| {
         t.gaps
@@ -946,13 +1047,7 @@ pub fn restore_command(
 
 /// The segment `n` after `s`.
 fn nth(s: SegmentNo, n: u64, segment_size: u64) -> SegmentNo {
-    let per_log = (1u64 << 32) / segment_size;
-    let i = s.index(segment_size) + n;
-    SegmentNo {
-        timeline: s.timeline,
-        log: (i / per_log) as u32,
-        seg: (i % per_log) as u32,
-    }
+    nth_index(s.timeline, s.index(segment_size) + n, segment_size)
 }
 
 /// The oldest segment that a snapshot's base backup needs (its start),
@@ -1059,14 +1154,12 @@ mod tests {
             "000000020000000000000007",
         ];
         let have: std::collections::HashSet<SegmentNo> = names.iter().map(|n| seg(n)).collect();
-        let t1 = Branch {
-            timeline: 2,
-            parent: 1,
-            lsn: 0x0580_0028,
-        };
+        let t1 = parse_history_file(2, "1\t0/5800028\tno recovery target specified\n").unwrap();
         let start = seg("000000010000000000000002");
+        let from = 0x0200_0028;
         let stop = seg("000000010000000000000003");
-        let r = replay_from(start, stop, &have, &[], &[t1], size);
+        let t1 = std::slice::from_ref(&t1);
+        let r = replay_from(start, from, stop, &have, &[], t1, size);
         assert!(r.consistent);
         assert_eq!(r.timelines, [1, 2]);
         assert_eq!(
@@ -1074,7 +1167,7 @@ mod tests {
             Some("000000020000000000000007")
         );
         // without the history file, replay stays on timeline 1
-        let r = replay_from(start, stop, &have, &[], &[], size);
+        let r = replay_from(start, from, stop, &have, &[], &[], size);
         assert_eq!(
             r.recoverable_to.as_deref(),
             Some("000000010000000000000006")
@@ -1082,14 +1175,86 @@ mod tests {
         // a gap on timeline 1 before the branch point: no way onto 2
         let mut gappy = have.clone();
         gappy.remove(&seg("000000010000000000000004"));
-        let r = replay_from(start, stop, &gappy, &[], &[t1], size);
+        let r = replay_from(start, from, stop, &gappy, &[], t1, size);
         assert_eq!(
             (r.recoverable_to.as_deref(), &r.timelines[..]),
             (Some("000000010000000000000003"), &[1][..])
         );
         // a branch before the backup stopped does not descend from it
         let late = seg("000000010000000000000006");
-        let r = replay_from(late, late, &have, &[], &[t1], size);
+        let r = replay_from(late, 0x0600_0028, late, &have, &[], t1, size);
         assert_eq!(r.timelines, [1]);
+    }
+
+    #[test]
+    fn history_files_give_the_whole_ancestry() {
+        let text = "1\t0/5000028\tno recovery target specified\n\n2\t0/8000028\tno recovery target specified\n";
+        let h = parse_history_file(4, text).unwrap();
+        assert_eq!(h.ancestors, [(1, 0x0500_0028), (2, 0x0800_0028)]);
+        assert_eq!(
+            h.path_from(1, 0x0200_0028).unwrap(),
+            [(2, 0x0500_0028), (4, 0x0800_0028)]
+        );
+        assert_eq!(h.path_from(2, 0).unwrap(), [(4, 0x0800_0028)]);
+        assert_eq!(h.path_from(1, 0x0600_0000), None, "left before the backup");
+        assert_eq!(h.path_from(3, 0), None, "not an ancestor");
+        assert!(
+            parse_history_file(4, "2\t0/1\tx\n1\t0/2\ty\n").is_err(),
+            "timelines must increase"
+        );
+    }
+
+    #[test]
+    fn replay_targets_the_newest_timeline_through_its_own_history() {
+        let size = 16 << 20;
+        // timelines 2 (at 0/5000028) and 3 (at 0/7000028) both branch
+        // from 1; 4 branches from 2 at 0/8000028. Timeline 3 goes furthest,
+        // but recovery to the latest timeline targets 4: 1 -> 2 -> 4.
+        let mut have: std::collections::HashSet<SegmentNo> = std::collections::HashSet::new();
+        for (tl, segs) in [(1, 2..=8), (2, 5..=9), (3, 7..=12), (4, 8..=10)] {
+            for i in segs {
+                have.insert(nth_index(tl, i, size));
+            }
+        }
+        let h2 = "1\t0/5000028\tno recovery target specified\n";
+        let h3 = "1\t0/7000028\tbefore 2026-12-03 08:00:00+00\n";
+        let h4 = "1\t0/5000028\tno recovery target specified\n\n2\t0/8000028\tno recovery target specified\n";
+        let histories: Vec<History> = [(2, h2), (3, h3), (4, h4)]
+            .into_iter()
+            .map(|(t, h)| parse_history_file(t, h).unwrap())
+            .collect();
+        let start = seg("000000010000000000000002");
+        let stop = seg("000000010000000000000003");
+        let from = 0x0200_0028;
+        let r = replay_from(start, from, stop, &have, &[], &histories, size);
+        assert!(r.consistent);
+        assert_eq!(r.timelines, [1, 2, 4]);
+        assert_eq!(
+            r.recoverable_to.as_deref(),
+            Some("00000004000000000000000A")
+        );
+        // timeline 4's history file alone gives the way there
+        let r = replay_from(start, from, stop, &have, &[], &histories[1..], size);
+        assert_eq!(r.timelines, [1, 2, 4]);
+        // the target's first segment missing: replay ends on timeline 2
+        let mut gappy = have.clone();
+        gappy.remove(&seg("000000040000000000000008"));
+        let r = replay_from(start, from, stop, &gappy, &[], &histories, size);
+        assert_eq!(
+            (r.recoverable_to.as_deref(), &r.timelines[..]),
+            (Some("000000020000000000000009"), &[1, 2][..])
+        );
+        // a backup that starts after 2 left 1: 4 is not its child, 3 is
+        let late = seg("000000010000000000000006");
+        let r = replay_from(late, 0x0600_0028, late, &have, &[], &histories, size);
+        assert_eq!(
+            (r.recoverable_to.as_deref(), &r.timelines[..]),
+            (Some("00000003000000000000000C"), &[1, 3][..])
+        );
+        // ... and one whose WAL goes on on 1 after 3 left it is not
+        // consistent on the way to 3
+        let stop = seg("000000010000000000000008");
+        let r = replay_from(late, 0x0600_0028, stop, &have, &[], &histories, size);
+        assert!(!r.consistent);
     }
 }
