@@ -550,6 +550,13 @@ pub struct FilterArgs {
     pub paths: Vec<String>,
 }
 
+impl FilterArgs {
+    /// Whether no filter was given (every snapshot passes).
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.tags.is_empty() && self.paths.is_empty()
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct MountArgs {
     /// An existing, empty directory.

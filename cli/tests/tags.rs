@@ -134,8 +134,16 @@ fn a_tag_crashed_before_any_store_operation_loses_nothing_and_finishes_on_rerun(
         }
         check_clean(&e, what);
         if !snaps.iter().any(|s| s["id"] == old.as_str()) {
-            // stopped after its delete: done
+            // stopped after its delete: done, and the same command again
+            // (naming the id that is gone) finds the replacement already tagged
             assert_eq!(tags(&snaps[0]), ["daily", "keep"], "{what}");
+            let o = e.run(&args);
+            assert!(o.status.success(), "{what}: the rerun: {o:?}");
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("was replaced by"),
+                "{what}"
+            );
+            assert_eq!(snapshots(&e), snaps, "{what}: nothing more changed");
             return;
         }
         // the same command again finishes the job, with one copy

@@ -21,8 +21,12 @@ struct Job {
 
 pub fn run(g: &Global, out: &Out, a: &ForgetArgs, profile: Option<&Loaded>) -> Result<i32> {
     let jobs = jobs(a, profile)?;
-    // the profile's [forget] prune = true asks for --prune
-    let prune = a.prune || profile.is_some_and(|p| p.profile.forget.prune);
+    // the profile's [forget] prune = true asks for --prune when the
+    // profile's retention runs; ids or a policy on the command line replace
+    // the profile's job, prune included
+    let prune = a.prune
+        || (profile.is_some_and(|p| p.profile.forget.prune)
+            && jobs.iter().all(|j| j.source.is_some()));
     let o = context::open(g)?;
     if prune && !a.dry_run {
         // forget and prune under one maintenance lock (backups go on)
@@ -52,7 +56,18 @@ pub fn run(g: &Global, out: &Out, a: &ForgetArgs, profile: Option<&Loaded>) -> R
         h.session.release()?;
         return Ok(code);
     }
-    let h = o.writing(g, "forget")?;
+    if a.dry_run {
+        // deletes nothing: a shared lock, beside a prune or a tag
+        let h = o.writing(g, "forget")?;
+        let code = forget_in(&h.session, out, a, &jobs, prune)?;
+        h.session.release()?;
+        return Ok(code);
+    }
+    // the maintenance lock, not a shared one: tag replaces a manifest by
+    // writing the new one before deleting the old, and a forget planning
+    // between the two could keep the old and remove the new (format-spec
+    // §14.1); backups still go on beside it
+    let h = o.maintenance(g, "forget")?;
     h.note_stale_locks(out);
     let code = forget_in(&h.session, out, a, &jobs, prune)?;
     h.note_metrics(out);

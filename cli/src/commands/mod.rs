@@ -36,6 +36,15 @@ use arca_engine::store::catalog::Catalog;
 use crate::args::FilterArgs;
 
 /// Engine filter from the command-line filter options.
+/// Tags given as `--tag a,b --tag c`: every name, trimmed, none empty.
+pub fn tag_list(v: &[String]) -> Vec<String> {
+    v.iter()
+        .flat_map(|t| t.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 pub fn filter(f: &FilterArgs) -> Filter {
     Filter {
         hosts: f.hosts.clone(),

@@ -24,9 +24,7 @@ pub fn run(g: &Global, out: &Out, a: &StatsArgs) -> Result<i32> {
             .map(|s| super::pick(cat, Some(s), None, &a.filter))
             .collect::<Result<_>>()?
     };
-    let filtered =
-        !(a.filter.hosts.is_empty() && a.filter.tags.is_empty() && a.filter.paths.is_empty());
-    if selected.is_empty() && filtered {
+    if selected.is_empty() && !a.filter.is_empty() {
         anyhow::bail!("no snapshot matches the filters: nothing to count");
     }
     let roots: Vec<_> = selected.iter().map(|(_, s)| s.tree).collect();

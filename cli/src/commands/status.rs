@@ -29,8 +29,7 @@ pub fn run(g: &Global, out: &Out, a: &StatusArgs, profile: Option<&Loaded>) -> R
         drill_age: age("--drill-age", &a.drill_age)?,
         check_age: age("--check-age", &a.check_age)?,
     };
-    let f = &a.filter;
-    let filtered = !(f.hosts.is_empty() && f.tags.is_empty() && f.paths.is_empty());
+    let filtered = !a.filter.is_empty();
     let expected = match profile {
         Some(p) if !filtered => Some(expected(p, a, &obj)?),
         _ if !a.source.sources.is_empty() => anyhow::bail!(

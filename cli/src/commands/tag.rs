@@ -1,9 +1,10 @@
 //! `arca tag`: add, remove or set the tags of snapshots (named, or every
-//! one the filters select), under the maintenance lock (backups go on,
-//! no prune runs beside it).
+//! one the filters select), under the maintenance lock (backups go on;
+//! no prune, forget or other tag runs beside it).
 
 use anyhow::{Result, bail};
 use arca_engine::format::id::SnapshotId;
+use arca_engine::format::snapshot::Snapshot;
 use arca_engine::ops::select::{self, Selector};
 use arca_engine::ops::tag::{self, TagChange};
 
@@ -11,19 +12,26 @@ use crate::args::{Global, TagArgs};
 use crate::context;
 use crate::output::{self, Out};
 
-fn split(v: &[String]) -> Vec<String> {
-    v.iter()
-        .flat_map(|t| t.split(','))
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty())
-        .collect()
+/// For a full snapshot id that is not in `all`: `Some` of the snapshot
+/// that replaced it (whose `original` it is), if one did; `None` for
+/// anything else (a prefix, `latest`, an id that is there).
+fn gone(all: &[(SnapshotId, Snapshot)], s: &str) -> Option<Option<SnapshotId>> {
+    let id: SnapshotId = s.parse().ok()?;
+    if all.iter().any(|(i, _)| *i == id) {
+        return None;
+    }
+    Some(
+        all.iter()
+            .find(|(_, snap)| snap.original == Some(id))
+            .map(|(i, _)| *i),
+    )
 }
 
 pub fn run(g: &Global, out: &Out, a: &TagArgs) -> Result<i32> {
     let change = TagChange {
-        set: a.set.as_deref().map(split),
-        add: split(&a.add),
-        remove: split(&a.remove),
+        set: a.set.as_deref().map(super::tag_list),
+        add: super::tag_list(&a.add),
+        remove: super::tag_list(&a.remove),
     };
     if change.is_empty() {
         bail!("nothing to change: give --add, --remove or --set");
@@ -40,7 +48,26 @@ pub fn run(g: &Global, out: &Out, a: &TagArgs) -> Result<i32> {
     } else {
         let mut v = vec![];
         for s in &a.snapshots {
-            v.push(select::select(&all, &Selector::parse(s)?, &filter)?.0);
+            match gone(&all, s) {
+                // a full id that is no longer there: an earlier run that
+                // stopped after its step 2 replaced it (format-spec §15.9)
+                Some(Some(new)) => {
+                    out.note(format!(
+                        "snapshot {s} was replaced by {} (an earlier tag run): changing that",
+                        new.short()
+                    ));
+                    v.push(new);
+                }
+                Some(None) => out.note(format!(
+                    "snapshot {s} is not in the repository (forgotten, or replaced by an \
+                     earlier tag run): nothing to do for it"
+                )),
+                None => v.push(select::select(&all, &Selector::parse(s)?, &filter)?.0),
+            }
+        }
+        if v.is_empty() {
+            h.session.release()?;
+            return Ok(0);
         }
         v
     };
