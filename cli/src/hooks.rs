@@ -62,6 +62,9 @@ pub struct Scope<'a> {
     pub command: &'a str,
     /// The source, for a source's hooks.
     pub source: Option<&'a str>,
+    /// The exit code an error of the body means (1, or 2 for `check`,
+    /// 130 after Ctrl-C): what `ARCA_EXIT_CODE` says and the process exits.
+    pub error_code: &'a dyn Fn() -> i32,
 }
 
 impl Scope<'_> {
@@ -196,7 +199,7 @@ pub fn around(
     let outcome = Outcome {
         code: match &result {
             Ok(c) => *c,
-            Err(_) => 1,
+            Err(_) => (scope.error_code)(),
         },
         error: message.as_deref(),
     };

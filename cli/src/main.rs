@@ -78,10 +78,22 @@ fn main() {
     let command_hooks = profile
         .as_ref()
         .and_then(|p| p.profile.hooks.of(cli.command.name()));
+    // the exit code of a command that failed
+    let error_code = || {
+        if cancel.load(Ordering::SeqCst) {
+            130
+        } else if matches!(cli.command, Command::Check(_) | Command::Find(_)) {
+            // 1 means damage found (check) or nothing found (find)
+            2
+        } else {
+            1
+        }
+    };
     let scope = hooks::Scope {
         profile: profile.as_ref().map_or("", |p| p.name.as_str()),
         command: cli.command.name(),
         source: None,
+        error_code: &error_code,
     };
     let p = profile.as_ref();
     let r = hooks::around(command_hooks, &scope, &out, &saved, || match &cli.command {
@@ -113,14 +125,7 @@ fn main() {
     let code = match r {
         Ok(c) => c,
         Err(e) => {
-            let code = if cancel.load(Ordering::SeqCst) {
-                130
-            } else if matches!(cli.command, Command::Check(_) | Command::Find(_)) {
-                // 1 means damage found (check) or nothing found (find)
-                2
-            } else {
-                1
-            };
+            let code = error_code();
             let message = render_error(&e);
             if out.json {
                 // as restic's `--json` does: scripts read one object

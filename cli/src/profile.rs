@@ -483,15 +483,24 @@ impl Loaded {
         if !password_given {
             g.password_file = r.password_file.clone();
             g.password_command = r.password_command.clone();
+            g.insecure_empty_password |= r.insecure_empty_password;
         }
-        g.insecure_empty_password |= r.insecure_empty_password;
-        if g.cache_dir.is_none() {
+        // a cache directory given there also overrides the profile's no-cache
+        if g.cache_dir.is_none() && !g.no_cache {
             g.cache_dir = r.cache_dir.clone();
+            g.no_cache = r.no_cache;
         }
-        g.no_cache |= r.no_cache;
-        if g.options.is_empty() {
-            g.options = r.options.as_flags();
-        }
+        // option by option: `-o connections=4` keeps the profile's endpoint
+        let key = |o: &str| o.split_once('=').map_or(o, |(k, _)| k).to_string();
+        let given: Vec<String> = g.options.iter().map(|o| key(o)).collect();
+        let mut options: Vec<String> = r
+            .options
+            .as_flags()
+            .into_iter()
+            .filter(|o| !given.contains(&key(o)))
+            .collect();
+        options.append(&mut g.options);
+        g.options = options;
         let m = &self.profile.metrics;
         if g.metrics_textfile.is_none() {
             g.metrics_textfile = m.textfile.clone();

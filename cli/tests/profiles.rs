@@ -458,3 +458,44 @@ fn bad_profiles_are_refused_with_their_file_line_and_key() {
     let o = Profiled::new(&e, "x", "").run(&["-P", "missing", "snapshots"]);
     assert!(stderr(&o).contains("no profile missing"), "{}", stderr(&o));
 }
+
+#[test]
+fn hooks_see_the_exit_code_and_command_line_jobs_skip_the_profiles_prune() {
+    let e = Env::init();
+    let data = e.path("data");
+    common::random_tree(&data, 2, 100, 5);
+    let code = e.path("code");
+    let text = format!(
+        "{}\n[forget]\nkeep-last = 5\nprune = true\n\n[hooks.check]\non-failure = \"echo $ARCA_EXIT_CODE > {}\"\n\n[sources.files]\npaths = [{:?}]\n",
+        head(&e),
+        code.display(),
+        data.display().to_string()
+    );
+    let p = Profiled::new(&e, "p", &text);
+    // check that cannot run exits 2, and its on-failure hook is told so
+    let o = p.run(&[
+        "-P",
+        "p",
+        "-r",
+        e.path("missing").to_str().unwrap(),
+        "check",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&code).unwrap().trim(), "2");
+    // forget of a named snapshot is the command line's job: no prune
+    p.ok(&["-P", "p", "backup"]);
+    p.ok(&["-P", "p", "backup"]);
+    let first = e.json(&["snapshots"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = p.ok(&["-P", "p", "forget", &first]);
+    assert_eq!(e.json(&["snapshots"]).as_array().unwrap().len(), 1);
+    assert!(!out.contains("prune generation"), "no prune ran: {out}");
+    // the profile's own retention prunes, as [forget] says
+    let out = p.ok(&["-P", "p", "forget"]);
+    assert!(
+        out.contains("prune generation"),
+        "the profile's job pruned: {out}"
+    );
+}

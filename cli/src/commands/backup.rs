@@ -94,10 +94,18 @@ fn run_sources(
             break;
         }
         let mine = Saved::default();
+        let error_code = || {
+            if cancel.load(Ordering::SeqCst) {
+                130
+            } else {
+                1
+            }
+        };
         let scope = Scope {
             profile: &p.name,
             command: "backup",
             source: Some(name),
+            error_code: &error_code,
         };
         out.say(format!("source {name}:"));
         let r = hooks::around(s.hooks.as_ref(), &scope, out, &mine, || {
@@ -249,13 +257,7 @@ fn options(a: &BackupArgs, cancel: Arc<AtomicBool>) -> Result<BackupOptions> {
     opts.allow_empty = a.allow_empty;
     opts.with_atime = a.with_atime;
     opts.excludes = a.excludes.clone();
-    opts.tags = a
-        .tags
-        .iter()
-        .flat_map(|t| t.split(','))
-        .filter(|t| !t.is_empty())
-        .map(String::from)
-        .collect();
+    opts.tags = super::tag_list(&a.tags);
     if let Some(h) = &a.host {
         opts.host = h.clone();
     }
