@@ -153,6 +153,9 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 #[derive(Debug, Clone, Default)]
 pub struct Status {
     pub bytes_done: u64,
+    /// Of `bytes_done`, those done without work (unchanged files): left out
+    /// of the rate the time left is estimated from.
+    pub bytes_instant: u64,
     pub bytes_total: u64,
     pub files_done: u64,
     pub files_total: u64,
@@ -207,8 +210,9 @@ fn status_line(st: &Status, elapsed: Duration) -> String {
         let done = st.bytes_done.min(st.bytes_total);
         v["total_bytes"] = st.bytes_total.into();
         v["percent_done"] = (done as f64 / st.bytes_total as f64).into();
-        if done > 0 && secs > 0.0 {
-            let rate = done as f64 / secs;
+        let worked = done.saturating_sub(st.bytes_instant);
+        if worked > 0 && secs > 0.0 {
+            let rate = worked as f64 / secs;
             v["seconds_remaining"] = (((st.bytes_total - done) as f64 / rate).ceil() as u64).into();
         }
     }
@@ -239,13 +243,15 @@ impl Ticker {
         let handle = std::thread::spawn(move || {
             let started = std::time::Instant::now();
             if lines {
-                // the first at once, then every interval, the summary last
+                // the first at once, then every interval, one with the
+                // final counts when the work ends, then (from the command)
+                // the summary
                 loop {
                     println!("{}", status_line(&render(), started.elapsed()));
-                    sleep_unless(&s, every);
                     if s.load(Ordering::Relaxed) {
                         return;
                     }
+                    sleep_unless(&s, every);
                 }
             }
             let bar = indicatif::ProgressBar::new(0);

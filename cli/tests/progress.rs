@@ -63,3 +63,36 @@ fn json_progress_is_status_lines_then_a_summary() {
     let v = e.json(&["backup", src.to_str().unwrap()]);
     assert_eq!(v["message_type"], "summary");
 }
+
+#[test]
+fn a_sparse_file_counts_its_holes_as_done() {
+    let e = Env::init();
+    let src = e.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    // 256 MiB, of which 64 KiB are data
+    let f = std::fs::File::create(src.join("image")).unwrap();
+    f.set_len(256 << 20).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&common::noise(64 << 10, 9), 100 << 20)
+        .unwrap();
+    drop(f);
+    let run = |args: &[&str]| {
+        let o = e
+            .cmd()
+            .env("ARCA_PROGRESS_FPS", "60")
+            .arg("--json")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        lines(&o.stdout)
+    };
+    run(&["backup", src.to_str().unwrap()]);
+    let b = run(&["backup", "--force", src.to_str().unwrap()]);
+    // the last status line has the final counts: the whole image is done
+    let last = &b[b.len() - 2];
+    assert_eq!(last["message_type"], "status", "{b:?}");
+    assert_eq!(last["total_bytes"], 256 << 20, "{last}");
+    assert_eq!(last["bytes_done"], 256 << 20, "{last}");
+    assert_eq!(last["percent_done"], 1.0, "{last}");
+}

@@ -293,12 +293,14 @@ fn save(
     }
     let progress = opts.progress.clone();
     let ticker = Ticker::start(out, move || {
-        let read = progress.bytes_read.load(Ordering::Relaxed);
+        let read = progress.bytes_read.load(Ordering::Relaxed)
+            + progress.bytes_sparse.load(Ordering::Relaxed);
         let skipped = progress.bytes_unmodified.load(Ordering::Relaxed);
         output::Status {
-            // unchanged files count as done: the parent's size is the
-            // estimate of the whole
+            // unchanged files count as done (the parent's size is the
+            // estimate of the whole), but not towards the rate
             bytes_done: read + skipped,
+            bytes_instant: skipped,
             bytes_total: progress.bytes_expected.load(Ordering::Relaxed),
             files_done: progress.files.load(Ordering::Relaxed),
             files_total: 0,

@@ -73,6 +73,8 @@ pub struct Progress {
     pub bytes_read: AtomicU64,
     /// Bytes of files taken from the parent without reading.
     pub bytes_unmodified: AtomicU64,
+    /// Bytes of holes in the files read (skipped, not read).
+    pub bytes_sparse: AtomicU64,
     /// Sources that could not be read.
     pub errors: AtomicU64,
     /// What the run is expected to cover: the parent's size (0 without a

@@ -221,7 +221,7 @@ impl ContentReader {
             let mut hasher = blake3::Hasher::new();
             let mut logical = 0u64;
             while let Some(start) = dev.next_data()? {
-                hash_zeros(&mut hasher, start - logical);
+                self.hole(&mut hasher, start - logical);
                 let n = self.chunk_region(
                     &mut dev,
                     Span {
@@ -235,7 +235,7 @@ impl ContentReader {
                 )?;
                 logical = start + n;
             }
-            hash_zeros(&mut hasher, size.saturating_sub(logical));
+            self.hole(&mut hasher, size.saturating_sub(logical));
             let unsure = crate::host::fsmeta::mounted(path).map(|at| {
                 format!("the device is mounted at {at}: what was read may mix old and new blocks (unmount it, or back up a snapshot of it: an LVM or ZFS snapshot, or the database's own)")
             });
@@ -296,7 +296,7 @@ impl ContentReader {
         let mut hasher = blake3::Hasher::new();
         let mut logical = 0u64;
         for region in &regions {
-            hash_zeros(&mut hasher, region.start - logical);
+            self.hole(&mut hasher, region.start - logical);
             f.seek(SeekFrom::Start(region.start))?;
             // A region that reaches the end of the file is read to EOF:
             // the file may have grown since it was opened.
@@ -318,7 +318,7 @@ impl ContentReader {
         // A trailing hole: the last data region ended before the size seen
         // at open. (Growth after that is not a hole: it was never read.)
         if logical < size && regions.last().is_none_or(|r| r.end < size) {
-            hash_zeros(&mut hasher, size - logical);
+            self.hole(&mut hasher, size - logical);
             logical = size;
         }
         let changed = after.size() != size
@@ -328,6 +328,13 @@ impl ContentReader {
             "changed while it was read: the stored content is what was read, which may mix old and new data".to_string()
         });
         Ok((*hasher.finalize().as_bytes(), logical, unsure))
+    }
+
+    /// A hole of `n` bytes: hashed as zeros, counted as progress (a sparse
+    /// image's holes are most of what it covers).
+    fn hole(&self, hasher: &mut blake3::Hasher, n: u64) {
+        hash_zeros(hasher, n);
+        self.progress.bytes_sparse.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Reads `region` from `src` (positioned at its start) until its limit
