@@ -184,7 +184,19 @@ pub fn around(
         return body();
     };
     let mut result = match run_stage(h, BEFORE, scope, saved, None) {
-        Ok(()) => body(),
+        // a panic (a bug) is a failure too: on-failure and finally still run
+        Ok(()) => {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|p| {
+                let what = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(anyhow::anyhow!(
+                    "arca panicked (a bug, please report it): {what}"
+                ))
+            })
+        }
         Err(e) => Err(e.context(format!("{} did not run", scope.what()))),
     };
     let hook_failed = |e: anyhow::Error| e.context(scope.what());
