@@ -657,16 +657,18 @@ pub struct StatusArgs {
 #[derive(Args, Debug)]
 pub struct MetricsArgs {
     /// Write them to this node_exporter textfile (atomically) instead of
-    /// standard output.
+    /// standard output. Without --textfile and --push, the global
+    /// --metrics-textfile and --metrics-push (or a profile's [metrics])
+    /// are used; standard output only when none is given.
     #[arg(long, value_name = "PATH")]
     pub textfile: Option<PathBuf>,
     /// Push them to this Pushgateway (http://host:9091), replacing the
     /// group job/JOB/repository/ID.
     #[arg(long, value_name = "URL")]
     pub push: Option<String>,
-    /// The job name for --push.
-    #[arg(long, default_value = "arca", value_name = "JOB")]
-    pub job: String,
+    /// The job name for --push (default: --metrics-job, or arca).
+    #[arg(long, value_name = "JOB")]
+    pub job: Option<String>,
 }
 
 #[derive(Args, Debug)]

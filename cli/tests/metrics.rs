@@ -164,6 +164,16 @@ fn metrics_describe_sources_coverage_and_drills_and_reach_textfiles_and_a_pushga
 
     let text = e.ok(&["metrics"]);
     promtool(&text);
+    // the global --metrics-textfile (a profile's [metrics]) is where
+    // `arca metrics` writes when it is not told otherwise
+    let tf = e.path("global.prom");
+    let printed = e.ok(&["--metrics-textfile", tf.to_str().unwrap(), "metrics"]);
+    assert!(printed.is_empty(), "{printed}");
+    assert!(
+        std::fs::read_to_string(&tf)
+            .unwrap()
+            .contains("arca_repository_snapshots")
+    );
     let s = samples(&text);
     let src_l = format!("paths=\"{}\"", src.display());
     let src_labels = [src_l.as_str(), "host=\"db1\"", "tags=\"daily\""];

@@ -19,10 +19,15 @@ pub struct Targets<'a> {
 
 pub fn run(g: &Global, out: &Out, a: &MetricsArgs) -> Result<i32> {
     let m = collect(g)?;
+    // its own flags, else the global ones (and so a profile's [metrics])
     let t = Targets {
-        textfile: a.textfile.as_deref(),
-        push: a.push.as_deref(),
-        job: &a.job,
+        textfile: a.textfile.as_deref().or(g.metrics_textfile.as_deref()),
+        push: a.push.as_deref().or(g.metrics_push.as_deref()),
+        job: a
+            .job
+            .as_deref()
+            .or(g.metrics_job.as_deref())
+            .unwrap_or("arca"),
     };
     if t.textfile.is_none() && t.push.is_none() {
         print!("{}", m.to_text());
