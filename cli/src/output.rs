@@ -277,15 +277,20 @@ impl Ticker {
                 }
                 bar.set_length(st.bytes_total.max(st.bytes_done));
                 bar.set_position(st.bytes_done);
-                let mut msg = match st.files_total {
-                    0 => format!("{} files", st.files_done),
-                    t => format!("{}/{t} files", st.files_done),
+                let mut msg = match (st.files_done, st.files_total) {
+                    // a command that counts no files (prune) shows its step
+                    (0, 0) if !st.message.is_empty() => String::new(),
+                    (n, 0) => format!("{n} files"),
+                    (n, t) => format!("{n}/{t} files"),
                 };
                 if st.errors > 0 {
                     msg += &format!(", {} errors", st.errors);
                 }
                 if !st.message.is_empty() {
-                    msg += &format!(", {}", st.message);
+                    if !msg.is_empty() {
+                        msg += ", ";
+                    }
+                    msg += &st.message;
                 }
                 bar.set_message(msg);
                 bar.tick();

@@ -1,10 +1,11 @@
 use anyhow::Result;
 use arca_engine::ops::prune::{self, MaxUnused, PruneOptions, PrunePlan};
 use arca_engine::store::session::{Maintenance, Session};
+use std::sync::atomic::Ordering;
 
 use crate::args::{Global, PruneArgs, PruneOpts};
 use crate::context;
-use crate::output::{self, Out};
+use crate::output::{self, Out, Ticker};
 use crate::profile::Loaded;
 
 pub fn run(g: &Global, out: &Out, a: &PruneArgs, profile: Option<&Loaded>) -> Result<i32> {
@@ -91,9 +92,26 @@ pub fn prune_in(
         out.say("dry run: nothing was changed");
         return Ok(0);
     }
-    let r = prune::run(session, &opts)?;
+    let p = opts.progress.clone();
+    let ticker = Ticker::start(out, move || {
+        let total = p.copy_total.load(Ordering::Relaxed);
+        let step = *p.step.lock().unwrap_or_else(|e| e.into_inner());
+        let deleted = p.packs_deleted.load(Ordering::Relaxed);
+        output::Status {
+            bytes_done: p.copied.load(Ordering::Relaxed).min(total),
+            bytes_total: total,
+            message: match deleted {
+                0 => step.to_string(),
+                n => format!("{step}, {n} packs deleted"),
+            },
+            ..Default::default()
+        }
+    });
+    let r = prune::run(session, &opts);
+    drop(ticker);
+    let r = r?;
     if out.json {
-        output::json(&r);
+        output::summary(out, serde_json::to_value(&r).expect("serializable"));
         return Ok(0);
     }
     for p in &r.generations {

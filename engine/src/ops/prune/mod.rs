@@ -20,6 +20,7 @@
 mod db;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 
@@ -160,6 +161,28 @@ pub struct PruneOptions {
     pub now: bool,
     /// Where the working set lives (`None`: in memory).
     pub scratch_dir: Option<std::path::PathBuf>,
+    /// Live counters for a progress display.
+    pub progress: std::sync::Arc<PruneProgress>,
+}
+
+/// Live counters of a prune, for a progress display: the step it is in,
+/// and the bytes of used blobs it copies out of repacked packs.
+#[derive(Debug, Default)]
+pub struct PruneProgress {
+    /// The step now running, in words.
+    pub step: std::sync::Mutex<&'static str>,
+    /// Bytes of used blobs in the packs to repack (set once planned).
+    pub copy_total: AtomicU64,
+    /// Bytes of new packs uploaded so far (about the bytes copied).
+    pub copied: AtomicU64,
+    /// Packs deleted so far.
+    pub packs_deleted: AtomicU64,
+}
+
+impl PruneProgress {
+    fn step(&self, what: &'static str) {
+        *self.step.lock().unwrap_or_else(|e| e.into_inner()) = what;
+    }
 }
 
 impl Default for PruneOptions {
@@ -170,6 +193,7 @@ impl Default for PruneOptions {
             small_pack_share: 0.25,
             now: false,
             scratch_dir: None,
+            progress: Default::default(),
         }
     }
 }
@@ -599,6 +623,8 @@ fn run_generation(
 ) -> Result<()> {
     let repo = session.repo();
     let catalog = session.catalog();
+    let progress = &opts.progress;
+    progress.step("reading the repository's index");
     catalog.sync(repo)?;
     if resolve_fork(session, report)? {
         catalog.sync(repo)?;
@@ -618,7 +644,8 @@ fn run_generation(
         let present: HashSet<PackId> = repo.list::<PackId>()?.into_iter().collect();
         let mut rest = h.info.clone();
         rest.to_delete.packs.retain(|(p, _)| present.contains(p));
-        delete_listed(session, &rest, report)?;
+        progress.step("deleting what the previous generation condemned");
+        delete_listed(session, &rest, report, progress)?;
     }
     // P3: the seal of the head's generation, before the listing.
     if let Some((id, h)) = &head {
@@ -642,6 +669,7 @@ fn run_generation(
         ));
     }
     // P5, P6
+    progress.step("walking the snapshots");
     let (mut plan, planned) = plan_inner(session, opts)?;
     if plan.is_empty() {
         plan.packs.clear();
@@ -656,7 +684,17 @@ fn run_generation(
     } = planned;
 
     // P7: copy the used blobs out of packs that are deleted or repacked.
-    let new_packs = copy_used(session, &db, report)?;
+    progress.step("repacking");
+    progress.copy_total.store(
+        plan.packs
+            .iter()
+            .filter(|p| p.fate == Fate::Repack)
+            .map(|p| p.used)
+            .sum(),
+        Ordering::Relaxed,
+    );
+    let new_packs = copy_used(session, &db, report, progress)?;
+    progress.step("writing the index");
     // P8: the new live index: kept packs and the new ones, a segment at
     // a time (one segment's entries in memory, never the whole index).
     let mut segments_out = SegmentWriter::new(session, catalog.base());
@@ -725,7 +763,8 @@ fn run_generation(
         }
     }
     // P11: reclaim space.
-    delete_listed(session, &record.info, report)?;
+    progress.step("deleting");
+    delete_listed(session, &record.info, report, progress)?;
     plan.packs.clear();
     report.generations.push(plan);
     catalog.sync(repo)?;
@@ -791,6 +830,7 @@ fn copy_used(
     session: &Session<Maintenance>,
     db: &PlanDb,
     report: &mut PruneReport,
+    progress: &PruneProgress,
 ) -> Result<Vec<(PackId, u64)>> {
     let repo = session.repo();
     let target = repo.config().pack_size as usize;
@@ -821,6 +861,7 @@ fn copy_used(
                     *spare.lock().unwrap() = Some(Vec::from(buf));
                 }
                 out.push((done.id, size));
+                progress.copied.fetch_add(size, Ordering::Relaxed);
             }
             Ok(out)
         });
@@ -975,6 +1016,7 @@ fn delete_listed(
     session: &Session<Maintenance>,
     info: &RecordInfo,
     report: &mut PruneReport,
+    progress: &PruneProgress,
 ) -> Result<()> {
     let repo = session.repo();
     let gone = |e: Error| if e.is_not_found() { Ok(()) } else { Err(e) };
@@ -983,7 +1025,7 @@ fn delete_listed(
     // deletes of one phase concurrently: their order does not matter
     // (each leaves a state the next prune finishes), and one at a time an
     // S3 store spends a round trip, a file system a journal commit, on each
-    use std::sync::atomic::{AtomicU64, Ordering};
+
     let (deleted, freed) = (AtomicU64::new(0), AtomicU64::new(0));
     for_each_concurrent(&info.to_delete.packs, DELETERS, |(p, size)| {
         session.check_lock()?;
@@ -991,6 +1033,7 @@ fn delete_listed(
         match repo.backend().delete(&ObjectKey::of(*p)) {
             Ok(()) => {
                 deleted.fetch_add(1, Ordering::Relaxed);
+                progress.packs_deleted.fetch_add(1, Ordering::Relaxed);
                 freed.fetch_add(*size, Ordering::Relaxed);
                 Ok(())
             }
