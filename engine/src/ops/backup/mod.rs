@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use crossbeam_channel::{Receiver, bounded};
 
-use read::ContentReader;
+use read::{BufferPool, ContentReader};
 pub use read::{FileContent, FileOutcome};
 use scan::{Event, FileJob, Leaf, SourceTrie, Walker};
 pub use source::{CommandSource, ReaderSource, Source, StreamSource};
@@ -268,15 +268,17 @@ pub fn backup<A: Writes>(session: &Session<A>, mut opts: BackupOptions) -> Resul
         opts.compression,
         opts.uploaders,
     ));
+    let chunker = match opts.chunker {
+        None => repo.chunker().clone(),
+        Some(p) => {
+            p.validate().map_err(Error::Invalid)?;
+            Chunker::new(p, repo.key().chunker_key())
+        }
+    };
     let reader = Arc::new(ContentReader {
         writer: writer.clone(),
-        chunker: match opts.chunker {
-            None => repo.chunker().clone(),
-            Some(p) => {
-                p.validate().map_err(Error::Invalid)?;
-                Chunker::new(p, repo.key().chunker_key())
-            }
-        },
+        buffers: Arc::new(BufferPool::new(chunker.max_size())),
+        chunker,
         budget: Arc::new(Budget::new(IN_FLIGHT)),
         progress: opts.progress.clone(),
         cancel: opts.cancel.clone(),

@@ -7,7 +7,8 @@
 //! writer ids, dedups, compresses and seals it. The reader does not wait
 //! for its chunks: the file is complete when the last of them is stored,
 //! and whoever finishes last fills in the file's [`Pending`] outcome. Bytes
-//! in flight are bounded by a [`Budget`].
+//! in flight are bounded by a [`Budget`]; block buffers come from a
+//! [`BufferPool`] and go back to it when their last chunk is stored.
 //!
 //! A changed file is read whole, but where its content did not move (an
 //! image with a few rewritten blocks, a database file with a few changed
@@ -159,6 +160,84 @@ impl FileState {
     }
 }
 
+/// Read buffers of a whole block, reused once every chunk cut from them
+/// is stored. A fresh block-sized buffer is a fresh mapping: page faults
+/// and page clearing as it is filled and an munmap when its last chunk is
+/// dropped, about a quarter of the CPU of an incremental backup of a big
+/// changed file (perf, 8 MiB blocks). Small buffers (small files) come
+/// from the allocator as before. At most [`BufferPool::KEEP`] idle
+/// buffers are kept, all their pages resident: two (an incremental of a
+/// 1 GiB file: 92 MiB peak RSS against 87 MiB unpooled, 103 MiB with
+/// eight kept, the same CPU with two as with eight).
+#[derive(Debug)]
+pub struct BufferPool {
+    idle: Mutex<Vec<Vec<u8>>>,
+    /// Capacity of a pooled buffer: a block and the largest carry.
+    capacity: usize,
+}
+
+impl BufferPool {
+    /// Idle buffers kept (more are freed).
+    const KEEP: usize = 2;
+
+    /// A pool of buffers for blocks of [`block_size`] plus `carry_max`.
+    pub fn new(carry_max: usize) -> Self {
+        Self {
+            idle: Mutex::new(vec![]),
+            capacity: block_size() + carry_max,
+        }
+    }
+
+    /// An empty buffer with room for `n` bytes: pooled when `n` is more
+    /// than half a pooled buffer's capacity.
+    fn take(&self, n: usize) -> Vec<u8> {
+        if n <= self.capacity / 2 || n > self.capacity {
+            return Vec::with_capacity(n);
+        }
+        self.idle
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// `buf` as shared bytes that return it to the pool when the last
+    /// slice of them is dropped (a buffer not of the pool's size is
+    /// simply freed).
+    fn share(self: &Arc<Self>, buf: Vec<u8>) -> Bytes {
+        if buf.capacity() != self.capacity {
+            return Bytes::from(buf);
+        }
+        Bytes::from_owner(Pooled {
+            buf,
+            pool: self.clone(),
+        })
+    }
+}
+
+/// A pooled buffer lent to [`Bytes`]: back to its pool on drop.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Arc<BufferPool>,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let mut idle = self.pool.idle.lock().unwrap();
+        if idle.len() < BufferPool::KEEP {
+            idle.push(buf);
+        }
+    }
+}
+
 /// Chunks up to this size are stored by the reader thread itself.
 const INLINE_MAX: u64 = 64 << 10;
 
@@ -179,6 +258,7 @@ pub struct ContentReader {
     pub(super) budget: Arc<Budget>,
     pub(super) progress: Arc<Progress>,
     pub(super) cancel: Arc<AtomicBool>,
+    pub(super) buffers: Arc<BufferPool>,
 }
 
 impl ContentReader {
@@ -370,7 +450,7 @@ impl ContentReader {
             // Sized for what is expected (plus one page to see EOF), so a
             // small file costs a small buffer.
             let likely = (expect.saturating_sub(total) as usize + 4096).min(want);
-            let mut buf = Vec::with_capacity(carry.len() + likely);
+            let mut buf = self.buffers.take(carry.len() + likely);
             buf.extend_from_slice(&carry);
             let got = read_full(src, &mut buf, want)?;
             total += got as u64;
@@ -378,7 +458,7 @@ impl ContentReader {
                 .bytes_read
                 .fetch_add(got as u64, Ordering::Relaxed);
             let eof = got < want || limit == Some(total);
-            let data = Bytes::from(buf);
+            let data = self.buffers.share(buf);
             let new = &data[carry.len()..];
             if new.len() >= 1 << 20 {
                 hasher.update_rayon(new);
@@ -683,6 +763,33 @@ fn read_full(src: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> io::Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_buffer_returns_to_the_pool_when_its_last_chunk_drops() {
+        let pool = Arc::new(BufferPool::new(1 << 20));
+        let mut buf = pool.take(block_size());
+        buf.extend_from_slice(&[7u8; 1000]);
+        let at = buf.as_ptr();
+        let data = pool.share(buf);
+        let (a, b) = (data.slice(0..10), data.slice(10..1000));
+        drop(data);
+        drop(a);
+        assert!(
+            pool.idle.lock().unwrap().is_empty(),
+            "a chunk still holds it"
+        );
+        drop(b);
+        let again = pool.take(block_size());
+        assert_eq!(again.as_ptr(), at, "the same buffer, reused");
+        assert!(again.is_empty());
+        // small requests, and buffers beyond the kept number, are not pooled
+        assert_ne!(pool.take(4096).capacity(), pool.capacity);
+        let many: Vec<Bytes> = (0..5)
+            .map(|_| pool.share(pool.take(block_size())))
+            .collect();
+        drop(many);
+        assert_eq!(pool.idle.lock().unwrap().len(), BufferPool::KEEP);
+    }
 
     /// The data runs a [`Device`] yields: (offset, bytes).
     fn runs(content: &[u8]) -> Vec<(u64, Vec<u8>)> {
