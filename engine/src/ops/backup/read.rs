@@ -164,7 +164,7 @@ impl FileState {
 /// is stored. A fresh block-sized buffer is a fresh mapping: page faults
 /// and page clearing as it is filled and an munmap when its last chunk is
 /// dropped, about a quarter of the CPU of an incremental backup of a big
-/// changed file (perf, 8 MiB blocks). Small buffers (small files) come
+/// changed file (perf; 8 MiB buffers on 2 cores). Small buffers come
 /// from the allocator as before. At most [`BufferPool::KEEP`] idle
 /// buffers are kept, all their pages resident: two (an incremental of a
 /// 1 GiB file: 92 MiB peak RSS against 87 MiB unpooled, 103 MiB with
