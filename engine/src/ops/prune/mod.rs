@@ -685,6 +685,8 @@ fn run_generation(
 
     // P7: copy the used blobs out of packs that are deleted or repacked.
     progress.step("repacking");
+    // per generation: a `--now` run's second one counts from zero again
+    progress.copied.store(0, Ordering::Relaxed);
     progress.copy_total.store(
         plan.packs
             .iter()
