@@ -98,7 +98,7 @@ pub fn prune_in(
         let step = *p.step.lock().unwrap_or_else(|e| e.into_inner());
         let deleted = p.packs_deleted.load(Ordering::Relaxed);
         output::Status {
-            bytes_done: p.copied.load(Ordering::Relaxed).min(total),
+            bytes_done: p.copied.load(Ordering::Relaxed),
             bytes_total: total,
             message: match deleted {
                 0 => step.to_string(),

@@ -167,7 +167,7 @@ impl FileState {
 /// changed file (perf; 8 MiB buffers on 2 cores). Small buffers come
 /// from the allocator as before. At most [`BufferPool::KEEP`] idle
 /// buffers are kept, all their pages resident: two (an incremental of a
-/// 1 GiB file: 92 MiB peak RSS against 87 MiB unpooled, 103 MiB with
+/// 1 GiB file: 90 MiB peak RSS against 85 MiB unpooled, 100 MiB with
 /// eight kept, the same CPU with two as with eight).
 #[derive(Debug)]
 pub struct BufferPool {

@@ -171,9 +171,10 @@ pub struct PruneOptions {
 pub struct PruneProgress {
     /// The step now running, in words.
     pub step: std::sync::Mutex<&'static str>,
-    /// Bytes of used blobs in the packs to repack (set once planned).
+    /// Bytes of the used blobs to copy (the plan's `copy_bytes`, set once
+    /// planned).
     pub copy_total: AtomicU64,
-    /// Bytes of new packs uploaded so far (about the bytes copied).
+    /// Of those, the bytes in new packs uploaded so far.
     pub copied: AtomicU64,
     /// Packs deleted so far.
     pub packs_deleted: AtomicU64,
@@ -687,14 +688,9 @@ fn run_generation(
     progress.step("repacking");
     // per generation: a `--now` run's second one counts from zero again
     progress.copied.store(0, Ordering::Relaxed);
-    progress.copy_total.store(
-        plan.packs
-            .iter()
-            .filter(|p| p.fate == Fate::Repack)
-            .map(|p| p.used)
-            .sum(),
-        Ordering::Relaxed,
-    );
+    progress
+        .copy_total
+        .store(plan.copy_bytes, Ordering::Relaxed);
     let new_packs = copy_used(session, &db, report, progress)?;
     progress.step("writing the index");
     // P8: the new live index: kept packs and the new ones, a segment at
@@ -862,8 +858,9 @@ fn copy_used(
                 {
                     *spare.lock().unwrap() = Some(Vec::from(buf));
                 }
+                let copied: u64 = done.entries.iter().map(|e| e.length as u64).sum();
+                progress.copied.fetch_add(copied, Ordering::Relaxed);
                 out.push((done.id, size));
-                progress.copied.fetch_add(size, Ordering::Relaxed);
             }
             Ok(out)
         });
@@ -1027,7 +1024,6 @@ fn delete_listed(
     // deletes of one phase concurrently: their order does not matter
     // (each leaves a state the next prune finishes), and one at a time an
     // S3 store spends a round trip, a file system a journal commit, on each
-
     let (deleted, freed) = (AtomicU64::new(0), AtomicU64::new(0));
     for_each_concurrent(&info.to_delete.packs, DELETERS, |(p, size)| {
         session.check_lock()?;
