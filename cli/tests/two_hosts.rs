@@ -191,6 +191,26 @@ fn two_hosts_share_one_repository() {
     assert_eq!(read, (0, 0, false));
 }
 
+/// Whether a thread of process `pid` is blocked in `read` on its standard
+/// input (Linux: `/proc/PID/task/*/syscall` starts with the syscall number
+/// and the file descriptor).
+fn reading_stdin(pid: u32) -> bool {
+    const READ: &str = if cfg!(target_arch = "aarch64") {
+        "63"
+    } else {
+        "0"
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("syscall")).is_ok_and(|s| {
+            let mut f = s.split_whitespace();
+            f.next() == Some(READ) && f.next() == Some("0x0")
+        })
+    })
+}
+
 #[test]
 fn unlock_removes_only_stale_locks() {
     let e = Env::init();
@@ -221,17 +241,27 @@ fn unlock_removes_only_stale_locks() {
         .spawn()
         .unwrap();
     let said = || std::fs::read_to_string(&victim_err).unwrap_or_default();
-    // wait until both hold their locks (whole lock objects: a local
-    // store's upload passes through a temporary file, which a kill in the
-    // middle of it would leave behind under another name)
+    // wait until both have taken their locks and gone on to read their
+    // input. Seeing two lock objects is not enough: a backup that is still
+    // taking its lock reads every other lock and deletes those of dead
+    // processes of this host, so a victim killed while the live one was
+    // at that step lost its lock to it (seen against Azurite, 3 runs in
+    // 12). A backup takes its lock before it reads standard input, so a
+    // backup blocked reading it holds its lock and is done taking it.
     let start = std::time::Instant::now();
-    while e.locks().len() < 2 {
+    while !(reading_stdin(live.id()) && reading_stdin(victim.id())) {
         assert!(
             start.elapsed().as_secs() < 60,
-            "the backups never took their locks"
+            "the backups never took their locks and waited for input: {:?}; the victim said: {}",
+            e.locks(),
+            said()
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // whole lock objects: a local store's upload passes through a
+    // temporary file, which a kill in the middle of it would leave behind
+    // under another name
+    assert_eq!(e.locks().len(), 2);
     // one dies without cleaning up: its lock stays behind
     assert!(
         victim.try_wait().unwrap().is_none(),
