@@ -2,8 +2,13 @@
 //!
 //! [`BlobWriter::add`] may be called from many threads at once. A blob
 //! already in the catalog, or already added in this session, costs one
-//! keyed hash and one lookup (by kind and id: a data blob and a tree blob
-//! with the same plaintext are different blobs). A new blob is compressed and sealed by the
+//! keyed hash and one or two lookups (by kind and id: a data blob and a
+//! tree blob with the same plaintext are different blobs): first in the
+//! set of blobs this writer added that no catalog segment holds yet (in
+//! open, queued or unindexed packs), then in the catalog. That set is
+//! emptied of a segment's blobs once the segment is in the catalog, so it
+//! holds at most about one segment's entries ([`SEGMENT_ENTRIES`] plus the
+//! packs in flight), however many chunks a backup reads or adds. A new blob is compressed and sealed by the
 //! calling thread and appended to the open pack of its kind; a full pack is
 //! handed to an idle uploader thread (a rendezvous: no queue)
 //! (so memory is bounded by `uploaders + 2` packs, whatever the
@@ -101,6 +106,10 @@ struct Shared {
     /// 4096 page faults and the kernel zeroing it).
     spare: Mutex<Vec<Vec<u8>>>,
     catalog: Arc<Catalog>,
+    /// Blobs added by this writer that the catalog does not hold yet.
+    pending: Mutex<HashSet<(BlobKind, BlobId)>>,
+    /// [`SEGMENT_ENTRIES`], smaller in tests.
+    segment_entries: usize,
     uploaded: Mutex<Vec<IndexedPack>>,
     segments: Mutex<Vec<IndexId>>,
     error: Mutex<Option<Error>>,
@@ -111,7 +120,6 @@ struct Shared {
 pub struct BlobWriter {
     shared: Arc<Shared>,
     compression: CompressionMode,
-    seen: Mutex<HashSet<(BlobKind, BlobId)>>,
     open: [Mutex<PackBuilder>; 2],
     queue: Mutex<Option<Sender<FinishedPack>>>,
     uploaders: Mutex<Vec<JoinHandle<()>>>,
@@ -125,12 +133,24 @@ impl BlobWriter {
         compression: CompressionMode,
         uploaders: usize,
     ) -> Self {
+        Self::with_segment_entries(repo, catalog, compression, uploaders, SEGMENT_ENTRIES)
+    }
+
+    fn with_segment_entries(
+        repo: Repository,
+        catalog: Arc<Catalog>,
+        compression: CompressionMode,
+        uploaders: usize,
+        segment_entries: usize,
+    ) -> Self {
         let pack_size = repo.config().pack_size as usize;
         let shared = Arc::new(Shared {
             base: catalog.base(),
             repo,
             spare: Mutex::new(Vec::new()),
             catalog,
+            pending: Mutex::new(HashSet::new()),
+            segment_entries,
             uploaded: Mutex::new(vec![]),
             segments: Mutex::new(vec![]),
             error: Mutex::new(None),
@@ -156,7 +176,6 @@ impl BlobWriter {
         Self {
             shared,
             compression,
-            seen: Mutex::new(HashSet::new()),
             open: [
                 Mutex::new(PackBuilder::new(
                     BlobKind::Data,
@@ -188,11 +207,11 @@ impl BlobWriter {
         self.shared.repo.key()
     }
 
-    /// Whether a blob is stored or was added in this session (a catalog
-    /// lookup; counts as deduplicated when true).
+    /// Whether a blob is stored or was added in this session (counts as
+    /// deduplicated when true).
     pub fn is_stored(&self, kind: BlobKind, id: &BlobId) -> bool {
-        let known = self.seen.lock().unwrap().contains(&(kind, *id))
-            || self.shared.catalog.contains(kind, id).unwrap_or(false);
+        let known =
+            self.pending(kind, id) || self.shared.catalog.contains(kind, id).unwrap_or(false);
         if known {
             self.shared
                 .stats
@@ -226,8 +245,14 @@ impl BlobWriter {
                 plain.len()
             )));
         }
-        if !self.seen.lock().unwrap().insert((kind, id))
+        // Pending first, then the catalog: a segment's blobs leave the
+        // pending set only after the catalog has them, so a blob added in
+        // this session is always found in one of the two. Claiming it in
+        // the pending set last lets one thread of several that add the
+        // same new blob at once store it.
+        if self.pending(kind, &id)
             || self.shared.catalog.contains(kind, &id)?
+            || !self.shared.pending.lock().unwrap().insert((kind, id))
         {
             self.shared
                 .stats
@@ -263,6 +288,16 @@ impl BlobWriter {
             self.send(p)?;
         }
         Ok(())
+    }
+
+    fn pending(&self, kind: BlobKind, id: &BlobId) -> bool {
+        self.shared.pending.lock().unwrap().contains(&(kind, *id))
+    }
+
+    /// How many added blobs the catalog does not hold yet.
+    #[cfg(test)]
+    fn pending_len(&self) -> usize {
+        self.shared.pending.lock().unwrap().len()
     }
 
     /// An empty pack to fill next, on a returned buffer when there is one
@@ -372,7 +407,7 @@ fn upload(shared: &Shared, pack: FinishedPack) -> Result<()> {
             entries: pack.entries,
         });
         up.len() >= SEGMENT_PACKS
-            || up.iter().map(|p| p.entries.len()).sum::<usize>() >= SEGMENT_ENTRIES
+            || up.iter().map(|p| p.entries.len()).sum::<usize>() >= shared.segment_entries
     };
     if due {
         write_segment(shared)?;
@@ -395,10 +430,59 @@ fn write_segment(shared: &Shared) -> Result<()> {
     let len = bytes.len() as u64;
     let id: IndexId = shared.repo.write_object(Bytes::from(bytes))?;
     shared.catalog.add_segment(&id, &seg)?;
+    {
+        // the catalog has them now (see the module comment)
+        let mut pending = shared.pending.lock().unwrap();
+        for e in seg.packs.iter().flat_map(|p| &p.entries) {
+            pending.remove(&(e.kind, e.id));
+        }
+    }
     shared
         .stats
         .bytes_uploaded
         .fetch_add(len, Ordering::Relaxed);
     shared.segments.lock().unwrap().push(id);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::crypto::random_bytes;
+
+    #[test]
+    fn added_blobs_leave_the_pending_set_once_indexed() {
+        let repo = crate::store::repo::memory_repo(1 << 20);
+        let catalog = Arc::new(Catalog::in_memory(&repo.config().id).unwrap());
+        let w =
+            BlobWriter::with_segment_entries(repo, catalog.clone(), CompressionMode::Off, 1, 256);
+        // 4 KiB blobs: about 256 to a 1 MiB pack. In flight at any time:
+        // the open pack, one waiting to be handed over, one uploading,
+        // and fewer than a segment's entries uploaded but not indexed.
+        let bound = 5 * 256;
+        let mut ids = vec![];
+        let mut most = 0;
+        for _ in 0..20_000 {
+            let mut b = vec![0u8; 4096];
+            random_bytes(&mut b);
+            let id = w.add(BlobKind::Data, &b).unwrap();
+            // the same new blob again, still pending: not stored twice
+            assert_eq!(w.add(BlobKind::Data, &b).unwrap(), id);
+            most = most.max(w.pending_len());
+            ids.push(id);
+        }
+        assert!(
+            most <= bound,
+            "{most} blobs pending at once, more than {bound}"
+        );
+        assert_eq!(w.stats().blobs_added.load(Ordering::Relaxed), 20_000);
+        assert_eq!(w.stats().blobs_deduped.load(Ordering::Relaxed), 20_000);
+        assert!(!w.flush().unwrap().is_empty());
+        assert_eq!(w.pending_len(), 0);
+        for id in &ids {
+            assert!(catalog.contains(BlobKind::Data, id).unwrap());
+            assert!(w.is_stored(BlobKind::Data, id));
+            assert!(!w.is_stored(BlobKind::Tree, id));
+        }
+    }
 }

@@ -1100,32 +1100,6 @@ mod tests {
         assert!(c.contains(BlobKind::Tree, &blob).unwrap());
     }
 
-    fn memory_repo() -> Repository {
-        use crate::format::crypto::KdfParams;
-        use crate::store::backend::ObjectStoreBackend;
-        use crate::store::repo::{InitOptions, KeyOwner};
-        let store = ObjectStoreBackend::with_store(
-            std::sync::Arc::new(object_store::memory::InMemory::new()),
-            "memory://catalog-test".into(),
-        )
-        .unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams {
-                memory_kib: KdfParams::MIN_MEMORY_KIB,
-                iterations: 1,
-                parallelism: 1,
-            },
-            ..InitOptions::default()
-        };
-        Repository::init(
-            std::sync::Arc::new(store),
-            b"pw",
-            &opts,
-            &KeyOwner::current(),
-        )
-        .unwrap()
-    }
-
     /// A segment of `packs` packs of `per` data blobs each, ids from `seed`.
     fn big_segment(seed: u8, packs: usize, per: usize, supersedes: Vec<IndexId>) -> IndexSegment {
         IndexSegment {
@@ -1155,7 +1129,7 @@ mod tests {
     /// and a superseded segment adds nothing in either case.
     #[test]
     fn sync_past_its_entry_budget_builds_the_same_index() {
-        let repo = memory_repo();
+        let repo = crate::store::repo::memory_repo(crate::format::config::DEFAULT_PACK_SIZE);
         let old = repo.save_index(&big_segment(1, 3, 20, vec![])).unwrap();
         for seed in 2..8 {
             repo.save_index(&big_segment(seed, 3, 20, vec![])).unwrap();

@@ -589,3 +589,26 @@ impl Repository {
         Ok(new)
     }
 }
+
+/// An empty repository in memory, with the cheapest key derivation, for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn memory_repo(pack_size: u32) -> Repository {
+    use crate::format::crypto::KdfParams;
+    use crate::store::backend::ObjectStoreBackend;
+    let store = ObjectStoreBackend::with_store(
+        Arc::new(object_store::memory::InMemory::new()),
+        "memory://test".into(),
+    )
+    .unwrap();
+    let opts = InitOptions {
+        kdf: KdfParams {
+            memory_kib: KdfParams::MIN_MEMORY_KIB,
+            iterations: 1,
+            parallelism: 1,
+        },
+        pack_size,
+        ..InitOptions::default()
+    };
+    Repository::init(Arc::new(store), b"pw", &opts, &KeyOwner::current()).unwrap()
+}
