@@ -276,8 +276,12 @@ impl Catalog {
         Ok(s)
     }
 
-    /// Every live (blob, pack, entry) row, for comparison with the repository.
-    pub fn blob_locations(&self) -> Result<Vec<(BlobId, PackId, PackEntry)>> {
+    /// Calls `f` with every live (blob, pack, entry) row, for comparison
+    /// with the repository, until it returns false. Memory: one row.
+    pub fn each_blob_location(
+        &self,
+        f: &mut dyn FnMut(BlobId, PackId, PackEntry) -> bool,
+    ) -> Result<()> {
         let conn = self.conn.lock().unwrap();
         let mut st = conn
             .prepare(
@@ -298,13 +302,12 @@ impl Catalog {
                 ))
             })
             .map_err(|e| cat_err(&self.path, e))?;
-        let mut out = vec![];
         for r in rows {
             let (b, p, kind, comp, offset, length, raw_length) =
                 r.map_err(|e| cat_err(&self.path, e))?;
             let bad = || catalog_damaged(&self.path, "blob row");
             let id = BlobId::from_slice(&b).ok_or_else(bad)?;
-            out.push((
+            let more = f(
                 id,
                 PackId::from_slice(&p).ok_or_else(bad)?,
                 PackEntry {
@@ -315,9 +318,12 @@ impl Catalog {
                     length,
                     raw_length,
                 },
-            ));
+            );
+            if !more {
+                break;
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Brings the catalog up to date with the repository's `prune/`,
@@ -1144,12 +1150,12 @@ mod tests {
             c.held_entries = held;
             let st = c.sync(&repo).unwrap();
             assert!(st.warnings.is_empty(), "{:?}", st.warnings);
-            let mut v: Vec<_> = c
-                .blob_locations()
-                .unwrap()
-                .into_iter()
-                .map(|(b, p, e)| (b.0, p.0, e.offset))
-                .collect();
+            let mut v = vec![];
+            c.each_blob_location(&mut |b, p, e| {
+                v.push((b.0, p.0, e.offset));
+                true
+            })
+            .unwrap();
             v.sort();
             v
         };

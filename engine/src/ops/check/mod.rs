@@ -305,7 +305,7 @@ pub fn check<A: Reads>(session: &Session<A>, opts: &CheckOptions) -> Result<Chec
     structure::config_and_keys(repo, &mut found)?;
     let index = structure::index(repo, &mut found)?;
     report.packs = index.packs.len();
-    report.blobs = index.blobs.len();
+    report.blobs = index.blob_count();
     let (coverage, folded) = data::coverage(repo, &mut found)?;
     let to_read = data::select_packs(&opts.data, &index, &coverage);
     let mut damage = structure::packs(repo, &index, &to_read, &mut found)?;

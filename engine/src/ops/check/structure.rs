@@ -217,24 +217,20 @@ pub(super) fn catalog_agrees(
         ));
     }
     // the catalog's live copies against the index's
-    let rows = cat.blob_locations()?;
     let live = index
-        .blobs
-        .values()
-        .flat_map(|v| v.iter())
-        .filter(|(p, _)| !index.condemned.contains(p))
+        .all_copy_packs()
+        .filter(|p| !index.condemned.contains(p))
         .count();
-    let mut same = rows.len() == live;
-    if same {
-        same = rows.iter().all(|(b, p, e)| {
-            !index.condemned.contains(p)
-                && index
-                    .blobs
-                    .get(b)
-                    .is_some_and(|c| c.iter().any(|(pp, ee)| pp == p && ee == e))
-        });
-    }
-    if !same {
+    // one row at a time: the rows of a large catalog, held at once, took
+    // more memory than the index itself
+    let (mut rows, mut all_indexed) = (0usize, true);
+    cat.each_blob_location(&mut |b, p, e| {
+        rows += 1;
+        all_indexed =
+            !index.condemned.contains(&p) && index.copies(&b).any(|(pp, ee)| pp == p && *ee == e);
+        all_indexed && rows <= live
+    })?;
+    if !(all_indexed && rows == live) {
         found.warnings.push(format!(
             "the local catalog {} disagreed with the repository's index; it was rebuilt",
             cat.path().display()

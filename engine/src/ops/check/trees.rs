@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::{Affected, Damage, Findings};
 use crate::error::{Error, Result};
-use crate::format::id::{BlobId, PackId, SnapshotId};
+use crate::format::id::{BlobId, SnapshotId};
 use crate::format::layout::ObjectKey;
 use crate::format::snapshot::Snapshot;
 use crate::format::tree::{Node, NodeKind};
@@ -115,21 +115,18 @@ impl Naming<'_, '_> {
     /// The problem that explains why `blob` is unavailable: its damaged
     /// copy's, its damaged pack's, or a new one for the blob itself.
     fn problem_for(&mut self, blob: &BlobId, kind: &'static str) -> usize {
-        if let Some(copies) = self.index.blobs.get(blob) {
-            for (p, _) in copies {
-                let pack: &PackId = p;
-                if let Some(i) = self.damage.copies.get(&(*pack, *blob)) {
-                    return *i;
-                }
-                if let Some(i) = self.damage.packs.get(pack) {
-                    return *i;
-                }
+        for (pack, _) in self.index.copies(blob) {
+            if let Some(i) = self.damage.copies.get(&(pack, *blob)) {
+                return *i;
+            }
+            if let Some(i) = self.damage.packs.get(&pack) {
+                return *i;
             }
         }
         if let Some(i) = self.blob_problem.get(blob) {
             return *i;
         }
-        let detail = if self.index.blobs.contains_key(blob) {
+        let detail = if self.index.has_blob(blob) {
             "no intact copy".into()
         } else {
             "not in the index (lost, or its index segment is damaged: try `arca repair index`)"
