@@ -8,12 +8,13 @@
 //! open, queued or unindexed packs), then in the catalog. That set is
 //! emptied of a segment's blobs once the segment is in the catalog, so it
 //! holds at most about one segment's entries ([`SEGMENT_ENTRIES`] plus the
-//! packs in flight), however many chunks a backup reads or adds. A new blob is compressed and sealed by the
-//! calling thread and appended to the open pack of its kind; a full pack is
-//! handed to an idle uploader thread (a rendezvous: no queue)
-//! (so memory is bounded by `uploaders + 2` packs, whatever the
-//! number of uploaders: a remote store gets more uploaders to hide latency,
-//! not a longer queue).
+//! packs in flight), however many chunks a backup reads or adds.
+//!
+//! A new blob is compressed and sealed by the calling thread and appended
+//! to the open pack of its kind; a full pack is handed to an idle uploader
+//! thread (a rendezvous: no queue), so memory is bounded by `uploaders + 2`
+//! packs, whatever the number of uploaders: a remote store gets more
+//! uploaders to hide latency, not a longer queue.
 //!
 //! Write order (the safety rules of DESIGN.md): a pack is uploaded, its size
 //! checked and its header read back and compared before its entries may go
